@@ -1,0 +1,1 @@
+"""Gameplay data: label schemas, zarr stores, the dataset catalog, recorders and importers."""

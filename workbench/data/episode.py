@@ -1,0 +1,48 @@
+"""The unit recorders and importers hand to a store writer: one episode of frames + labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class Episode:
+    """One contiguous piece of gameplay.
+
+    frames: uint8 ``(n, y, x, 3)`` RGB. labels: name -> array of length ``n`` (class names,
+    codes, 0/1 or floats, as the schema's kind expects). ``step`` defaults to ``0..n-1``.
+    ``source`` names the file or emulator run, so errors can point at it.
+    """
+
+    game: str
+    episode: int
+    frames: np.ndarray
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    step: np.ndarray | None = None
+    source: str = ""
+
+    def __post_init__(self):
+        n = len(self.frames)
+        if self.step is None:
+            self.step = np.arange(n, dtype=np.int32)
+        for name, values in self.labels.items():
+            if len(values) != n:
+                raise ValueError(
+                    f"{self.source or self.game}: {n} frames but {len(values)} values for label"
+                    f" {name!r}: frames and labels must have the same length"
+                )
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """Resize ``(n, y, x, 3)`` uint8 frames to ``size = (height, width)`` with area filtering."""
+    frames = np.asarray(frames)
+    if size is None or tuple(frames.shape[1:3]) == tuple(size):
+        return frames
+    h, w = int(size[0]), int(size[1])
+    out = np.empty((len(frames), h, w, 3), np.uint8)
+    for i, f in enumerate(frames):
+        out[i] = cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)
+    return out

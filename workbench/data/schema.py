@@ -1,0 +1,166 @@
+"""Label schemas: which label variables a dataset carries and how they are encoded.
+
+A dataset's labels are variables on the ``frame`` dimension. Three kinds exist:
+
+* ``categorical`` – int8 class codes into ``classes`` (e.g. LEFT/NEUTRAL/RIGHT), -1 = unlabeled
+* ``binary``      – int8 0/1 (a key held or not), -1 = unlabeled
+* ``continuous``  – float32 (mouse delta in degrees, player position), NaN = unlabeled
+
+The label at frame ``t`` describes the transition ``t -> t+1`` (the input the player gave
+after seeing frame ``t``), so a frame pair's label is its first frame's label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+UNLABELED = -1
+STEER_CLASSES = ("LEFT", "NEUTRAL", "RIGHT")
+KINDS = ("categorical", "binary", "continuous")
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """One label variable: its name, kind, classes (categorical only) and meaning."""
+
+    name: str
+    kind: str
+    classes: tuple[str, ...] = ()
+    description: str = ""
+    units: str = ""
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"label {self.name!r}: unknown kind {self.kind!r}; expected one of {KINDS}")
+        if self.kind == "categorical" and len(self.classes) < 2:
+            raise ValueError(f"label {self.name!r}: a categorical label needs at least two classes")
+        if self.kind != "categorical" and self.classes:
+            raise ValueError(f"label {self.name!r}: only categorical labels have classes")
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "LabelSpec":
+        unknown = set(d) - {"name", "kind", "classes", "description", "units"}
+        if unknown:
+            raise ValueError(f"label spec {d.get('name')!r}: unknown keys {sorted(unknown)}")
+        return cls(
+            name=str(d["name"]),
+            kind=str(d.get("kind", "categorical")),
+            classes=tuple(d.get("classes", ()) or ()),
+            description=str(d.get("description", "")),
+            units=str(d.get("units", "")),
+        )
+
+    def to_dict(self) -> dict:
+        out = {"name": self.name, "kind": self.kind}
+        if self.classes:
+            out["classes"] = list(self.classes)
+        if self.description:
+            out["description"] = self.description
+        if self.units:
+            out["units"] = self.units
+        return out
+
+    @property
+    def dtype(self):
+        return np.float32 if self.kind == "continuous" else np.int8
+
+    def encode(self, values: Iterable, source: str = "labels") -> np.ndarray:
+        """Validate and encode raw values (class names, codes, bools or floats) for storage.
+
+        Raises ``ValueError`` naming ``source`` on unknown class names, out-of-range codes or
+        NaNs in a discrete label, so bad input never reaches a store.
+        """
+        arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+        if self.kind == "continuous":
+            try:
+                return arr.astype(np.float32)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{source}: label {self.name!r} must be numeric ({exc})") from None
+        if arr.dtype.kind in "USO":
+            return self._encode_names(arr, source)
+        if arr.dtype.kind == "f":
+            if np.isnan(arr).any():
+                bad = int(np.flatnonzero(np.isnan(arr))[0])
+                raise ValueError(
+                    f"{source}: label {self.name!r} has NaN at frame {bad}; use -1 for unlabeled frames"
+                )
+            if not np.all(arr == np.round(arr)):
+                raise ValueError(f"{source}: label {self.name!r} must hold whole class codes")
+        arr = arr.astype(np.int64)
+        top = len(self.classes) - 1 if self.kind == "categorical" else 1
+        bad = (arr < UNLABELED) | (arr > top)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"{source}: label {self.name!r} has code {arr[i]} at frame {i}; valid codes are -1..{top}"
+            )
+        return arr.astype(np.int8)
+
+    def _encode_names(self, arr: np.ndarray, source: str) -> np.ndarray:
+        names = self.classes if self.kind == "categorical" else ("0", "1")
+        lookup = {n: i for i, n in enumerate(names)}
+        lookup.update({"": UNLABELED, "null": UNLABELED, "None": UNLABELED})
+        if self.kind == "binary":
+            lookup.update({"False": 0, "True": 1, "false": 0, "true": 1})
+        out = np.empty(arr.shape, np.int8)
+        for i, v in enumerate(arr.astype(str)):
+            if v not in lookup:
+                raise ValueError(
+                    f"{source}: unknown action name {v!r} for label {self.name!r} at frame {i};"
+                    f" known: {list(names)}"
+                )
+            out[i] = lookup[v]
+        return out
+
+
+@dataclass(frozen=True)
+class LabelSchema:
+    """The ordered label variables of one dataset."""
+
+    specs: tuple[LabelSpec, ...] = field(default_factory=tuple)
+
+    @classmethod
+    def from_list(cls, items: Sequence[Mapping | LabelSpec]) -> "LabelSchema":
+        specs = tuple(s if isinstance(s, LabelSpec) else LabelSpec.from_dict(s) for s in items)
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate label names in schema: {names}")
+        return cls(specs)
+
+    def __iter__(self):
+        return iter(self.specs)
+
+    def __contains__(self, name: str) -> bool:
+        return any(s.name == name for s in self.specs)
+
+    def __getitem__(self, name: str) -> LabelSpec:
+        for s in self.specs:
+            if s.name == name:
+                return s
+        raise KeyError(f"no label {name!r} in schema; have {self.names}")
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.specs]
+
+    def to_list(self) -> list[dict]:
+        return [s.to_dict() for s in self.specs]
+
+    def missing(self, n: int) -> dict[str, np.ndarray]:
+        """All-unlabeled arrays for ``n`` frames (for sources that lack some labels)."""
+        return {
+            s.name: np.full(n, np.nan if s.kind == "continuous" else UNLABELED, s.dtype) for s in self.specs
+        }
+
+
+def steer_from_sign(values: np.ndarray, dead_zone: float = 0.0) -> np.ndarray:
+    """Map a signed horizontal input (negative = left) to LEFT/NEUTRAL/RIGHT codes (0/1/2)."""
+    v = np.asarray(values, dtype=np.float64)
+    out = np.full(v.shape, 1, np.int8)
+    out[v < -dead_zone] = 0
+    out[v > dead_zone] = 2
+    out[np.isnan(v)] = UNLABELED
+    return out
