@@ -2,7 +2,7 @@
 
 Each importer module defines ``SCHEMA`` (its :class:`~workbench.data.schema.LabelSchema`),
 ``FRAME_RATE`` (Hz) and ``read(path, **params) -> Iterator[Episode]``. Readers validate as they
-go and raise ``ImportError_``-free ``ValueError``s naming the file and the problem; the store
+go and raise ``ValueError``s naming the file and the problem; the store
 writer is atomic, so a failure part-way writes nothing.
 """
 
