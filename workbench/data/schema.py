@@ -19,6 +19,13 @@ import numpy as np
 
 UNLABELED = -1
 STEER_CLASSES = ("LEFT", "NEUTRAL", "RIGHT")
+VERTICAL_CLASSES = ("UP", "NEUTRAL", "DOWN")
+#: ALE's full action set, in the emulator's enum order (codes 0-17).
+ALE_ACTIONS = (
+    "NOOP", "FIRE", "UP", "RIGHT", "LEFT", "DOWN", "UPRIGHT", "UPLEFT", "DOWNRIGHT", "DOWNLEFT",
+    "UPFIRE", "RIGHTFIRE", "LEFTFIRE", "DOWNFIRE", "UPRIGHTFIRE", "UPLEFTFIRE", "DOWNRIGHTFIRE",
+    "DOWNLEFTFIRE",
+)
 KINDS = ("categorical", "binary", "continuous")
 
 

@@ -1,0 +1,207 @@
+"""Optical flow statistics, flow-proxy labels and the parallel paths, on frames with known motion."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import xarray as xr
+
+from workbench.data.schema import STEER_CLASSES, LabelSchema
+from workbench.data.store import StoreWriter, derived_path, open_dataset, open_store
+from workbench.flow import agreement, compute_flow, flow_pairs, proxy_steer, sequence_flow, successor_mask
+from workbench.flow.parallel import plan_blocks
+
+LEFT, NEUTRAL, RIGHT = 0, 1, 2
+SIZE = 96
+
+
+def moving_frames(n: int, dx: int = 2, dy: int = 0, seed: int = 0) -> np.ndarray:
+    """``n`` RGB frames of a blurred noise texture whose content moves ``(dx, dy)`` px per frame.
+
+    Each frame is a window onto a larger texture, so nothing wraps around the frame edge.
+    """
+    rng = np.random.default_rng(seed)
+    pad = 2 * (n + 1) * max(abs(dx), abs(dy), 1)
+    tex = cv2.GaussianBlur((rng.random((SIZE + pad, SIZE + pad)) * 255).astype(np.uint8), (0, 0), 1.5)
+    y0, x0 = pad // 2, pad // 2
+    # content moving by +dx means the window moves by -dx
+    frames = [tex[y0 - k * dy : y0 - k * dy + SIZE, x0 - k * dx : x0 - k * dx + SIZE] for k in range(n)]
+    return np.repeat(np.stack(frames)[..., None], 3, axis=-1)
+
+
+@pytest.mark.parametrize("method", ["farneback", "dis"])
+@pytest.mark.parametrize("dx,dy,angle", [(2, 0, 0.0), (-2, 0, 180.0), (0, 2, 90.0)])
+def test_known_shift(method, dx, dy, angle):
+    frames = moving_frames(4, dx, dy)
+    s = flow_pairs(frames[:-1], frames[1:], method, grid=(4, 4))
+    np.testing.assert_allclose(s["flow_dx"], dx, atol=0.1)
+    np.testing.assert_allclose(s["flow_dy"], dy, atol=0.1)
+    np.testing.assert_allclose(s["flow_mag"], abs(dx) + abs(dy), atol=0.15)
+    np.testing.assert_array_equal(s["flow_angle"], angle)
+    np.testing.assert_allclose(s["flow_dom_dx"], dx, atol=0.1)
+    assert s["flow_grid"].shape == (3, 4, 4, 2)
+    np.testing.assert_allclose(s["flow_grid"][..., 0].mean(axis=(1, 2)), dx, atol=0.1)
+    np.testing.assert_allclose(s["flow_grid"][..., 1].mean(axis=(1, 2)), dy, atol=0.1)
+
+
+@pytest.mark.parametrize("method", ["farneback", "dis"])
+def test_still_pair_has_no_angle(method):
+    frames = moving_frames(1)
+    s = flow_pairs(frames, frames, method)
+    assert np.isnan(s["flow_angle"]).all()
+    assert (s["flow_dom_dx"] == 0).all()
+    assert s["flow_mag"][0] < 0.01
+
+
+def test_successor_mask_respects_games_episodes_and_steps():
+    game = np.array(["A", "A", "A", "A", "B", "B", "B"])
+    episode = np.array([0, 0, 1, 1, 1, 1, 1])
+    step = np.array([0, 1, 0, 1, 0, 1, 0])  # last B frame: step goes back -> a new recording
+    expected = [True, False, True, False, True, False, False]
+    np.testing.assert_array_equal(successor_mask(game, episode, step), expected)
+
+
+def test_sequence_flow_has_no_pairs_across_episodes():
+    right, left = moving_frames(5, dx=2, seed=1), moving_frames(5, dx=-2, seed=2)
+    frames = np.concatenate([right, left])
+    has_next = successor_mask(np.zeros(10), np.repeat([0, 1], 5), np.tile(np.arange(5), 2))
+    s = sequence_flow(frames, has_next, "dis")
+    assert np.isnan(s["flow_dx"][[4, 9]]).all() and np.isnan(s["flow_grid"][[4, 9]]).all()
+    np.testing.assert_allclose(s["flow_dx"][:4], 2, atol=0.1)
+    np.testing.assert_allclose(s["flow_dx"][5:9], -2, atol=0.1)
+
+
+def _dom_dx_dataset(values, games, attrs=None) -> xr.Dataset:
+    return xr.Dataset(
+        {"flow_dom_dx": ("frame", np.asarray(values, np.float32))},
+        coords={"game": ("frame", np.asarray(games))},
+        attrs=attrs or {},
+    )
+
+
+def test_flow_steer_sign_conventions():
+    ds = _dom_dx_dataset([2.0, -2.0, 0.1, np.nan, 2.0, -2.0], ["A"] * 4 + ["B"] * 2)
+    steer = proxy_steer(ds, threshold=0.5, flow_sign={"B": -1})
+    np.testing.assert_array_equal(steer.values, [RIGHT, LEFT, NEUTRAL, -1, LEFT, RIGHT])
+    assert steer.dtype == np.int8
+    assert steer.attrs["classes"] == list(STEER_CLASSES) and steer.attrs["kind"] == "categorical"
+    assert steer.attrs["flow_sign"] == {"A": 1, "B": -1}
+    # default: the dataset's flow_sign attr
+    ds.attrs["flow_sign"] = {"A": -1}
+    np.testing.assert_array_equal(proxy_steer(ds).values, [LEFT, RIGHT, NEUTRAL, -1, RIGHT, LEFT])
+    with pytest.raises(ValueError, match="flow_sign"):
+        proxy_steer(ds, flow_sign={"A": 2})
+
+
+def test_constant_threshold_is_inclusive_neutral_band():
+    ds = _dom_dx_dataset([-1.0, -0.99, 0.0, 0.99, 1.0, 1.01], ["A"] * 6)
+    steer = proxy_steer(ds, threshold=1.0)
+    np.testing.assert_array_equal(steer.values, [NEUTRAL, NEUTRAL, NEUTRAL, NEUTRAL, NEUTRAL, RIGHT])
+    assert steer.attrs["threshold_px"] == {"A": 1.0}
+
+
+def test_percentile_threshold_is_per_game():
+    rng = np.random.default_rng(0)
+    mags = rng.permutation(np.arange(1, 101, dtype=float))
+    signs = rng.choice([-1.0, 1.0], 100)
+    values = np.concatenate([mags * signs, 10 * mags * signs, [np.nan]])
+    ds = _dom_dx_dataset(values, ["A"] * 100 + ["B"] * 101)
+    steer = proxy_steer(ds, threshold="p67").values
+    for sel in (slice(0, 100), slice(100, 200)):
+        assert (steer[sel] == NEUTRAL).sum() == 67  # |value| in 1..67 (x10 for B)
+        moving = np.abs(values[sel]) > 67.5 * (1 if sel.start == 0 else 10)
+        np.testing.assert_array_equal(steer[sel][moving], np.where(signs[moving] > 0, RIGHT, LEFT))
+    assert steer[-1] == -1
+    thr = proxy_steer(ds, threshold="p67").attrs["threshold_px"]
+    assert thr["A"] == pytest.approx(67.33) and thr["B"] == pytest.approx(673.3)
+    with pytest.raises(ValueError, match="threshold"):
+        proxy_steer(ds, threshold="67%")
+
+
+def test_agreement_on_known_confusion():
+    true = np.array([LEFT] * 30 + [NEUTRAL] * 40 + [RIGHT] * 30 + [-1, NEUTRAL] + [LEFT, RIGHT] * 5)
+    proxy = true.copy()
+    proxy[30:40] = LEFT  # 10 NEUTRAL read as LEFT
+    proxy[70:80] = NEUTRAL  # 10 RIGHT read as NEUTRAL
+    proxy[100:102] = [LEFT, -1]  # unlabeled on either side: ignored
+    ds = xr.Dataset(
+        {"steer": ("frame", true.astype(np.int8)), "flow_steer": ("frame", proxy.astype(np.int8))},
+        coords={"game": ("frame", np.array(["A"] * 102 + ["B"] * 10))},
+    )
+    table = agreement(ds)
+    a, b = table.loc["A"], table.loc["B"]
+    assert a["n"] == 100 and a["accuracy"] == pytest.approx(0.8)
+    assert a["balanced_accuracy"] == pytest.approx((1 + 30 / 40 + 20 / 30) / 3)
+    assert 0 < a["kappa"] < 1
+    assert (a["true_LEFT"], a["true_NEUTRAL"], a["true_RIGHT"]) == pytest.approx((0.3, 0.4, 0.3))
+    assert (a["proxy_LEFT"], a["proxy_NEUTRAL"], a["proxy_RIGHT"]) == pytest.approx((0.4, 0.4, 0.2))
+    assert b["n"] == 10 and b["accuracy"] == 1 and b["kappa"] == pytest.approx(1)
+
+
+def test_plan_blocks_are_chunk_aligned_and_cover_everything():
+    blocks = plan_blocks(1000, 64, workers=2)
+    assert blocks[0][0] == 0 and blocks[-1][1] == 1000
+    assert all(a % 64 == 0 and b == c for (a, b), (c, _) in zip(blocks, blocks[1:]))
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """Two games, three episodes, 170 frames (3 zarr chunks), moving right at 2 px/frame.
+
+    Game B is first-person-like (``flow_sign`` -1): its true steer is the opposite of the flow.
+    """
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    schema = LabelSchema.from_list([{"name": "steer", "kind": "categorical", "classes": list(STEER_CLASSES)}])
+    path = tmp_path / "demo" / "frames.zarr"
+    episodes = [("A", 0, 70, RIGHT), ("A", 1, 50, RIGHT), ("B", 0, 50, LEFT)]
+    with StoreWriter(path, schema, ["A", "B"], (SIZE, SIZE), attrs={"flow_sign": {"B": -1}}) as w:
+        for i, (game, ep, n, steer) in enumerate(episodes):
+            w.append(moving_frames(n, dx=2, seed=i), game, ep, np.arange(n), labels={"steer": np.full(n, steer)})
+    return path
+
+
+def _flow_arrays(path) -> dict[str, np.ndarray]:
+    ds = open_store(path)
+    return {name: ds[name].values for name in ds.data_vars}
+
+
+def test_store_flow_serial(store):
+    out = compute_flow(store, method="dis", workers=1, progress=False)
+    assert out == derived_path(store, "flow-dis")
+    ds = open_dataset(store)
+    assert {"frames", "steer", "flow_dx", "flow_grid", "flow_steer"} <= set(ds.variables)
+    last = np.array([69, 119, 169])
+    dx = ds["flow_dx"].values
+    assert np.isnan(dx[last]).all()
+    np.testing.assert_allclose(np.delete(dx, last), 2, atol=0.15)  # incl. pairs across chunk edges
+    steer = ds["flow_steer"].values
+    assert (steer[last] == -1).all()
+    np.testing.assert_array_equal(np.delete(steer, last), np.delete(ds["steer"].values, last))
+    table = agreement(ds)
+    assert table["accuracy"].tolist() == [1.0, 1.0] and table["n"].tolist() == [118, 49]
+    attrs = open_store(out).attrs
+    assert attrs["method"] == "dis" and attrs["grid"] == [4, 4] and attrs["opencv"] == cv2.__version__
+    assert ds["flow_steer"].attrs["threshold_px"] == {"A": 0.5, "B": 0.5}
+
+
+def _assert_same(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_processes_equal_serial(store):
+    serial = _flow_arrays(compute_flow(store, workers=1, progress=False))
+    parallel = _flow_arrays(compute_flow(store, workers=2, scheduler="processes", progress=False))
+    _assert_same(serial, parallel)
+
+
+def test_distributed_cluster_equals_serial(store):
+    distributed = pytest.importorskip("distributed")
+    serial = _flow_arrays(compute_flow(store, method="dis", workers=1, progress=False))
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        remote = _flow_arrays(compute_flow(store, method="dis", scheduler=cluster.scheduler_address, progress=False))
+    _assert_same(serial, remote)
