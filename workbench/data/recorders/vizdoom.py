@@ -15,6 +15,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
+from ...paths import cache_dir
 from ..episode import Episode, resize_frames
 from ..player import PlayerStyle, held_channel, signed_channel, turn_channel
 from ..schema import STEER_CLASSES, LabelSchema, steer_from_sign
@@ -47,6 +48,9 @@ def _make_game(wad: str, doom_map: str, seed: int, skill: int):
     if wad not in WORLDS:
         raise ValueError(f"unknown ViZDoom world {wad!r}; known: {sorted(WORLDS)}")
     game = vzd.DoomGame()
+    config = cache_dir() / "vizdoom" / "_vizdoom.ini"  # ViZDoom writes its ini; keep it out of the cwd
+    config.parent.mkdir(parents=True, exist_ok=True)
+    game.set_doom_config_path(str(config))
     game.set_doom_game_path(os.path.join(os.path.dirname(vzd.__file__), WORLDS[wad]))
     game.set_doom_map(doom_map)
     game.set_screen_resolution(vzd.ScreenResolution.RES_160X120)
