@@ -265,22 +265,28 @@ def derived_path(frames_store: Path, kind: str) -> Path:
 def open_dataset(frames_store: Path, derived: Sequence[str] | str | None = "all") -> xr.Dataset:
     """Open a dataset store merged with its derived sibling stores (flow statistics …).
 
-    ``derived="all"`` merges every complete sibling; a list names them; ``None`` merges none.
+    ``derived="all"`` merges every complete sibling, ``flow-farneback`` (the paper's method)
+    first; a list names them in order of preference; ``None`` merges none. A variable present
+    in more than one derived store (e.g. ``flow_dx`` from Farneback and DIS) comes from the
+    first; ``ds.attrs["derived"]`` lists the stores merged.
     """
     ds = open_store(frames_store)
     folder = Path(frames_store).parent
     if derived == "all":
-        names = sorted(p.stem for p in folder.glob("*.zarr") if p != Path(frames_store) and is_complete(p))
+        names = sorted((p.stem for p in folder.glob("*.zarr") if p != Path(frames_store) and is_complete(p)),
+                       key=lambda name: (name != "flow-farneback", name))
     elif derived is None:
         names = []
     else:
         names = [derived] if isinstance(derived, str) else list(derived)
+    merged = []
     for name in names:
         extra = open_store(derived_path(frames_store, name))
         if extra.sizes.get("frame") != ds.sizes["frame"]:
             raise StoreError(f"derived store {name} has {extra.sizes.get('frame')} frames, dataset has {ds.sizes['frame']}")
-        extra_vars = extra.drop_vars([c for c in extra.coords if c in ds.coords], errors="ignore")
-        ds = ds.merge(extra_vars, compat="override", combine_attrs="drop_conflicts")
-        ds.attrs.setdefault("derived", [])
-        ds.attrs["derived"] = [*ds.attrs["derived"], name]
+        sub = extra[[v for v in extra.data_vars if v not in ds.variables]]
+        sub = sub.drop_vars([c for c in sub.coords if c in ds.coords])  # game/episode/step: the dataset's own
+        ds = ds.merge(sub, combine_attrs="drop_conflicts")
+        merged.append(name)
+    ds.attrs["derived"] = merged
     return ds

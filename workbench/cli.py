@@ -1,0 +1,217 @@
+"""The ``workbench`` command line: catalog, recording, importing, optical flow and the demo job."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(
+    help="Latent Action Workbench: record or import gameplay, compute optical flow, and study\n"
+    "whether learned latent actions mean the same thing across games.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="Browse the dataset catalog.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+SIZE = typer.Option(None, "--size", "-s", help="Catalog size to use (e.g. demo, full); default: the entry's.")
+SEED = typer.Option(None, "--seed", help="Recording seed; default: the entry's.")
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+def _guard(fn, *args, **kwargs):
+    """Run ``fn`` turning expected data errors into a one-line message and exit code 2."""
+    from .data.catalog import CatalogError
+    from .data.store import StoreError
+
+    try:
+        return fn(*args, **kwargs)
+    except (CatalogError, StoreError, ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+
+
+@catalog_app.command("list")
+def catalog_list() -> None:
+    """List datasets with their games, source and which variants are materialised."""
+    from .data.catalog import load_catalog
+
+    catalog = _guard(load_catalog)
+    rows = []
+    for entry in catalog.values():
+        source = entry.source.get("format") if entry.kind == "import" else "record:" + ",".join(
+            sorted({g["engine"] for g in entry.source["games"]}))
+        planned = entry.n_frames()
+        rows.append((entry.id, source, ", ".join(entry.games) or "-",
+                     f"{planned:,}" if planned else "-", ", ".join(entry.materialised()) or "no"))
+    header = ("id", "source", "games", "frames (default size)", "materialised")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        typer.echo("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+@catalog_app.command("show")
+def catalog_show(dataset_id: str = typer.Argument(..., help="Dataset id from `workbench catalog list`.")) -> None:
+    """Show one entry: its YAML, where it is cached, and a per-game summary when materialised."""
+    import yaml
+
+    from .data.catalog import get_entry
+
+    entry = _guard(get_entry, dataset_id)
+    typer.echo(yaml.safe_dump(entry.to_dict(), sort_keys=False, allow_unicode=True).rstrip())
+    typer.echo(f"\nentry file: {entry.path}")
+    for variant in entry.materialised():
+        path = entry.store_path(*_split_variant(variant))
+        typer.echo(f"materialised: {variant} at {path}")
+        _print_summary(path)
+
+
+def _split_variant(variant: str) -> tuple[Optional[str], Optional[int]]:
+    if variant == "import":
+        return None, None
+    size, seed = variant.rsplit("-seed", 1)
+    return size, int(seed)
+
+
+def _print_summary(path: Path, out: Optional[Path] = None) -> None:
+    import pandas as pd
+
+    from .analysis.summary import dataset_summary
+    from .data.store import open_dataset
+
+    table = dataset_summary(open_dataset(path))
+    with pd.option_context("display.width", 200, "display.max_columns", 40, "display.float_format", "{:.3f}".format):
+        typer.echo(table.to_string())
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(out)
+
+
+@app.command()
+def record(
+    dataset_ids: List[str] = typer.Argument(None, help="Catalog ids to record (default: every recorded entry)."),
+    size: Optional[str] = SIZE,
+    seed: Optional[int] = SEED,
+    force: bool = typer.Option(False, "--force", help="Record again even if a complete store exists."),
+) -> None:
+    """Record catalog datasets by playing the real emulators with the scripted player."""
+    from .data.catalog import load_catalog, materialise
+
+    catalog = _guard(load_catalog)
+    ids = dataset_ids or [k for k, e in catalog.items() if e.kind == "record"]
+    for dataset_id in ids:
+        if dataset_id not in catalog:
+            _fail(f"unknown dataset {dataset_id!r}; the catalog has: {', '.join(catalog)}")
+        path = _guard(materialise, catalog[dataset_id], size=size, seed=seed, force=force)
+        typer.echo(f"{dataset_id}: {path}")
+
+
+@app.command("import")
+def import_(
+    fmt: str = typer.Argument(..., help="atari_head | vpt | csgo | minari | video_csv"),
+    path: str = typer.Argument(..., help="File or folder, relative to $WORKBENCH_IMPORT_ROOT (default: cwd)."),
+    dataset_id: str = typer.Option(..., "--id", help="Id of the new catalog entry."),
+    game: Optional[List[str]] = typer.Option(None, "--game", help="Game name(s) the files hold."),
+    frame_size: Optional[str] = typer.Option(None, help="Resize frames to HxW, e.g. 96x96."),
+    param: Optional[List[str]] = typer.Option(None, "--param", "-p", help="Importer parameter key=value (repeatable)."),
+    force: bool = typer.Option(False, "--force", help="Import again even if a complete store exists."),
+) -> None:
+    """Import a public dataset in its native format as a new catalog entry."""
+    import yaml
+
+    from .data.catalog import import_dataset
+
+    params = {}
+    for item in param or []:
+        if "=" not in item:
+            _fail(f"--param {item!r}: expected key=value")
+        key, value = item.split("=", 1)
+        params[key] = yaml.safe_load(value)
+    size = None
+    if frame_size:
+        try:
+            size = tuple(int(v) for v in frame_size.lower().split("x"))
+            assert len(size) == 2
+        except (ValueError, AssertionError):
+            _fail(f"--frame-size {frame_size!r}: expected HxW, e.g. 96x96")
+    if game and "game" not in params and len(game) == 1:
+        params["game"] = game[0]
+    store = _guard(import_dataset, fmt, path, dataset_id, games=game, frame_size=size, params=params, force=force)
+    typer.echo(f"{dataset_id}: {store}")
+    _print_summary(store)
+
+
+@app.command()
+def flow(
+    dataset_id: str = typer.Argument(..., help="Catalog id of a materialised dataset."),
+    size: Optional[str] = SIZE,
+    seed: Optional[int] = SEED,
+    method: str = typer.Option("farneback", help="farneback (seed 000) or dis (fast)."),
+    workers: Optional[int] = typer.Option(None, help="Processes (default: all cores)."),
+    scheduler: Optional[str] = typer.Option(
+        None, help="None: local processes; 'local': a dask LocalCluster; or a dask scheduler address."),
+    threshold: str = typer.Option("0.5", help="Proxy-label neutral threshold: px/frame or a percentile like p67."),
+) -> None:
+    """Optical flow statistics and flow-proxy labels for a dataset, with their agreement."""
+    from .data.catalog import get_entry
+    from .flow import compute_flow
+
+    entry = _guard(get_entry, dataset_id)
+    path = _guard(entry.store_path, size, seed)
+    if not path.exists():
+        _fail(f"dataset {dataset_id!r} is not materialised; run `workbench record {dataset_id}` first")
+    thr = threshold if threshold.startswith("p") else float(threshold)
+    _guard(compute_flow, path, method=method, workers=workers, scheduler=scheduler, threshold=thr)
+    _print_summary(path)
+
+
+@app.command()
+def summary(
+    dataset_id: str = typer.Argument(..., help="Catalog id of a materialised dataset."),
+    size: Optional[str] = SIZE,
+    seed: Optional[int] = SEED,
+    csv: Optional[Path] = typer.Option(None, help="Also write the table to this CSV file."),
+) -> None:
+    """Per-game frames, label balance and flow-proxy agreement with the true labels."""
+    from .data.catalog import get_entry
+
+    entry = _guard(get_entry, dataset_id)
+    path = _guard(entry.store_path, size, seed)
+    _guard(_print_summary, path, csv)
+
+
+@app.command()
+def demo(
+    size: str = typer.Option("demo", "--size", "-s", help="Catalog size to record."),
+    seed: Optional[int] = SEED,
+    workers: Optional[int] = typer.Option(None, help="Processes for optical flow (default: all cores)."),
+) -> None:
+    """The main job: record the built-in catalog, compute flow, and print per-game summaries."""
+    from .data.catalog import load_catalog, materialise
+    from .flow import compute_flow
+    from .paths import cache_dir
+
+    catalog = _guard(load_catalog)
+    for entry in catalog.values():
+        if entry.kind != "record" or size not in entry.sizes:
+            continue
+        typer.secho(f"\n== {entry.id}: {entry.title}", bold=True)
+        path = _guard(materialise, entry, size=size, seed=seed)
+        _guard(compute_flow, path, method="farneback", workers=workers)
+        _print_summary(path, cache_dir() / "reports" / f"{entry.id}-{entry.variant(size, seed)}-summary.csv")
+    typer.echo(f"\nsummaries written to {cache_dir() / 'reports'}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app(prog_name="workbench")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
