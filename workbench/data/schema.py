@@ -113,7 +113,7 @@ class LabelSpec:
         if self.kind == "binary":
             lookup.update({"False": 0, "True": 1, "false": 0, "true": 1})
         out = np.empty(arr.shape, np.int8)
-        for i, v in enumerate(arr.astype(str)):
+        for i, v in enumerate(arr.astype(str).tolist()):
             if v not in lookup:
                 raise ValueError(
                     f"{source}: unknown action name {v!r} for label {self.name!r} at frame {i};"

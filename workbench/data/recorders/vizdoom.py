@@ -81,7 +81,7 @@ def record(game_cfg: Mapping, n_episodes: int, frames_per_episode: int, frame_si
             rng = episode_rng(seed, name, ep)
             game.set_seed(env_seed(rng))
             game.new_episode()
-            game.advance_action(4)  # the first tics after a (re)start ignore input
+            game.advance_action(10)  # the first ~7 tics after a (re)start ignore input
             dx = turn_channel(rng, n, style)  # degrees per recorded step
             w = held_channel(rng, n, style.forward_fraction, style.forward_hold, style.hold_cv)
             strafe = signed_channel(rng, n, style.strafe_fraction, style.strafe_hold, style.hold_cv)

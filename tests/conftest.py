@@ -1,0 +1,45 @@
+"""Shared fixtures: every test runs against its own cache, user catalog and import root."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def workbench_dirs(tmp_path, monkeypatch):
+    """Point the cache, the user catalog and the import root at a fresh temporary folder."""
+    dirs = {name: tmp_path / name for name in ("cache", "catalog", "imports")}
+    for d in dirs.values():
+        d.mkdir()
+    monkeypatch.setenv("WORKBENCH_CACHE", str(dirs["cache"]))
+    monkeypatch.setenv("WORKBENCH_CATALOG", str(dirs["catalog"]))
+    monkeypatch.setenv("WORKBENCH_IMPORT_ROOT", str(dirs["imports"]))
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def recorded_cache(tmp_path_factory):
+    """A cache holding the built-in catalog recorded at its ``tiny`` size, with Farneback flow.
+
+    Session-scoped so the slow end-to-end tests record the real emulators once.
+    """
+    import os
+
+    from workbench.data.catalog import load_catalog, materialise
+    from workbench.flow import compute_flow
+
+    cache = tmp_path_factory.mktemp("recorded")
+    old = os.environ.get("WORKBENCH_CACHE")
+    os.environ["WORKBENCH_CACHE"] = str(cache)
+    try:
+        paths = {}
+        for entry in load_catalog().values():
+            path = materialise(entry, size="tiny", progress=False)
+            compute_flow(path, workers=1, progress=False)
+            paths[entry.id] = path
+    finally:
+        if old is None:
+            os.environ.pop("WORKBENCH_CACHE")
+        else:
+            os.environ["WORKBENCH_CACHE"] = old
+    return cache, paths
