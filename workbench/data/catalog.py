@@ -243,8 +243,11 @@ def _import(entry: CatalogEntry, path: Path, progress: bool) -> Path:
         raise CatalogError(f"dataset {entry.id!r}: import path {files} does not exist")
     params = dict(source.get("params") or {})
     games = entry.games
-    episodes = importer.read(files, **params)
-    first = next(episodes, None)
+    try:
+        episodes = importer.read(files, **params)
+        first = next(episodes, None)
+    except TypeError as exc:
+        raise CatalogError(f"dataset {entry.id!r}: bad {source['format']} import parameters ({exc})") from None
     if first is None:
         raise CatalogError(f"dataset {entry.id!r}: no episodes found in {files}")
     frame_size = entry.frame_size or tuple(first.frames.shape[1:3])
@@ -289,12 +292,18 @@ def import_dataset(fmt: str, path: str, dataset_id: str, games: list[str] | None
                    progress: bool = True, force: bool = False) -> Path:
     """Import files of a public dataset format as a new catalog entry and materialise it."""
     importer = get_importer(fmt)
-    resolve_under(import_root(), path)  # fail before writing anything
+    files = resolve_under(import_root(), path)  # fail before writing anything
+    if not files.exists():
+        raise CatalogError(f"import path {files} does not exist")
+    try:  # some formats' labels depend on the data (Minari action spaces, CSV columns)
+        schema = importer.label_schema(files, **dict(params or {}))
+    except TypeError as exc:
+        raise CatalogError(f"{fmt} import: bad parameters ({exc})") from None
     entry = CatalogEntry.from_dict({
         "id": dataset_id, "title": f"{fmt} import of {path}", "domain": "imported",
         "source": {"type": "import", "format": fmt, "path": str(path), "params": dict(params or {}),
                    **({"games": list(games)} if games else {})},
-        "labels": importer.SCHEMA.to_list(),
+        "labels": schema.to_list(),
         **({"frame_size": list(frame_size)} if frame_size else {}),
     })
     store = materialise(entry, force=force, progress=progress)

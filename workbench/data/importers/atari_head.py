@@ -17,6 +17,7 @@ Labels: ``ale_action`` (the 18 action names), the derived ``steer`` (LEFT/NEUTRA
 
 from __future__ import annotations
 
+import bz2
 import csv
 import tarfile
 from pathlib import Path
@@ -77,6 +78,12 @@ def read(path: str | Path, game: str | None = None) -> Iterator[Episode]:
         trial = txt_path.stem
         rows = _read_rows(txt_path)
         pngs = _read_pngs(tar_path, trial)
+        missing = [fid for fid in rows["frame_id"] if fid not in pngs]
+        if missing:
+            raise ValueError(
+                f"{tar_path}: image {trial}/{missing[0]}.png missing from the archive ({len(missing)} rows"
+                f" of {txt_path.name} have no image): frames and labels do not match"
+            )
         extra = set(pngs) - set(rows["frame_id"])
         if extra:
             raise ValueError(
@@ -85,7 +92,7 @@ def read(path: str | Path, game: str | None = None) -> Iterator[Episode]:
             )
         for lo, hi in _episode_bounds(rows["episode_id"]):
             ids = rows["frame_id"][lo:hi]
-            frames = np.stack([_decode_png(pngs, fid, tar_path, trial, txt_path) for fid in ids])
+            frames = np.stack([_decode_png(pngs[fid], f"{tar_path}: image {trial}/{fid}.png") for fid in ids])
             action = rows["action"][lo:hi]
             labels = {
                 "ale_action": action.astype(np.int8),
@@ -180,23 +187,21 @@ def _read_pngs(tar_path: Path, trial: str) -> dict[str, bytes]:
     pngs: dict[str, bytes] = {}
     prefix = f"{trial}/"
     try:
-        with tarfile.open(tar_path, mode="r|bz2") as tar:
+        with bz2.open(tar_path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
             for member in tar:
                 name = member.name.removeprefix("./")
                 if member.isfile() and name.startswith(prefix) and name.endswith(".png"):
                     pngs[name[len(prefix) : -len(".png")]] = tar.extractfile(member).read()
+            while raw.read(1 << 20):  # read on to bz2's end-of-stream marker: a cut-off file fails here
+                pass
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise ValueError(f"{tar_path}: cannot read archive (truncated or corrupt .tar.bz2?): {exc}") from None
     return pngs
 
 
-def _decode_png(pngs: dict[str, bytes], frame_id: str, tar_path: Path, trial: str, txt: Path) -> np.ndarray:
-    if frame_id not in pngs:
-        raise ValueError(
-            f"{tar_path}: image {trial}/{frame_id}.png missing from the archive"
-            f" (frame_id {frame_id!r} has a row in {txt.name})"
-        )
-    bgr = cv2.imdecode(np.frombuffer(pngs[frame_id], np.uint8), cv2.IMREAD_COLOR)
+def _decode_png(png: bytes, where: str) -> np.ndarray:
+    """PNG bytes -> RGB uint8 ``(210, 160, 3)``."""
+    bgr = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise ValueError(f"{tar_path}: image {trial}/{frame_id}.png cannot be decoded (corrupt PNG)")
+        raise ValueError(f"{where} cannot be decoded (corrupt PNG)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

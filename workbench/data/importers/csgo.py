@@ -89,7 +89,7 @@ def _read_file(h5_path: Path) -> tuple[np.ndarray, np.ndarray]:
                 raise ValueError(f"{h5_path}: frame {i}: frame_{i}_x has no frame_{i}_y (action vector)")
             x, y = f[f"frame_{i}_x"][()], np.asarray(f[f"frame_{i}_y"][()], np.float32).ravel()
             if x.dtype != np.uint8 or x.ndim != 3 or x.shape[2] != 3:
-                raise ValueError(f"{h5_path}: frame {i}: expected a uint8 (h, w, 3) image, got {x.dtype} {x.shape}")
+                raise ValueError(f"{h5_path}: frame {i}: expected a uint8 (h, w, 3) image, not {x.dtype} {x.shape}")
             if y.shape != (VECTOR_LEN,):
                 raise ValueError(f"{h5_path}: frame {i}: action vector has {y.size} values; expected {VECTOR_LEN}")
             for name, block in (("mouse x", y[_MX:_MY]), ("mouse y", y[_MY:])):
