@@ -143,3 +143,26 @@ def test_builtin_catalog_end_to_end(recorded_cache):
         assert table[["steer_LEFT", "steer_NEUTRAL", "steer_RIGHT"]].sum(axis=1).round(6).eq(1).all()
         assert table.flow_accuracy.between(0, 1).all()
         assert np.isfinite(ds.flow_mag.values).sum() >= ds.sizes["frame"] - 2 * len(entry.games)
+
+
+def test_cli_import_creates_catalog_entry(workbench_dirs):
+    from fixtures_formats import atari_head_trial, csgo_file
+
+    atari_head_trial(workbench_dirs["imports"] / "ms_pacman")
+    result = runner.invoke(app, ["import", "atari_head", "ms_pacman", "--id", "head_pacman",
+                                 "--game", "MsPacman", "--frame-size", "48x48"])
+    assert result.exit_code == 0, result.output
+    assert "MsPacman" in result.output  # the per-game summary
+    listing = runner.invoke(app, ["catalog", "list"]).output
+    assert "head_pacman" in listing and "atari_head" in listing and "import" in listing
+    ds = open_catalog_dataset("head_pacman")
+    assert ds.frames.shape[1:] == (48, 48, 3) and ds.attrs["import_format"] == "atari_head"
+
+    csgo_file(workbench_dirs["imports"] / "dm" / "hdf5_dm_july2021_1.hdf5")
+    result = runner.invoke(app, ["import", "csgo", "dm", "--id", "dm"])
+    assert result.exit_code == 0, result.output
+    assert open_catalog_dataset("dm").frames.shape[1:] == (150, 280, 3)
+    # a path outside the import root is refused before anything is written
+    result = runner.invoke(app, ["import", "csgo", "../../etc", "--id", "evil"])
+    assert result.exit_code == 2 and "escapes its root" in result.output
+    assert "evil" not in runner.invoke(app, ["catalog", "list"]).output
