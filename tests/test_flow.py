@@ -31,7 +31,7 @@ def moving_frames(n: int, dx: int = 2, dy: int = 0, seed: int = 0) -> np.ndarray
 
 
 @pytest.mark.parametrize("method", ["farneback", "dis"])
-@pytest.mark.parametrize("dx,dy,angle", [(2, 0, 0.0), (-2, 0, 180.0), (0, 2, 90.0)])
+@pytest.mark.parametrize("dx,dy,angle", [(2, 0, 0.0), (-2, 0, 180.0), (0, 2, 90.0), (0, -2, 270.0)])
 def test_known_shift(method, dx, dy, angle):
     frames = moving_frames(4, dx, dy)
     s = flow_pairs(frames[:-1], frames[1:], method, grid=(4, 4))
@@ -40,6 +40,8 @@ def test_known_shift(method, dx, dy, angle):
     np.testing.assert_allclose(s["flow_mag"], abs(dx) + abs(dy), atol=0.15)
     np.testing.assert_array_equal(s["flow_angle"], angle)
     np.testing.assert_allclose(s["flow_dom_dx"], dx, atol=0.1)
+    if dx == 0:
+        assert (s["flow_dom_dx"] == 0).all()  # vertical motion is exactly NEUTRAL
     assert s["flow_grid"].shape == (3, 4, 4, 2)
     np.testing.assert_allclose(s["flow_grid"][..., 0].mean(axis=(1, 2)), dx, atol=0.1)
     np.testing.assert_allclose(s["flow_grid"][..., 1].mean(axis=(1, 2)), dy, atol=0.1)

@@ -10,21 +10,21 @@ Conventions (image coordinates, as OpenCV returns them):
 * angles are degrees in [0, 360): 0 = right, 90 = down, 180 = left, 270 = up.
 * the statistics at frame ``t`` describe the pair ``t -> t+1``.
 
-Per pair (see :func:`flow_statistics`):
+Per pair (see :func:`flow_statistics`), all float32:
 
-=============  ===========================  =================================================
-``flow_dx``    float32 (n,)                 mean horizontal flow over all pixels
-``flow_dy``    float32 (n,)                 mean vertical flow over all pixels
-``flow_mag``   float32 (n,)                 mean flow magnitude over all pixels
-``flow_angle`` float32 (n,)                 dominant direction: centre of the mode bin of a
-                                            magnitude-weighted 16-bin angle histogram (22.5°
-                                            resolution); NaN when the pair is still
-``flow_dom_dx`` float32 (n,)                cos(dominant angle) × mean magnitude of the pixels
-                                            in the mode bin: the signed horizontal signal the
-                                            proxy labels use (0 when still, so still = NEUTRAL)
-``flow_grid``  float32 (n, gy, gx, 2)       mean (dx, dy) per cell of a gy × gx grid, so an
-                                            analysis can look at road edges, not the whole frame
-=============  ===========================  =================================================
+``flow_dx``, ``flow_dy`` (n,)
+    mean horizontal / vertical flow over all pixels, px/frame
+``flow_mag`` (n,)
+    mean flow magnitude over all pixels, px/frame
+``flow_angle`` (n,)
+    dominant direction, degrees: the centre of the mode bin of a magnitude-weighted 16-bin
+    histogram of pixel flow angles (22.5° resolution); NaN when the pair is still
+``flow_dom_dx`` (n,)
+    cos(dominant angle) × mean magnitude of the pixels in the mode bin, px/frame: the signed
+    horizontal signal the proxy labels use; 0 when still, so a still pair is NEUTRAL
+``flow_grid`` (n, gy, gx, 2)
+    mean (dx, dy) per cell of a gy × gx grid, px/frame, so an analysis can look at road edges
+    rather than the whole frame
 """
 
 from __future__ import annotations
@@ -36,10 +36,13 @@ import numpy as np
 
 METHODS = ("farneback", "dis")
 
-# Farneback on 96x96 game frames: a 3-level pyramid (96 -> 48 -> 24 px) follows motions of
-# several px/frame; a 15 px window averages over the flat colour areas of game graphics, where a
-# small window has no texture to match; 5-pixel polynomials with sigma 1.2 are OpenCV's
-# recommended pairing. These are the OpenCV tutorial's values; seed 000 does not state its own.
+# Farneback on 96x96 game frames. These are the OpenCV tutorial's values (seed 000 does not
+# state its own): a 15 px window averages over the flat colour areas of game graphics, where a
+# smaller window has no texture to match; 5-pixel polynomials with sigma 1.2 are OpenCV's
+# recommended pairing. Two limits at this size, measured on synthetic shifts:
+# * OpenCV builds no pyramid level below 32 px, so at 96x96 every ``levels`` >= 1 gives the
+#   same flow (checked); motions above ~6 px/frame are underestimated (8 px reads as ~5).
+# * low contrast shrinks the estimate (a texture with a grey-level std of 5 reads 2 px as 0.35).
 FARNEBACK_PARAMS = {
     "pyr_scale": 0.5,
     "levels": 3,
@@ -49,12 +52,14 @@ FARNEBACK_PARAMS = {
     "poly_sigma": 1.2,
     "flags": 0,
 }
-# DIS is the fast alternative. FAST rather than ULTRAFAST: on 96x96 frames the two cost about
-# the same, and FAST refines more (see the benchmark numbers in the package docstring).
+# DIS is the fast alternative and follows large motions (12 px/frame) better. FAST rather than
+# ULTRAFAST: ULTRAFAST is about twice as fast again but loses more on large motions.
 DIS_PRESET = "FAST"
 ANGLE_BINS = 16
 # Mean magnitude (px/frame) below which a pair counts as still: identical frames give ~1e-3.
 STILL_MAG = 0.01
+# cos of each bin centre, rounded so the vertical bins give exactly 0 (vertical motion = NEUTRAL)
+_BIN_COS = np.round(np.cos(np.radians(np.arange(ANGLE_BINS) * 360.0 / ANGLE_BINS)), 12)
 STAT_NAMES = ("flow_dx", "flow_dy", "flow_mag", "flow_angle", "flow_dom_dx")
 
 
@@ -118,26 +123,25 @@ def _cell_means(values: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
 def flow_statistics(flow: np.ndarray, grid: tuple[int, int] = (4, 4)) -> dict[str, np.ndarray]:
     """Reduce dense flow ``(n, y, x, 2)`` to the per-pair statistics in the module docstring."""
     n = flow.shape[0]
-    dx, dy = flow[..., 0], flow[..., 1]
-    mag = np.hypot(dx, dy)
-    width = 360.0 / ANGLE_BINS
-    angle = np.degrees(np.arctan2(dy, dx)) % 360.0
-    bins = (np.floor((angle + width / 2) / width).astype(np.int64) % ANGLE_BINS).reshape(n, -1)
+    dx = np.ascontiguousarray(flow[..., 0]).reshape(-1, 1)
+    dy = np.ascontiguousarray(flow[..., 1]).reshape(-1, 1)
+    mag, angle = cv2.cartToPolar(dx, dy, angleInDegrees=True)  # angle in [0, 360), ~0.3° accurate
+    mag, angle = mag.reshape(n, -1), angle.reshape(n, -1)
+    width = np.float32(360.0 / ANGLE_BINS)
+    bins = ((angle + width / 2) / width).astype(np.uint8) % ANGLE_BINS  # bin k is centred on k * width
     index = (np.arange(n)[:, None] * ANGLE_BINS + bins).ravel()
-    weight = np.bincount(index, mag.ravel(), minlength=n * ANGLE_BINS).reshape(n, ANGLE_BINS)
-    count = np.bincount(index, minlength=n * ANGLE_BINS).reshape(n, ANGLE_BINS)
-    mode = weight.argmax(axis=1)
-    rows = np.arange(n)
-    mode_mag = weight[rows, mode] / np.maximum(count[rows, mode], 1)
-    centre = mode * width
-    mean_mag = mag.mean(axis=(1, 2))
+    weight = np.bincount(index, mag.ravel(), n * ANGLE_BINS)
+    mode = weight.reshape(n, ANGLE_BINS).argmax(axis=1)
+    in_mode = bins == mode[:, None]
+    mode_mag = (mag * in_mode).sum(axis=1) / np.maximum(in_mode.sum(axis=1), 1)
+    mean_mag = mag.mean(axis=1)
     still = mean_mag < STILL_MAG
     return {
-        "flow_dx": dx.mean(axis=(1, 2)).astype(np.float32),
-        "flow_dy": dy.mean(axis=(1, 2)).astype(np.float32),
+        "flow_dx": dx.reshape(n, -1).mean(axis=1).astype(np.float32),
+        "flow_dy": dy.reshape(n, -1).mean(axis=1).astype(np.float32),
         "flow_mag": mean_mag.astype(np.float32),
-        "flow_angle": np.where(still, np.nan, centre).astype(np.float32),
-        "flow_dom_dx": np.where(still, 0.0, np.cos(np.radians(centre)) * mode_mag).astype(np.float32),
+        "flow_angle": np.where(still, np.nan, mode * float(width)).astype(np.float32),
+        "flow_dom_dx": np.where(still, 0.0, _BIN_COS[mode] * mode_mag).astype(np.float32),
         "flow_grid": _cell_means(flow, grid).astype(np.float32),
     }
 

@@ -23,8 +23,6 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 import xarray as xr
-from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score
 
 from ..data.schema import STEER_CLASSES, UNLABELED, steer_from_sign
 
@@ -120,6 +118,10 @@ def agreement(ds: xr.Dataset, true: str = "steer", proxy: str = "flow_steer") ->
     NaN when undefined, e.g. a single class on both sides), and the class shares
     ``true_LEFT`` … ``proxy_RIGHT``. Games without such pairs have ``n = 0`` and NaN scores.
     """
+    # imported here: flow worker processes import this package and need not pay for sklearn
+    from sklearn.exceptions import UndefinedMetricWarning
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score
+
     y_true = np.asarray(ds[true].values).astype(np.int64)
     y_proxy = np.asarray(ds[proxy].values).astype(np.int64)
     game = np.asarray(ds["game"].values).astype(str)
@@ -133,6 +135,7 @@ def agreement(ds: xr.Dataset, true: str = "steer", proxy: str = "flow_steer") ->
                 warnings.simplefilter("ignore", UndefinedMetricWarning)
                 warnings.simplefilter("ignore", RuntimeWarning)
                 warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+                warnings.filterwarnings("ignore", message="A single label was found")
                 row.update(
                     accuracy=accuracy_score(t, p),
                     balanced_accuracy=balanced_accuracy_score(t, p),

@@ -39,7 +39,6 @@ BLOCKS_PER_WORKER = 4  # several blocks per worker, so one slow block does not l
 MAX_BLOCK_CHUNKS = 8  # at most 8 x 64 frames per task: small results, a smooth progress bar
 
 
-
 class Task(NamedTuple):
     """The arguments of one :func:`block_flow` call."""
 
