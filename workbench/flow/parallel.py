@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, NamedTuple, Sequence
@@ -105,7 +106,10 @@ class _TqdmCallback(Callback):
 def _run_processes(tasks: Sequence[Task], bar: tqdm, workers: int) -> list[dict]:
     delayed = [dask.delayed(block_flow, pure=True)(*task) for task in tasks]
     frames_per_key = {d.key: task.stop - task.start for d, task in zip(delayed, tasks)}
-    with _TqdmCallback(bar, frames_per_key):
+    # Forked workers start in milliseconds with everything already imported; spawned ones pay
+    # ~1-2 s each to import xarray/zarr/OpenCV again. zarr resets its IO thread after a fork.
+    context = "fork" if sys.platform.startswith("linux") else "spawn"
+    with dask.config.set({"multiprocessing.context": context}), _TqdmCallback(bar, frames_per_key):
         return list(dask.compute(*delayed, scheduler="processes", num_workers=workers))
 
 
