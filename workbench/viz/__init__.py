@@ -1,0 +1,1 @@
+"""Plotting: HoloViews figures shared by the report (matplotlib PNGs), notebooks and dashboard (Bokeh)."""
