@@ -29,10 +29,10 @@ def figure(request):
 
 
 def test_png_for_report(figure, tmp_path):
-    path = save_figure(figure, tmp_path / "fig.png")
+    path = save_figure(figure, tmp_path / "report" / "fig.png")
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
-    assert [p.name for p in tmp_path.iterdir()] == ["fig.png"]  # no temp file left
+    assert [p.name for p in path.parent.iterdir()] == ["fig.png"]  # no temp file left
 
 
 def test_bokeh_for_dashboard(figure):
