@@ -43,3 +43,12 @@ def recorded_cache(tmp_path_factory):
         else:
             os.environ["WORKBENCH_CACHE"] = old
     return cache, paths
+
+
+@pytest.fixture(autouse=True)
+def workbench_models(tmp_path, monkeypatch):
+    """Point the model library at a fresh temporary folder, so no test writes into ``models/``."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("WORKBENCH_MODELS", str(folder))
+    return folder
