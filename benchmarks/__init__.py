@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m benchmarks`` measures speed and memory and writes benchmarks/results/."""
