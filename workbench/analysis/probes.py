@@ -1,0 +1,99 @@
+"""Linear probes on the IDM's penultimate embedding: is the action information *present*
+(seed 000 §3), whatever the model's own decision boundary does?
+
+A probe is ``StandardScaler`` + ``LogisticRegression`` (class-balanced, so it optimises the
+metric it is scored with), scored by balanced accuracy from out-of-fold predictions of a
+``GroupKFold`` whose groups are 64-frame blocks of the source video within each game — adjacent
+frames are nearly identical, so letting them fall on both sides of a fold would leak.
+
+Two variants: ``joint`` (one probe trained on all games, scored per game — one boundary for all)
+and ``per_game`` (a probe per game — each game its own boundary).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold, cross_val_predict
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from .metrics import balanced_accuracy, chance_level, head_classes, split_mask
+
+VARIANTS = ("joint", "per_game")
+
+
+def make_probe(C: float = 1.0, class_weight: str | None = "balanced", max_iter: int = 1000) -> Pipeline:
+    """The probe: standardise each embedding dimension, then multinomial logistic regression."""
+    return make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter))
+
+
+def block_groups(ds: xr.Dataset, block: int = 64) -> np.ndarray:
+    """Group id (int64, frame) of each row: its game and ``source_frame // block``."""
+    _, game = np.unique(np.asarray(ds["game"].values).astype(str), return_inverse=True)
+    blocks = np.asarray(ds["source_frame"].values, np.int64) // block
+    return game * (int(blocks.max()) + 1) + blocks
+
+
+def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_splits: int = 5, **probe) -> np.ndarray:
+    """Out-of-fold probe predictions (int64, len(y)) under GroupKFold over ``groups``; -1 for
+    every row when there are fewer than 2 groups or 2 classes to learn from."""
+    n_groups = len(np.unique(groups))
+    if n_groups < 2 or len(np.unique(y)) < 2:
+        return np.full(len(y), -1, np.int64)
+    cv = GroupKFold(n_splits=min(n_splits, n_groups))
+    return cross_val_predict(make_probe(**probe), x, y, groups=groups, cv=cv).astype(np.int64)
+
+
+def linear_probe(
+    ds: xr.Dataset,
+    heads: Sequence[str] | None = None,
+    variants: Sequence[str] = VARIANTS,
+    split: str | Iterable[str] | None = None,
+    n_splits: int = 5,
+    block: int = 64,
+    **probe,
+) -> pd.DataFrame:
+    """Cross-validated probe accuracy per game, head and variant.
+
+    Uses the labeled rows of ``split`` (default all). ``probe`` goes to :func:`make_probe`
+    (``C``, ``class_weight``, ``max_iter``). Columns: ``game``, ``head``, ``variant``, ``n``,
+    ``chance`` (1/K of the classes present), ``balanced_accuracy`` (NaN where a game has a
+    single class or block).
+    """
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        raise ValueError(f"unknown probe variants {sorted(unknown)}; known: {VARIANTS}")
+    x_all = np.asarray(ds["embedding"].values, np.float32)
+    game = np.asarray(ds["game"].values).astype(str)
+    groups = block_groups(ds, block)
+    in_split = split_mask(ds, split)
+    rows = []
+    for head in heads or list(head_classes(ds)):
+        y_all = np.asarray(ds[head].values, np.int64)
+        keep = in_split & (y_all >= 0)
+        x, y, g, grp = x_all[keep], y_all[keep], game[keep], groups[keep]
+        games = list(dict.fromkeys(g))
+        preds = {}
+        if "joint" in variants:
+            preds["joint"] = out_of_fold(x, y, grp, n_splits, **probe)
+        if "per_game" in variants:
+            pred = np.empty(len(y), np.int64)
+            for name in games:
+                sel = g == name
+                pred[sel] = out_of_fold(x[sel], y[sel], grp[sel], n_splits, **probe)
+            preds["per_game"] = pred
+        for variant, pred in preds.items():
+            for name in games:
+                sel = g == name
+                ok = pred[sel] >= 0
+                rows.append({
+                    "game": name, "head": head, "variant": variant, "n": int(sel.sum()),
+                    "chance": chance_level(y[sel]),
+                    "balanced_accuracy": balanced_accuracy(y[sel], pred[sel]) if ok.all() else float("nan"),
+                })
+    return pd.DataFrame(rows, columns=["game", "head", "variant", "n", "chance", "balanced_accuracy"])
