@@ -8,9 +8,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from . import foundation
+from . import foundation, idm, projection_timing
 
-SUITES = {"foundation": foundation}
+SUITES = {"foundation": foundation, "projection": projection_timing, "idm": idm}
 
 
 def main() -> None:

@@ -209,6 +209,72 @@ def demo(
     typer.echo(f"\nsummaries written to {cache_dir() / 'reports'}")
 
 
+@app.command("train")
+def train_(
+    preset: str = typer.Argument(..., help="single | joint_v1 | joint_v2 | joint_v3 | finetune_k | finetune_pct"),
+    dataset: Optional[List[str]] = typer.Option(None, "--dataset", "-d", help="Catalog id(s) to train on."),
+    size: Optional[str] = SIZE,
+    game: Optional[List[str]] = typer.Option(None, "--game", "-g", help="Restrict to these games."),
+    steps: Optional[int] = typer.Option(None, help="Optimiser steps (default: the preset's)."),
+    seed: int = typer.Option(0, "--seed", help="Training seed."),
+    init_from: Optional[str] = typer.Option(None, help="Model id to fine-tune (finetune_* presets)."),
+    finetune_game: Optional[str] = typer.Option(None, help="Game to calibrate on (finetune_* presets)."),
+    config: Optional[Path] = typer.Option(None, help="A TrainConfig YAML; other options override it."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 … (default: cuda when available)."),
+) -> None:
+    """Train an inverse dynamics model into the model library (resumes an interrupted run)."""
+    from .training import TrainConfig, make_config, train
+
+    overrides = {k: v for k, v in {"datasets": dataset, "size": size, "games": game, "steps": steps,
+                                   "init_from": init_from, "device": device}.items() if v}
+    overrides["seed"] = seed
+    if finetune_game:
+        overrides["finetune"] = {"game": finetune_game}
+    if config is not None:
+        base = _guard(TrainConfig.load, config).to_dict()
+        cfg = _guard(TrainConfig.from_dict, {**base, **overrides})
+    else:
+        cfg = _guard(make_config, preset, **overrides)
+    result = _guard(train, cfg)
+    typer.echo(f"model {result.model_id} ({'finished' if result.finished else 'checkpointed'} at step {result.step})")
+    for head, games in (result.card or {}).get("metrics", {}).get("test", {}).items():
+        scores = ", ".join(f"{g} {v['balanced_accuracy']:.3f}" for g, v in games.items())
+        typer.echo(f"  test balanced accuracy · {head}: {scores}")
+
+
+@app.command("models")
+def models_() -> None:
+    """List the model library: id, preset, datasets, steps and test balanced accuracy."""
+    from .models.library import list_models, load_card
+
+    for model_id in list_models():
+        card = load_card(model_id)
+        cfg = card.get("config", {})
+        typer.echo(f"{model_id}  [{cfg.get('name')}] datasets={cfg.get('datasets')} steps={card.get('training', {}).get('steps')}")
+
+
+@app.command()
+def study(
+    size: str = typer.Option("demo", "--size", "-s", help="Catalog size: tiny, demo or full."),
+    seed: int = typer.Option(0, "--seed", help="Recording and training seed."),
+    domain: Optional[List[str]] = typer.Option(None, "--domain", help="racing, atari, first_person (default all)."),
+    steps: Optional[int] = typer.Option(None, help="Training steps per model (default: the size's budget)."),
+    pairwise: bool = typer.Option(True, help="Train pairwise joint models to test whether KNN predicts benefit."),
+) -> None:
+    """Seed 000's cross-game IDM study on the catalog; writes report.md and figures."""
+    from .study import StudyConfig, run_study
+    from .study.report import write_report
+
+    cfg = _guard(StudyConfig, size=size, seed=seed, steps=steps, pairwise=pairwise,
+                 **({"domains": list(domain)} if domain else {}))
+    folder = _guard(run_study, cfg)
+    report = write_report(folder)
+    text = report.read_text()
+    headline = text.split("## Headline numbers", 1)[-1].split("\n## ", 1)[0]
+    typer.echo("Headline numbers" + headline.rstrip())
+    typer.echo(f"\nreport: {report}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app(prog_name="workbench")
 

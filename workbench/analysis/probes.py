@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold, cross_val_predict
+from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -41,12 +41,17 @@ def block_groups(ds: xr.Dataset, block: int = 64) -> np.ndarray:
 
 def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_splits: int = 5, **probe) -> np.ndarray:
     """Out-of-fold probe predictions (int64, len(y)) under GroupKFold over ``groups``; -1 for
-    every row when there are fewer than 2 groups or 2 classes to learn from."""
+    the rows of a fold whose training part holds fewer than 2 classes (rare classes can sit in
+    few blocks), and for every row when there are fewer than 2 groups or 2 classes at all."""
+    out = np.full(len(y), -1, np.int64)
     n_groups = len(np.unique(groups))
     if n_groups < 2 or len(np.unique(y)) < 2:
-        return np.full(len(y), -1, np.int64)
-    cv = GroupKFold(n_splits=min(n_splits, n_groups))
-    return cross_val_predict(make_probe(**probe), x, y, groups=groups, cv=cv).astype(np.int64)
+        return out
+    for train, test in GroupKFold(n_splits=min(n_splits, n_groups)).split(x, y, groups):
+        if len(np.unique(y[train])) < 2:
+            continue
+        out[test] = make_probe(**probe).fit(x[train], y[train]).predict(x[test])
+    return out
 
 
 def linear_probe(
