@@ -189,11 +189,13 @@ def summary(
 
 @app.command()
 def demo(
-    size: str = typer.Option("demo", "--size", "-s", help="Catalog size to record."),
+    size: str = typer.Option("demo", "--size", "-s", help="Catalog size to record and study."),
     seed: Optional[int] = SEED,
     workers: Optional[int] = typer.Option(None, help="Processes for optical flow (default: all cores)."),
+    run_study: bool = typer.Option(True, "--study/--no-study", help="Also run the seed 000 study and write its report."),
 ) -> None:
-    """The main job: record the built-in catalog, compute flow, and print per-game summaries."""
+    """The main job: record the built-in catalog, compute flow, print per-game summaries, and run
+    the cross-game IDM study (report.md + figures)."""
     from .data.catalog import load_catalog, materialise
     from .flow import compute_flow
     from .paths import cache_dir
@@ -207,6 +209,9 @@ def demo(
         _guard(compute_flow, path, method="farneback", workers=workers)
         _print_summary(path, cache_dir() / "reports" / f"{entry.id}-{entry.variant(size, seed)}-summary.csv")
     typer.echo(f"\nsummaries written to {cache_dir() / 'reports'}")
+    if run_study:
+        typer.secho("\n== seed 000 study", bold=True)
+        study(size=size, seed=seed or 0, domain=None, steps=None, pairwise=True)
 
 
 @app.command("train")
