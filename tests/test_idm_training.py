@@ -248,8 +248,8 @@ def test_resume_equals_uninterrupted_and_same_seed_same_weights(tiny_stores):
     assert done.finished and done.step == 6 and not (model_path("resumed") / "checkpoint.pt").exists()
 
     straight = train(tiny_config(store, model_id="straight", hflip=True, balanced=True), progress=False)
-    again = train(tiny_config(store, model_id="again", hflip=True, balanced=True), progress=False)
-    other = train(tiny_config(store, model_id="other", hflip=True, balanced=True, seed=1), progress=False)
+    train(tiny_config(store, model_id="again", hflip=True, balanced=True), progress=False)
+    train(tiny_config(store, model_id="other", hflip=True, balanced=True, seed=1), progress=False)
     a, b, c, d = (weights(m) for m in ("resumed", "straight", "again", "other"))
     for k in b:
         assert torch.allclose(a[k], b[k], atol=1e-6), k

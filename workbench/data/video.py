@@ -68,3 +68,19 @@ def read_video(path: str | Path, frame_step: int = 1, max_frames: int | None = N
             out = np.empty((len(indices), *frames.shape[1:]), np.uint8)
         out[start : start + len(batch)] = frames
     return out
+
+
+def read_labeled_video(path: str | Path, labels_path: str | Path, n_labels: int, unit: str = "rows",
+                       frame_step: int = 1, max_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Decode a video whose frames pair one-to-one with ``n_labels`` label records.
+
+    Returns ``(frames, keep)``: the decoded frames and the indices of the label records they
+    pair with (``frame_step``/``max_frames`` subsample both alike). Raises ``ValueError``
+    naming both files when the counts differ: frames and labels must have the same length.
+    """
+    n_video = video_frame_count(path)
+    if n_video != n_labels:
+        raise ValueError(f"{path} has {n_video} frames but {labels_path} has {n_labels} {unit}:"
+                         " frames and labels must have the same length")
+    frames = read_video(path, frame_step=frame_step, max_frames=max_frames)
+    return frames, np.arange(0, n_labels, frame_step)[: len(frames)]

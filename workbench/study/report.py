@@ -61,7 +61,7 @@ def _domain_section(folder: Path, domain: str, figures: Path, meta: dict) -> lis
     out = [f"## {TITLES.get(domain, domain)} (`{domain}`: {', '.join(meta['games'])})", ""]
     acc = _read(folder, "accuracy.csv")
     if acc is not None:
-        out += [f"**Balanced accuracy on held-out test frames** (seed 000 Tables 1–2). `single`: one model per "
+        out += ["**Balanced accuracy on held-out test frames** (seed 000 Tables 1–2). `single`: one model per "
                 "game; `joint_v1`: one model for all games; `v2`: + balanced sampling; `v3`: + horizontal flips; "
                 "`ceiling`: joint v3 fine-tuned on 20 % of that game's labels.", "", _md(accuracy_pivot(acc)), ""]
     summary = _read(folder, "data_summary.csv", index_col=0)
@@ -166,7 +166,7 @@ def write_report(study: Path) -> Path:
     lines += ["## Provenance", "", "Models (in the model library, each with a card):", ""]
     for domain, meta in record["domains"].items():
         lines += [f"- {domain}: " + ", ".join(f"`{m}`" for m in meta["models"].values())]
-        lines += [f"  - timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in meta["timings"].items())]
+        lines += ["  - timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in meta["timings"].items())]
     path = study / "report.md"
     fd, tmp = tempfile.mkstemp(dir=study, suffix=".md.tmp")
     with os.fdopen(fd, "w") as fh:

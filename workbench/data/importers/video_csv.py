@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..episode import Episode
 from ..schema import KINDS, STEER_CLASSES, LabelSchema, LabelSpec
-from ..video import read_video, video_frame_count
+from ..video import read_labeled_video
 from ._files import paired_files
 
 FRAME_RATE = 30.0  # nominal; the video's own rate is whatever it was recorded at
@@ -75,14 +75,7 @@ def read(
     label_schema(path, columns=columns, classes=classes)  # validates every CSV before decoding any video
     for episode, (mp4, csv_path) in enumerate(paired_files(path, ".mp4", ".csv")):
         df = _load_csv(csv_path)
-        n_video = video_frame_count(mp4)
-        if n_video != len(df):
-            raise ValueError(
-                f"{mp4} has {n_video} frames but {csv_path} has {len(df)} rows:"
-                " frames and labels must have the same length"
-            )
-        frames = read_video(mp4, frame_step=frame_step, max_frames=max_frames)
-        keep = np.arange(0, len(df), frame_step)[: len(frames)]
+        frames, keep = read_labeled_video(mp4, csv_path, len(df), "rows", frame_step, max_frames)
         labels = {
             spec.name: _encode(df[column], spec, column, csv_path)[keep]
             for column, spec in _plan(df, csv_path, columns, classes).items()

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..episode import Episode
 from ..schema import STEER_CLASSES, LabelSchema, LabelSpec, steer_from_sign
-from ..video import read_video, video_frame_count
+from ..video import read_labeled_video
 from ._files import paired_files
 
 FRAME_RATE = 20.0
@@ -78,14 +78,7 @@ def read(
     """
     for episode, (mp4, jsonl) in enumerate(paired_files(path, ".mp4", ".jsonl")):
         actions = _read_jsonl(jsonl)
-        n_video = video_frame_count(mp4)
-        if n_video != len(actions):
-            raise ValueError(
-                f"{mp4} has {n_video} frames but {jsonl} has {len(actions)} lines:"
-                " frames and labels must have the same length"
-            )
-        frames = read_video(mp4, frame_step=frame_step, max_frames=max_frames)
-        keep = np.arange(0, len(actions), frame_step)[: len(frames)]
+        frames, keep = read_labeled_video(mp4, jsonl, len(actions), "lines", frame_step, max_frames)
         labels = _labels([actions[i] for i in keep], jsonl, keep, dead_zone)
         yield Episode(game, episode, frames, labels, step=keep.astype(np.int32), source=str(mp4))
 
