@@ -15,7 +15,7 @@ from workbench.study.report import accuracy_pivot
 
 def test_study_config_budgets_and_validation():
     cfg = StudyConfig(size="demo")
-    assert cfg.steps == 300 and cfg.finetune_steps == 150 and cfg.study_id == "seed000-demo-s0"
+    assert cfg.steps == 120 and cfg.finetune_steps == 60 and cfg.study_id == "seed000-demo-s0"
     assert StudyConfig(size="tiny", steps=5).steps == 5
     with pytest.raises(ValueError, match="unknown domains"):
         StudyConfig(domains=["chess"])

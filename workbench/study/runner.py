@@ -35,11 +35,13 @@ from ..provenance import code_version, now_utc
 from ..training import extract_embeddings, make_config, train
 
 DOMAINS = ("racing", "atari", "first_person")
-#: Training budgets per catalog size: optimiser steps of the joint/single models, of the
-#: fine-tuned ceilings, and of the pairwise joint models behind the KNN-benefit check.
+#: Training budgets per catalog size: optimiser steps (batch 64) of the joint/single models, of
+#: the fine-tuned ceilings, and of the pairwise joint models behind the KNN-benefit check. The
+#: demo budget fits the whole study (~45 models) in about 15 minutes on 2 CPU cores; use `full`
+#: (or --steps) for numbers worth quoting.
 BUDGETS = {
     "tiny": {"steps": 30, "finetune_steps": 10, "pair_steps": 10, "split_block": 4},
-    "demo": {"steps": 300, "finetune_steps": 150, "pair_steps": 120, "split_block": 64},
+    "demo": {"steps": 120, "finetune_steps": 60, "pair_steps": 50, "split_block": 64},
     "full": {"steps": 3000, "finetune_steps": 500, "pair_steps": 1500, "split_block": 64},
 }
 VARIANTS = ("joint_v1", "joint_v2", "joint_v3")
