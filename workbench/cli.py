@@ -73,6 +73,19 @@ def catalog_show(dataset_id: str = typer.Argument(..., help="Dataset id from `wo
         _print_summary(path)
 
 
+def _materialised(dataset_id: str, size: Optional[str], seed: Optional[int]) -> Path:
+    """The store of a materialised catalog dataset, or a one-line error saying how to make it."""
+    from .data.catalog import get_entry
+    from .data.store import is_complete
+
+    entry = _guard(get_entry, dataset_id)
+    path = _guard(entry.store_path, size, seed)
+    if not is_complete(path):
+        verb = "record" if entry.kind == "record" else "import"
+        _fail(f"dataset {dataset_id!r} ({entry.variant(size, seed)}) is not materialised; run `workbench {verb} {dataset_id}` first")
+    return path
+
+
 def _split_variant(variant: str) -> tuple[Optional[str], Optional[int]]:
     if variant == "import":
         return None, None
@@ -160,13 +173,9 @@ def flow(
     threshold: str = typer.Option("0.5", help="Proxy-label neutral threshold: px/frame or a percentile like p67."),
 ) -> None:
     """Optical flow statistics and flow-proxy labels for a dataset, with their agreement."""
-    from .data.catalog import get_entry
     from .flow import compute_flow
 
-    entry = _guard(get_entry, dataset_id)
-    path = _guard(entry.store_path, size, seed)
-    if not path.exists():
-        _fail(f"dataset {dataset_id!r} is not materialised; run `workbench record {dataset_id}` first")
+    path = _materialised(dataset_id, size, seed)
     thr = threshold if threshold.startswith("p") else float(threshold)
     _guard(compute_flow, path, method=method, workers=workers, scheduler=scheduler, threshold=thr)
     _print_summary(path)
@@ -180,11 +189,7 @@ def summary(
     csv: Optional[Path] = typer.Option(None, help="Also write the table to this CSV file."),
 ) -> None:
     """Per-game frames, label balance and flow-proxy agreement with the true labels."""
-    from .data.catalog import get_entry
-
-    entry = _guard(get_entry, dataset_id)
-    path = _guard(entry.store_path, size, seed)
-    _guard(_print_summary, path, csv)
+    _guard(_print_summary, _materialised(dataset_id, size, seed), csv)
 
 
 @app.command()
