@@ -17,6 +17,7 @@ def test_study_config_budgets_and_validation():
     cfg = StudyConfig(size="demo")
     assert cfg.steps == 120 and cfg.finetune_steps == 60 and cfg.study_id == "seed000-demo-s0"
     assert StudyConfig(size="tiny", steps=5).steps == 5
+    assert StudyConfig(size="tiny", steps=5).study_id == "seed000-tiny-s0-5steps"  # its own models
     with pytest.raises(ValueError, match="unknown domains"):
         StudyConfig(domains=["chess"])
     with pytest.raises(ValueError, match="invalid study id"):
@@ -42,10 +43,12 @@ def test_tiny_study_cli_end_to_end(workbench_dirs, monkeypatch):
                                       "--steps", "8"])
     assert result.exit_code == 0, result.output
     assert "Headline numbers" in result.output and "report:" in result.output
-    folder = workbench_dirs["cache"] / "studies" / "seed000-tiny-s0"
+    folder = workbench_dirs["cache"] / "studies" / "seed000-tiny-s0-8steps"
     record = json.loads((folder / "study.json").read_text())
     assert set(record["domains"]) == {"racing", "atari"}
-    assert len(record["domains"]["atari"]["models"]) == 7 + 3 + 7 + 21  # single, joint, ceilings, pairs
+    models = record["domains"]["atari"]["models"]
+    assert len(models) == 7 + 3 + 7 + 21  # single, joint, ceilings, pairs
+    assert models["joint_v3"] == "seed000-tiny-s0-8steps.atari.joint_v3"
     for name in ("accuracy.csv", "calibration_gap.csv", "knn_matrix.csv", "probes.csv", "geometry.csv",
                  "percentile_sweep.csv", "few_shot_curve.csv", "points-tsne.csv", "points-umap.csv"):
         assert (folder / "racing" / name).is_file(), name

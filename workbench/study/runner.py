@@ -72,11 +72,12 @@ class StudyConfig:
 
     def __post_init__(self):
         budget = BUDGETS.get(self.size, BUDGETS["demo"])
+        custom = any(getattr(self, key) not in (None, value) for key, value in budget.items())
         for key, value in budget.items():
             if getattr(self, key) is None:
                 setattr(self, key, value)
-        if self.study_id is None:
-            self.study_id = f"seed000-{self.size}-s{self.seed}"
+        if self.study_id is None:  # a non-default budget is another study (and other models)
+            self.study_id = f"seed000-{self.size}-s{self.seed}" + (f"-{self.steps}steps" if custom else "")
         check_id(self.study_id, "study id")
         unknown = set(self.domains) - set(DOMAINS)
         if unknown:
@@ -112,9 +113,11 @@ def _accuracy(emb: xr.Dataset, model: str) -> pd.DataFrame:
     return table
 
 
-def _train(preset: str, cfg: StudyConfig, dataset_id: str, steps: int, **overrides) -> str:
+def _train(key: str, preset: str, cfg: StudyConfig, dataset_id: str, steps: int, **overrides) -> str:
+    """Train (or reuse) one model of the study; its library id is ``<study>.<dataset>.<key>``."""
     config = make_config(preset, datasets=[dataset_id], size=cfg.size, data_seed=cfg.seed, seed=cfg.seed,
-                         steps=steps, split_block=cfg.split_block, eval_every=max(steps, 1), **overrides)
+                         steps=steps, split_block=cfg.split_block, eval_every=max(steps, 1),
+                         model_id=f"{cfg.study_id}.{dataset_id}.{key}", **overrides)
     return train(config, progress=False).model_id
 
 
@@ -132,18 +135,19 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
     models: dict[str, str] = {}
     for g in games:
         bar.set_postfix_str(f"{dataset_id}: single {g}")
-        models[f"single:{g}"] = _train("single", cfg, dataset_id, cfg.steps, games=[g])
+        models[f"single:{g}"] = _train(f"single-{g}", "single", cfg, dataset_id, cfg.steps, games=[g])
     for variant in VARIANTS:
         bar.set_postfix_str(f"{dataset_id}: {variant}")
-        models[variant] = _train(variant, cfg, dataset_id, cfg.steps)
+        models[variant] = _train(variant, variant, cfg, dataset_id, cfg.steps)
     for g in games:
         bar.set_postfix_str(f"{dataset_id}: ceiling {g}")
-        models[f"ceiling:{g}"] = _train("finetune_pct", cfg, dataset_id, cfg.finetune_steps, init_from=models["joint_v3"],
+        models[f"ceiling:{g}"] = _train(f"ceiling-{g}", "finetune_pct", cfg, dataset_id, cfg.finetune_steps,
+                                        init_from=models["joint_v3"],
                                         finetune={"game": g, "fraction": cfg.ceiling_fraction})
     pairs = list(combinations(games, 2)) if cfg.pairwise and len(games) > 2 else []
     for a, b in pairs:
         bar.set_postfix_str(f"{dataset_id}: pair {a}+{b}")
-        models[f"pair:{a}+{b}"] = _train("joint_v1", cfg, dataset_id, cfg.pair_steps, games=[a, b])
+        models[f"pair:{a}+{b}"] = _train(f"pair-{a}-{b}", "joint_v1", cfg, dataset_id, cfg.pair_steps, games=[a, b])
     timings["train_s"] = time.perf_counter() - t0
 
     # --- Tables 1-2: balanced accuracy of every model on every game's test frames -------------
