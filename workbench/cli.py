@@ -285,6 +285,94 @@ def study(
     typer.echo(f"\nreport: {report}")
 
 
+@app.command()
+def serve(
+    address: str = typer.Option("127.0.0.1", "--address", help="Interface to bind; anything but loopback needs auth."),
+    port: int = typer.Option(5006, "--port", help="Port (0: a free one)."),
+    origin: Optional[str] = typer.Option(None, "--origin", help="Exact host:port browsers use, if not address:port."),
+    basic_auth: Optional[str] = typer.Option(None, "--basic-auth", help='JSON file {"user": "password"} (trusted'
+                                             " networks; or PANEL_BASIC_AUTH)."),
+    oauth_provider: Optional[str] = typer.Option(None, "--oauth-provider", help="e.g. github; secrets from"
+                                                 " PANEL_OAUTH_KEY, PANEL_OAUTH_SECRET, PANEL_COOKIE_SECRET."),
+    threads: int = typer.Option(4, "--threads", help="Worker threads for the dashboard's callbacks."),
+    show: bool = typer.Option(False, "--show", help="Open a browser."),
+) -> None:
+    """Serve the Panel dashboard (studies, models, catalog) at http://127.0.0.1:5006/."""
+    from .app.server import ServeError, plan
+    from .app.server import serve as run_server
+
+    try:
+        config = plan(address=address, port=port, origin=origin, basic_auth=basic_auth,
+                      oauth_provider=oauth_provider, threads=threads)
+    except ServeError as exc:
+        _fail(str(exc))
+    run_server(config, show=show)
+
+
+def _notebook_params(args: List[str]) -> dict:
+    """``-p KEY VALUE`` pairs (papermill's syntax); values are read as YAML, and ``None`` as None."""
+    import yaml
+
+    params, rest = {}, list(args)
+    while rest:
+        flag = rest.pop(0)
+        if flag not in ("-p", "--parameter") or len(rest) < 2:
+            _fail(f"unexpected argument {flag!r}: give notebook parameters as -p KEY VALUE")
+        key, value = rest.pop(0), rest.pop(0)
+        try:
+            params[key] = None if value == "None" else yaml.safe_load(value)
+        except yaml.YAMLError:
+            _fail(f"-p {key}: {value!r} is not valid YAML (quote strings that contain ':' or brackets)")
+    return params
+
+
+@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def run_(
+    ctx: typer.Context,
+    notebook: str = typer.Argument(..., help="A notebook of notebooks/ (02_train_idm, train_idm or 02) or an .ipynb path."),
+    output_dir: Optional[Path] = typer.Option(None, help="Where to keep the executed notebook of a run that names no"
+                                              " model or study (default <studies>/runs)."),
+) -> None:
+    """Run a notebook headless with papermill: `workbench run 02_train_idm -p preset joint_v1 -p size tiny`.
+
+    Parameters are -p KEY VALUE (repeatable), each value read as YAML as papermill does.
+
+    The executed notebook is kept as the run's record, next to the model card when the run made or used a model.
+    """
+    import json
+
+    from .notebooks import NotebookRunError, run_notebook
+
+    params = _notebook_params(ctx.args)
+    try:
+        path = _guard(run_notebook, notebook, params, output_dir)
+    except NotebookRunError as exc:
+        _fail(str(exc))
+    for key, value in json.loads(path.with_suffix(".json").read_text())["result"].items():
+        typer.echo(f"  {key}: {value}")
+    typer.echo(f"executed notebook: {path}")
+
+
+@app.command()
+def sweep(spec: Path = typer.Argument(..., help="Sweep YAML: notebook, parameters, grid (see notebooks/sweeps/).")) -> None:
+    """Run a notebook once per combination of a parameter grid; a failing run is reported and the rest go on."""
+    import pandas as pd
+
+    from .notebooks import run_sweep
+
+    table = _guard(run_sweep, spec)
+    shown = [c for c in table.columns if "/" not in c and c not in ("output", "error")]
+    with pd.option_context("display.width", 200, "display.max_columns", 40, "display.float_format", "{:.3f}".format):
+        typer.echo(table[shown].to_string())
+    for i, run in table.iterrows():
+        typer.echo(f"[{i}] {run['status']}: {run['output']}" + (f"\n    {run['error']}" if pd.notna(run["error"]) else ""))
+    typer.echo(f"table: {table.attrs['path']}")
+    failed = int((table["status"] != "ok").sum())
+    if failed:
+        typer.secho(f"{failed} of {len(table)} runs failed", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app(prog_name="workbench")
 
