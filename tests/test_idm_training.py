@@ -3,6 +3,8 @@ library and embedding extraction — on constructed arrays and on tiny real reco
 
 from __future__ import annotations
 
+import re
+
 import inspect
 import os
 
@@ -15,6 +17,7 @@ from workbench.models import IDMLatentSpatial, list_models, load_card, load_mode
 from workbench.models.library import ModelLibraryError
 from workbench.training import TrainConfig, build_pair_index, extract_embeddings, make_config, train
 from workbench.training.augment import flip_plan, hflip
+from workbench.training.trainer import prepare
 from workbench.training.pairs import PairIndex, assign_split, balanced_weights, finetune_mask, resolve_source
 from workbench.training.stream import FrameReader, PairSampler
 
@@ -261,7 +264,8 @@ def test_resume_equals_uninterrupted_and_same_seed_same_weights(tiny_stores):
 def test_card_weights_and_library(tiny_stores):
     cfg = tiny_config(tiny_stores["racing"], name="joint_v1")
     result = train(cfg, progress=False)
-    assert result.model_id == "joint_v1-racing-tiny-seed0-all-s0"
+    assert re.fullmatch(r"joint_v1-racing-tiny-seed0-all-s0-[0-9a-f]{6}", result.model_id)
+    assert prepare(cfg.replace(steps=cfg.steps + 1))[0].model_id != result.model_id  # another config, another id
     assert list_models() == [result.model_id]
     card = load_card(result.model_id)
     assert card["architecture"] == "IDMLatentSpatial" and card["seed"] == 0
@@ -285,8 +289,8 @@ def test_card_weights_and_library(tiny_stores):
     mtime = (model_path(result.model_id) / "weights.pt").stat().st_mtime_ns
     again = train(cfg, progress=False)  # finished: returned, not retrained
     assert again.finished and (model_path(result.model_id) / "weights.pt").stat().st_mtime_ns == mtime
-    with pytest.raises(ModelLibraryError, match="different config"):
-        train(cfg.replace(lr=0.5), progress=False)
+    with pytest.raises(ModelLibraryError, match="different config"):  # an explicit id is not re-used silently
+        train(cfg.replace(lr=0.5, model_id=result.model_id), progress=False)
 
 
 def test_finetune_from_a_joint_model(tiny_stores):
@@ -296,7 +300,7 @@ def test_finetune_from_a_joint_model(tiny_stores):
                       steps=2, eval_every=1, batch_size=4, chunks_per_batch=1, device="cpu")
     ft = train(cfg, progress=False)
     card = ft.card
-    assert ft.model_id == f"finetune_k-freedoom2_flick-{joint.model_id}-s0"
+    assert ft.model_id.startswith(f"finetune_k-freedoom2_flick-{joint.model_id}-s0-")
     assert card["init_from"] == joint.model_id and card["games"] == ["freedoom2_flick"]
     assert card["model"] == load_card(joint.model_id)["model"]
     assert 1 <= card["train_pairs_used"] <= 9

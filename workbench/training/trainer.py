@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import yaml
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -46,8 +47,14 @@ class TrainResult:
 
 
 def default_model_id(cfg: TrainConfig, sources: list[Source]) -> str:
-    """``<name>-<datasets>-<variants>-<games>-s<seed>``, or ``<name>-<game>-<init model>-s<seed>``
-    for a fine-tune; a hash stands in when that is not a safe id of at most 100 characters."""
+    """``<name>-<datasets>-<variants>-<games>-s<seed>-<config hash>``, or
+    ``<name>-<game>-<init model>-s<seed>-<config hash>`` for a fine-tune.
+
+    The 6-hex hash of the config's identity means a changed setting (steps, lr …) names a new
+    model instead of clashing with the old one, and the same config finds its model again. A
+    hash of the whole id stands in when that is not a safe id of at most 100 characters.
+    """
+    digest = hashlib.sha1(yaml.safe_dump(cfg.identity(), sort_keys=True).encode()).hexdigest()[:6]
     if cfg.finetune:
         parts = [cfg.name, str(cfg.finetune["game"]), str(cfg.init_from)]
     else:
@@ -56,7 +63,7 @@ def default_model_id(cfg: TrainConfig, sources: list[Source]) -> str:
             "g" + hashlib.sha1(",".join(sorted(games)).encode()).hexdigest()[:8]
         parts = [cfg.name, ".".join(s.dataset_id for s in sources),
                  ".".join(dict.fromkeys(s.variant for s in sources)), tag]
-    model_id = "-".join(parts) + f"-s{cfg.seed}"
+    model_id = "-".join(parts) + f"-s{cfg.seed}-{digest}"
     try:
         return check_id(model_id, "model id")
     except ValueError:
