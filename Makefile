@@ -23,6 +23,7 @@ demo: setup
 	$(BIN)/workbench demo
 
 test: setup
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 	$(BIN)/python -m pytest -q -ra
 
 test-fast: setup

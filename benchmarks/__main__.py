@@ -8,9 +8,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from . import foundation, idm, projection_timing
+from . import dashboard, foundation, idm, projection_timing
 
-SUITES = {"foundation": foundation, "projection": projection_timing, "idm": idm}
+SUITES = {"foundation": foundation, "projection": projection_timing, "idm": idm, "dashboard": dashboard}
 
 
 def main() -> None:

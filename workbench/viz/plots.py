@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import holoviews as hv
 import numpy as np
@@ -21,6 +21,8 @@ import pandas as pd
 ACTION_COLORS = {"LEFT": "#1f77b4", "NEUTRAL": "#9e9e9e", "RIGHT": "#d62728", "UNLABELED": "#dddddd"}
 _MPL_MARKERS = ["o", "^", "s", "D", "v", "P", "X", "*"]
 _BOKEH_MARKERS = ["circle", "triangle", "square", "diamond", "inverted_triangle", "plus", "x", "star"]
+#: Bokeh tools of the embedding figures: hover names a point, box/lasso select picks frames.
+SCATTER_TOOLS = ["hover", "box_select", "lasso_select"]
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
 
 
@@ -45,28 +47,123 @@ def game_colors(games: Sequence[str]) -> dict[str, str]:
     return {g: _PALETTE[i % len(_PALETTE)] for i, g in enumerate(games)}
 
 
+def category_colors(color_by: str, games: Sequence[str]) -> dict[str, str]:
+    """Colour of each category when points are coloured by ``"action"`` or by ``"game"``."""
+    return dict(ACTION_COLORS) if color_by == "action" else game_colors(games)
+
+
+def _points_frame(xy: np.ndarray, action: Sequence[str], game: Sequence[str],
+                  hover: Mapping[str, Sequence] | None) -> pd.DataFrame:
+    xy = np.asarray(xy)
+    df = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "action": np.asarray(action, str), "game": np.asarray(game, str)})
+    for name, values in (hover or {}).items():
+        df[name] = np.asarray(values)
+    return df
+
+
 def embedding_scatter(xy: np.ndarray, action: Sequence[str], game: Sequence[str], color_by: str = "action",
-                      title: str = "", size: float = 4, alpha: float = 0.6) -> hv.Overlay:
+                      title: str = "", size: float = 4, alpha: float = 0.6,
+                      hover: Mapping[str, Sequence] | None = None, select: Callable | None = None) -> hv.Overlay:
     """2-D projection ``xy (n, 2)`` coloured by action (or game), one marker per game.
 
     The counterpart of seed 000's Figures 1–2: are frames of different games interleaved within
-    each action cluster? ``action`` and ``game`` are per-point strings.
+    each action cluster? ``action`` and ``game`` are per-point strings; ``hover`` adds per-point
+    columns to the Bokeh tooltip (e.g. ``{"source_frame": ...}`` so a point names its frame);
+    ``select`` is called on box/lasso selections in Bokeh (see :func:`link_selection`).
     """
     _ensure_extensions()
-    df = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "action": np.asarray(action, str), "game": np.asarray(game, str)})
+    df = _points_frame(xy, action, game, hover)
     games = list(dict.fromkeys(df.game))
-    cmap = ACTION_COLORS if color_by == "action" else game_colors(games)
+    cmap = category_colors(color_by, games)
+    vdims = ["action", "game", *(hover or {})]
     layers = []
     for i, g in enumerate(games):
-        pts = hv.Points(df[df.game == g], ["x", "y"], ["action", "game"], label=g)
+        pts = hv.Points(df[df.game == g], ["x", "y"], vdims, label=g)
         layers.append(_style(
             pts, {"color": color_by, "cmap": cmap, "alpha": alpha},
-            bokeh={"size": size, "tools": ["hover"], "marker": _BOKEH_MARKERS[i % len(_BOKEH_MARKERS)]},
+            bokeh={"size": size, "tools": SCATTER_TOOLS, "marker": _BOKEH_MARKERS[i % len(_BOKEH_MARKERS)]},
             mpl={"s": size * 3, "marker": _MPL_MARKERS[i % len(_MPL_MARKERS)]},
         ))
-    return _style(hv.Overlay(layers), {"title": title, "xaxis": None, "yaxis": None, "legend_position": "right"},
-                  bokeh={"width": 560, "height": 460}, mpl={"fig_inches": (6.5, 5)})
+    markers = {g: _BOKEH_MARKERS[i % len(_BOKEH_MARKERS)] for i, g in enumerate(games)}
+    if color_by == "game":
+        entries = [(g, cmap[g], markers[g]) for g in games]
+    else:
+        present = set(df[color_by])
+        entries = [(c, color, "circle") for c, color in cmap.items() if c in present]
+        entries += [(g, "#616161", markers[g]) for g in games]
+    figure = _style(hv.Overlay(layers), {"title": title, "xaxis": None, "yaxis": None, "legend_position": "right"},
+                    bokeh={"width": 560, "height": 460, "hooks": [_bokeh_legend(entries)]}, mpl={"fig_inches": (6.5, 5)})
+    if select is not None:
+        link_selection(figure, select)
+    return figure
 
+
+def link_selection(source, select: Callable) -> None:
+    """Call ``select(bounds=(x0, y0, x1, y1))`` on a box selection and ``select(polygon=(m, 2)
+    array)`` on a lasso selection of ``source``'s points in a Bokeh plot (server or notebook);
+    :func:`workbench.analysis.selection.points_in_region` turns either into row indices."""
+    box, lasso = hv.streams.BoundsXY(source=source), hv.streams.Lasso(source=source)
+    box.add_subscriber(lambda bounds: select(bounds=bounds))
+    lasso.add_subscriber(lambda geometry: select(polygon=geometry))
+
+
+def _bokeh_legend(entries: Sequence[tuple[str, str, str]]):
+    """A Bokeh hook giving :func:`embedding_scatter` the legend its PNG has, from
+    ``(label, colour, marker)`` entries: the colours' categories, then one marker per game.
+
+    Bokeh cannot group a colour-mapped legend across the per-game layers (each has its own data
+    source), so the hook replaces those entries with legend-only glyphs.
+    """
+    def hook(plot, element):
+        from bokeh.models import LegendItem
+
+        fig = plot.state
+        if fig.legend:
+            fig.legend[0].items = [
+                LegendItem(label=label, renderers=[fig.scatter([np.nan], [np.nan], color=color, marker=marker, size=8)])
+                for label, color, marker in entries]
+
+    return hook
+
+
+def embedding_density(xy: np.ndarray, action: Sequence[str], game: Sequence[str], color_by: str = "action",
+                      title: str = "", hover: Mapping[str, Sequence] | None = None, select: Callable | None = None):
+    """:func:`embedding_scatter` for large point sets (Bokeh only): a datashaded image.
+
+    Glyph-per-point plots become slow to ship and draw past some 20k points
+    (:data:`DATASHADE_ABOVE`); here datashader aggregates the points per pixel on the server
+    (colour = the mix of categories in the pixel), ``dynspread`` keeps isolated points visible,
+    and the image is re-aggregated on zoom. Hovering a pixel shows the columns of one point drawn
+    into it (datashader's ``selector``), so every coloured pixel still names a frame; HoloViews
+    draws the legend of the categories.
+    """
+    import datashader as ds
+    from holoviews.operation.datashader import datashade, dynspread
+
+    _ensure_extensions()
+    df = _points_frame(xy, action, game, hover)
+    cmap = category_colors(color_by, list(dict.fromkeys(df.game)))
+    present = [c for c in cmap if c in set(df[color_by])]
+    df[color_by] = pd.Categorical(df[color_by], categories=present)
+    points = hv.Points(df, ["x", "y"], [c for c in df.columns if c not in ("x", "y")])
+    if select is not None:
+        link_selection(points, select)  # the datashaded image's plot reports selections of its input
+    shaded = dynspread(datashade(points, aggregator=ds.count_cat(color_by), color_key=cmap,
+                                 selector=ds.first("x")), threshold=0.6, max_px=3)
+    return shaded.opts(tools=SCATTER_TOOLS, title=title, xaxis=None, yaxis=None, legend_position="right",
+                       width=560, height=460)
+
+
+#: Point count above which :func:`embedding_view` draws a datashaded image.
+DATASHADE_ABOVE = 20_000
+
+
+def embedding_view(xy: np.ndarray, action: Sequence[str], game: Sequence[str], color_by: str = "action",
+                   title: str = "", hover: Mapping[str, Sequence] | None = None, select: Callable | None = None):
+    """The interactive embedding figure: :func:`embedding_scatter` up to :data:`DATASHADE_ABOVE`
+    points, :func:`embedding_density` above; ``select`` as in :func:`link_selection`."""
+    plot = embedding_density if len(xy) > DATASHADE_ABOVE else embedding_scatter
+    return plot(xy, action, game, color_by=color_by, title=title, hover=hover, select=select)
 
 def matrix_heatmap(matrix: pd.DataFrame, title: str = "", xlabel: str = "neighbours from",
                    ylabel: str = "frames of", vmin: float = 0.0, vmax: float = 1.0) -> hv.HeatMap:
@@ -85,11 +182,13 @@ def matrix_heatmap(matrix: pd.DataFrame, title: str = "", xlabel: str = "neighbo
 
 
 def curves(df: pd.DataFrame, x: str, y: str, by: str, title: str = "", marks: Mapping[str, float] | None = None,
-           error: str | None = None, xlabel: str | None = None, ylabel: str | None = None) -> hv.Overlay:
+           error: str | None = None, xlabel: str | None = None, ylabel: str | None = None,
+           cursor: float | None = None) -> hv.Overlay:
     """One line per ``by`` group of ``y`` against ``x`` (e.g. accuracy vs percentile per game).
 
     ``marks`` draws a dashed vertical line per group (the automatic percentile); ``error`` names
-    a column of ± half-widths drawn as a band (few-shot mean ± std).
+    a column of ± half-widths drawn as a band (few-shot mean ± std); ``cursor`` a solid black
+    vertical line (e.g. the percentile a slider is at).
     """
     _ensure_extensions()
     groups = list(dict.fromkeys(df[by]))
@@ -104,6 +203,8 @@ def curves(df: pd.DataFrame, x: str, y: str, by: str, title: str = "", marks: Ma
         if marks and g in marks and np.isfinite(marks[g]):
             layers.append(_style(hv.VLine(marks[g]), {"color": colors[g]}, bokeh={"line_dash": "dashed"},
                                  mpl={"linestyle": "dashed"}))
+    if cursor is not None:
+        layers.append(_style(hv.VLine(cursor), {"color": "black"}))
     return _style(hv.Overlay(layers), {"title": title, "xlabel": xlabel or x, "ylabel": ylabel or y,
                                         "legend_position": "right"},
                   bokeh={"width": 600, "height": 380}, mpl={"fig_inches": (7, 4)})
@@ -121,6 +222,34 @@ def grouped_bars(df: pd.DataFrame, group: str, category: str, value: str, title:
                   bokeh={"line_dash": "dotted"}, mpl={"linestyle": "dotted"})
     return bars * line
 
+
+
+def frame_flow(frame: np.ndarray, flow_grid: np.ndarray, show: str = "arrows", title: str = "") -> hv.Overlay:
+    """One frame ``(y, x, rgb)`` with its optical flow to the next frame.
+
+    ``flow_grid (gy, gx, 2)`` holds the mean (dx, dy) in px/frame of each grid cell (image
+    coordinates: dy points down). ``show="arrows"`` draws one arrow per cell (lengths rescaled to
+    the cell spacing, px/frame on hover); ``"magnitude"`` a translucent heatmap of |flow| per cell.
+    """
+    _ensure_extensions()
+    if show not in ("arrows", "magnitude"):
+        raise ValueError(f"show must be 'arrows' or 'magnitude', got {show!r}")
+    h, w = frame.shape[:2]
+    gy, gx = flow_grid.shape[:2]
+    image = _style(hv.RGB(np.asarray(frame), bounds=(0, 0, w, h)), {"xaxis": None, "yaxis": None})
+    dx, dy = np.asarray(flow_grid[..., 0], float), np.asarray(flow_grid[..., 1], float)
+    if show == "magnitude":
+        overlay = _style(hv.Image(np.hypot(dx, dy), bounds=(0, 0, w, h), vdims="flow px/frame"),
+                         {"cmap": "magma", "alpha": 0.55, "colorbar": True}, bokeh={"tools": ["hover"]})
+    else:
+        cx, cy = np.meshgrid((np.arange(gx) + 0.5) * w / gx, h - (np.arange(gy) + 0.5) * h / gy)
+        field = pd.DataFrame({"x": cx.ravel(), "y": cy.ravel(), "angle": np.arctan2(-dy, dx).ravel(),
+                              "px_per_frame": np.hypot(dx, dy).ravel()})
+        overlay = _style(hv.VectorField(field, ["x", "y"], ["angle", "px_per_frame"]),
+                         {"color": "#ffeb3b", "magnitude": "px_per_frame"},
+                         bokeh={"line_width": 2.5, "tools": ["hover"]}, mpl={"linewidth": 2})
+    return _style(image * overlay, {"title": title}, bokeh={"width": 420, "height": int(420 * h / w)},
+                  mpl={"fig_inches": (4, 4 * h / w)})
 
 def save_figure(obj, path: Path, dpi: int = 110) -> Path:
     """Render ``obj`` to a PNG with the matplotlib backend, atomically (temp file + rename)."""

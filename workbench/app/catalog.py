@@ -1,0 +1,82 @@
+"""Catalog page: the datasets, their materialised variants, label balance and a frame/flow viewer.
+
+The viewer reads one frame (one zarr chunk) per slider move and draws its optical flow to the
+next frame from the flow store's 4×4 grid (:func:`workbench.viz.plots.frame_flow`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import panel as pn
+
+from ..analysis.selection import frame_table
+from ..viz.plots import frame_flow, grouped_bars
+from . import sources
+from .layout import figure, notice, table
+
+
+def catalog_table() -> pd.DataFrame:
+    rows = []
+    for entry in sources.catalog().values():
+        rows.append({"id": entry.id, "title": entry.title, "domain": entry.domain, "source": entry.kind,
+                     "games": ", ".join(entry.games), "sizes": ", ".join(entry.sizes) or "-",
+                     "materialised": ", ".join(entry.materialised()) or "no"})
+    return pd.DataFrame(rows)
+
+
+def _balance(store) -> pn.viewable.Viewable:
+    summary = sources.summary(store)
+    steer = [c for c in summary.columns if c.startswith("steer_")]
+    parts = []
+    if steer:
+        long = summary[steer].rename(columns=lambda c: c.removeprefix("steer_")).rename_axis("game").reset_index().melt(
+            "game", var_name="class", value_name="share")
+        parts.append(figure(grouped_bars(long, "game", "class", "share", ylabel="share of labeled frames",
+                                         title="Steering label balance"), "label-balance"))
+    return pn.Column(*parts, table(summary, "dataset-summary"))
+
+
+def _frame(store, frame: int, show: str) -> pn.viewable.Viewable:
+    ds = sources.dataset(store)
+    info = frame_table(ds, [frame]).iloc[0]
+    if "flow_grid" not in ds:
+        return notice("No optical flow for this variant yet: run `workbench flow <dataset>`.")
+    image = np.asarray(ds["frames"].isel(frame=frame).values)
+    grid = np.asarray(ds["flow_grid"].isel(frame=frame).values)
+    title = f"{info.get('game', '')} · episode {info.get('episode', '')} · step {info.get('step', '')}"
+    labels = info.drop(labels=["frame", "game", "episode", "step"], errors="ignore")
+    text = "  \n".join(f"**{k}**: {v:.3f}" if isinstance(v, (float, np.floating)) else f"**{k}**: {v}"
+                       for k, v in labels.items())
+    return pn.Row(figure(frame_flow(image, grid, show=show, title=title), "frame-flow", css_classes=["wb-frame-flow"]),
+                  pn.pane.Markdown(text, css_classes=["wb-frame-labels"]))
+
+
+def _variant(entry_id: str, variant: str) -> pn.viewable.Viewable:
+    if not variant:
+        return notice("Not materialised yet: `workbench record <dataset> --size tiny` (or `workbench import`).")
+    store = sources.variant_store(sources.catalog()[entry_id], variant)
+    n = int(sources.dataset(store).sizes["frame"])
+    slider = pn.widgets.IntSlider(name="frame", start=0, end=max(n - 1, 0), value=0, width=420)
+    show = pn.widgets.RadioButtonGroup(name="flow", options=["arrows", "magnitude"], value="arrows")
+    return pn.Column(f"Store: `{store}` — {n:,} frames", _balance(store),
+                     pn.Row(slider, show), pn.panel(pn.bind(_frame, store, slider.param.value_throttled, show)))
+
+
+def catalog_page() -> pn.viewable.Viewable:
+    entries = sources.catalog()
+    if not entries:
+        return notice("The catalog is empty.")
+    recorded = [k for k, e in entries.items() if e.materialised()]
+    dataset = pn.widgets.Select(name="dataset", options=list(entries), value=(recorded or list(entries))[0], width=200)
+    variant = pn.widgets.Select(name="materialised variant", width=200)
+
+    def update_variants(dataset_id: str) -> None:
+        options = entries[dataset_id].materialised()
+        variant.options = options
+        variant.value = options[0] if options else None
+
+    dataset.param.watch(lambda event: update_variants(event.new), "value")
+    update_variants(dataset.value)
+    return pn.Column(table(catalog_table(), "catalog", index=False), pn.Row(dataset, variant),
+                     pn.panel(pn.bind(_variant, dataset, variant)), sizing_mode="stretch_width")

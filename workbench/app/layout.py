@@ -1,0 +1,31 @@
+"""Small Panel building blocks shared by the dashboard's pages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import panel as pn
+
+
+def notice(text: str) -> pn.pane.Alert:
+    """A grey note where a study lacks a result (e.g. an older study without few-shot curves)."""
+    return pn.pane.Alert(text, alert_type="light")
+
+
+def table(df: pd.DataFrame, name: str, index: bool = True, max_rows: int = 200, digits: int = 3) -> pn.pane.DataFrame:
+    """A DataFrame as an HTML table (no extra JavaScript), floats rounded, at most ``max_rows`` rows."""
+    shown = df.head(max_rows).copy()
+    for col in shown.columns:
+        if pd.api.types.is_float_dtype(shown[col]):
+            shown[col] = shown[col].round(digits)
+    return pn.pane.DataFrame(shown, name=name, index=index, sizing_mode="stretch_width", max_height=420,
+                             styles={"overflow": "auto"}, escape=True, na_rep="–")
+
+
+def figure(obj, name: str, **kw) -> pn.pane.HoloViews:
+    """A HoloViews figure (from :mod:`workbench.viz.plots`) rendered with Bokeh."""
+    return pn.pane.HoloViews(obj, name=name, backend="bokeh", linked_axes=False, **kw)
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"

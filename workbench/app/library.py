@@ -1,0 +1,40 @@
+"""Library page: every study and every model of the model library, with a model card viewer."""
+
+from __future__ import annotations
+
+import pandas as pd
+import panel as pn
+import yaml
+
+from . import sources
+from .layout import notice, table
+
+
+def studies_table() -> pd.DataFrame:
+    rows = []
+    for study_id in sources.list_studies():
+        record = sources.study_record(study_id)
+        cfg = record.get("config", {})
+        rows.append({"study": study_id, "size": cfg.get("size"), "seed": cfg.get("seed"), "steps": cfg.get("steps"),
+                     "domains": ", ".join(record.get("domains", {})), "started": record.get("started", ""),
+                     "finished": record.get("finished", "running or interrupted")})
+    return pd.DataFrame(rows)
+
+
+def _card(model_id: str | None) -> pn.viewable.Viewable:
+    if not model_id:
+        return notice("No model selected.")
+    text = yaml.safe_dump(sources.model_card(model_id), sort_keys=False, allow_unicode=True)
+    return pn.pane.Markdown(f"```yaml\n{text}```", name="model-card", max_height=600, styles={"overflow": "auto"})
+
+
+def library_page() -> pn.viewable.Viewable:
+    studies, models = studies_table(), sources.models_table()
+    parts = [pn.pane.Markdown(f"### Studies ({len(studies)})"),
+             table(studies, "studies", index=False) if len(studies) else notice("No studies yet: `workbench study`."),
+             pn.pane.Markdown(f"### Models ({len(models)})")]
+    if not len(models):
+        return pn.Column(*parts, notice("The model library is empty: `workbench train`."))
+    pick = pn.widgets.Select(name="model card", options=list(models["model"]), width=420)
+    return pn.Column(*parts, table(models, "models", index=False), pick, pn.panel(pn.bind(_card, pick)),
+                     sizing_mode="stretch_width")

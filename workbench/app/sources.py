@@ -1,0 +1,226 @@
+"""What the dashboard reads, cached once per server process rather than per visitor.
+
+Study tables, study records, model cards and catalog summaries are cached under their file's
+modification time, so a re-run study shows up without a restart while repeated page views cost
+nothing. The study's joint model embeddings are loaded once (from the on-disk cache that
+:func:`workbench.training.extract_embeddings` keeps) and reused by every live calibration.
+Projections are never recomputed here: they come from the study's saved ``points-*.csv``.
+
+Returned DataFrames and datasets are shared between sessions: treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..analysis.calibration import percentile_calibration
+from ..analysis.summary import dataset_summary
+from ..data.catalog import CatalogEntry, load_catalog
+from ..data.store import open_dataset
+from ..models.library import list_models, load_card, model_path
+from ..paths import check_id
+from ..study.runner import studies_dir
+
+#: Projections a study may save as ``<study>/<domain>/points-<name>.csv``.
+PROJECTIONS = ("tsne", "umap")
+_embedding_lock = threading.Lock()
+
+
+def _mtime(path: Path) -> int:
+    return path.stat().st_mtime_ns
+
+
+# ----------------------------------------------------------------------------- studies
+
+
+def list_studies() -> list[str]:
+    """Ids of the studies with a ``study.json``, newest first."""
+    root = studies_dir()
+    if not root.is_dir():
+        return []
+    found = [p.parent for p in root.glob("*/study.json")]
+    return [p.name for p in sorted(found, key=lambda p: _mtime(p / "study.json"), reverse=True)]
+
+
+def study_folder(study_id: str) -> Path:
+    return studies_dir() / check_id(study_id, "study id")
+
+
+@lru_cache(maxsize=64)
+def _read_json(path: str, mtime: int) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def study_record(study_id: str) -> dict:
+    """The study's ``study.json`` (config, per-domain dataset, store, games, model ids)."""
+    path = study_folder(study_id) / "study.json"
+    return _read_json(str(path), _mtime(path))
+
+
+def study_domains(study_id: str) -> list[str]:
+    return list(study_record(study_id).get("domains", {}))
+
+
+def domain_record(study_id: str, domain: str) -> dict:
+    return study_record(study_id)["domains"][domain]
+
+
+@lru_cache(maxsize=256)
+def _read_csv(path: str, mtime: int, index_col) -> pd.DataFrame:
+    return pd.read_csv(path, index_col=index_col)
+
+
+def study_table(study_id: str, domain: str, name: str, index_col=None) -> pd.DataFrame | None:
+    """``<study>/<domain>/<name>.csv`` as a DataFrame, or None when the study did not write it."""
+    path = study_folder(study_id) / check_id(domain, "domain") / f"{check_id(name, 'table')}.csv"
+    if not path.is_file():
+        return None
+    return _read_csv(str(path), _mtime(path), index_col)
+
+
+def study_json(study_id: str, domain: str, name: str) -> dict | None:
+    path = study_folder(study_id) / check_id(domain, "domain") / f"{check_id(name, 'file')}.json"
+    return _read_json(str(path), _mtime(path)) if path.is_file() else None
+
+
+def projections(study_id: str, domain: str) -> list[str]:
+    """The projections saved for a domain (``tsne``, ``umap``)."""
+    folder = study_folder(study_id) / domain
+    return [m for m in PROJECTIONS if (folder / f"points-{m}.csv").is_file()]
+
+
+def points(study_id: str, domain: str, projection: str) -> pd.DataFrame | None:
+    """Saved 2-D projection: ``x``, ``y``, ``game``, ``action``, ``source_frame``, ``split``."""
+    if projection not in PROJECTIONS:
+        raise ValueError(f"projection must be one of {PROJECTIONS}, got {projection!r}")
+    return study_table(study_id, domain, f"points-{projection}")
+
+
+# ----------------------------------------------------------------------------- datasets
+
+
+@lru_cache(maxsize=16)
+def _open(store: str, folder_mtime: int) -> xr.Dataset:
+    return open_dataset(Path(store))
+
+
+def _variant_mtime(store: Path) -> int:
+    """Changes when a derived store (flow …) is added beside the frames store."""
+    return _mtime(store.parent)
+
+
+def dataset(store: str | Path) -> xr.Dataset:
+    """The lazy dataset of a zarr store with its derived stores (frames stay on disk), opened once."""
+    store = Path(store)
+    return _open(str(store), _variant_mtime(store))
+
+
+@lru_cache(maxsize=16)
+def _summary(store: str, folder_mtime: int) -> pd.DataFrame:
+    return dataset_summary(_open(store, folder_mtime))
+
+
+def summary(store: str | Path) -> pd.DataFrame:
+    """Per-game frames, episodes, label balance and flow-proxy agreement of a store."""
+    store = Path(store)
+    return _summary(str(store), _variant_mtime(store))
+
+
+def catalog() -> dict[str, CatalogEntry]:
+    return load_catalog()
+
+
+def variant_store(entry: CatalogEntry, variant: str) -> Path:
+    """The frames store of a materialised variant name (``tiny-seed0``, ``import``)."""
+    if variant == "import":
+        return entry.store_path()
+    size, seed = variant.rsplit("-seed", 1)
+    return entry.store_path(size, int(seed))
+
+
+# ----------------------------------------------------------------------------- embeddings, calibration
+
+
+@lru_cache(maxsize=8)
+def _embeddings(model_id: str, dataset_id: str, size: str | None, seed: int | None, weights_mtime: int) -> xr.Dataset:
+    from ..training import extract_embeddings
+
+    return extract_embeddings(model_id, dataset_id, split="all", size=size, seed=seed, progress=False)
+
+
+def joint_embeddings(study_id: str, domain: str) -> xr.Dataset:
+    """Embeddings of the study's joint v3 model over the domain's frames (``split="all"``).
+
+    Read from the embedding cache the study filled (computed there once if it is missing),
+    then held in memory; one load at a time so concurrent first visitors do not repeat it.
+    """
+    record = study_record(study_id)
+    model_id = domain_record(study_id, domain)["models"]["joint_v3"]
+    cfg = record["config"]
+    weights = model_path(model_id) / "weights.pt"
+    with _embedding_lock:
+        return _embeddings(model_id, domain_record(study_id, domain)["dataset"], cfg.get("size"), cfg.get("seed"),
+                           _mtime(weights) if weights.exists() else 0)
+
+
+def flow_signs(study_id: str, domain: str) -> dict:
+    """Per-game sign relating flow direction to steering, as recorded on the dataset."""
+    return dict(dataset(domain_record(study_id, domain)["store"]).attrs.get("flow_sign", {}))
+
+
+@lru_cache(maxsize=512)
+def _calibration(study_id: str, domain: str, percentile: float, record_mtime: int) -> pd.DataFrame:
+    seed = study_record(study_id)["config"].get("seed", 0)
+    return percentile_calibration(joint_embeddings(study_id, domain), head="steer", percentile=percentile,
+                                  flow_sign=flow_signs(study_id, domain), seed=seed)
+
+
+def live_calibration(study_id: str, domain: str, percentile: float) -> pd.DataFrame:
+    """Per-game zero-label calibration at ``percentile`` (rounded to 0.5), memoised."""
+    path = study_folder(study_id) / "study.json"
+    return _calibration(study_id, domain, float(np.round(percentile * 2) / 2), _mtime(path))
+
+
+# ----------------------------------------------------------------------------- thumbnails, models
+
+
+@lru_cache(maxsize=2048)
+def thumbnail(store: str, frame: int, size: int) -> bytes:
+    """PNG of the frame pair ``frame`` → ``frame + 1`` (reads only those two frames)."""
+    from ..data.thumbnails import frame_pair_png
+
+    return frame_pair_png(Path(store), int(frame), size=size)
+
+
+@lru_cache(maxsize=1024)
+def _card(model_id: str, mtime: int) -> dict:
+    return load_card(model_id)
+
+
+def model_card(model_id: str) -> dict:
+    return _card(model_id, _mtime(model_path(model_id) / "card.yaml"))
+
+
+def models_table() -> pd.DataFrame:
+    """One row per model of the library: id, preset, datasets, games, steps, mean test balanced
+    accuracy of its main head over its games, and when it was created."""
+    rows = []
+    for model_id in list_models():
+        card = model_card(model_id)
+        cfg = card.get("config", {})
+        head = card.get("main_head", "steer")
+        test = card.get("metrics", {}).get("test", {}).get(head, {})
+        scores = [m.get("balanced_accuracy") for m in test.values() if isinstance(m, dict)]
+        scores = [s for s in scores if s is not None]
+        rows.append({"model": model_id, "preset": cfg.get("name"), "datasets": ", ".join(cfg.get("datasets") or []),
+                     "games": ", ".join(card.get("games") or []), "steps": card.get("training", {}).get("steps"),
+                     f"test bal. acc. ({head})": float(np.mean(scores)) if scores else np.nan,
+                     "created": card.get("created", "")})
+    return pd.DataFrame(rows)
