@@ -198,9 +198,11 @@ def demo(
     seed: Optional[int] = SEED,
     workers: Optional[int] = typer.Option(None, help="Processes for optical flow (default: all cores)."),
     run_study: bool = typer.Option(True, "--study/--no-study", help="Also run the seed 000 study and write its report."),
+    serve_after: bool = typer.Option(True, "--serve/--no-serve", help="End by serving the dashboard on localhost."),
+    port: int = typer.Option(5006, "--port", help="Dashboard port."),
 ) -> None:
-    """The main job: record the built-in catalog, compute flow, print per-game summaries, and run
-    the cross-game IDM study (report.md + figures)."""
+    """The main job: record the built-in catalog, compute flow, print per-game summaries, run the
+    cross-game IDM study (report.md + figures), and serve the dashboard on 127.0.0.1."""
     from .data.catalog import load_catalog, materialise
     from .flow import compute_flow
     from .paths import cache_dir
@@ -217,6 +219,9 @@ def demo(
     if run_study:
         typer.secho("\n== seed 000 study", bold=True)
         study(size=size, seed=seed or 0, domain=None, steps=None, pairwise=True)
+    if serve_after:
+        typer.secho("\n== dashboard (Ctrl-C to stop)", bold=True)
+        serve(address="127.0.0.1", port=port, origin=None, basic_auth=None, oauth_provider=None, threads=4, show=False)
 
 
 @app.command("train")
