@@ -35,7 +35,7 @@ def _md(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
     """A DataFrame as a GitHub markdown table (no extra dependency)."""
     cols = [str(c) for c in df.columns]
     lines = ["| " + " | ".join([df.index.name or ""] + cols) + " |", "|" + "---|" * (len(cols) + 1)]
-    for idx, row in df.iterrows():
+    for idx, *row in df.itertuples(name=None):  # itertuples keeps each column's dtype (ints stay ints)
         cells = [format(v, floatfmt) if isinstance(v, (float, np.floating)) and np.isfinite(v)
                  else ("–" if isinstance(v, (float, np.floating)) else str(v)) for v in row]
         lines.append("| " + " | ".join([str(idx)] + cells) + " |")
