@@ -13,11 +13,11 @@ finished config again returns the existing model.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass
 
 import numpy as np
-import yaml
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
@@ -54,7 +54,7 @@ def default_model_id(cfg: TrainConfig, sources: list[Source]) -> str:
     model instead of clashing with the old one, and the same config finds its model again. A
     hash of the whole id stands in when that is not a safe id of at most 100 characters.
     """
-    digest = hashlib.sha1(yaml.safe_dump(cfg.identity(), sort_keys=True).encode()).hexdigest()[:6]
+    digest = hashlib.sha1(json.dumps(cfg.identity(), sort_keys=True, default=str).encode()).hexdigest()[:6]
     if cfg.finetune:
         parts = [cfg.name, str(cfg.finetune["game"]), str(cfg.init_from)]
     else:
