@@ -1,0 +1,48 @@
+"""Latent action world models (seed 002), scaled to the catalog's games and a CPU.
+
+* :mod:`.regularizers` sparse (VCM + L1 energy), noisy (β-KL), discrete (VQ + code reset), free
+* :mod:`.autoencoder`  ``FrameAutoencoder``: the frozen frame encoder (8×8×C representations) + decoder
+* :mod:`.model`        ``LatentActionWorldModel``: IDM, regulariser, frame-causal AdaLN forward model;
+                       deterministic (``zero``) and action-conditioned (``action``) variants
+* :mod:`.controller`   real actions (+ current representation) -> latent actions: MLP, cross-attention
+* :mod:`.clips`        clip index/reader over the zarr stores; ``inputs`` and ``motion`` action spaces
+* :mod:`.config`       ``AutoencoderConfig``, ``WorldModelConfig``, ``ControllerConfig``, ``sweep_configs``
+* :mod:`.train`        ``train_autoencoder``, ``train_world_model``, ``train_controller`` (resumable)
+* :mod:`.evaluate`     capacity, future leakage (Table 1), cycle consistency (Table 2)
+* :mod:`.transfer`     transfer filmstrips, PNG/GIF writers
+* :mod:`.probes`       latent actions of a dataset (embedding layout) and linear/KNN probes
+* :mod:`.health`       the one-row-per-model health table
+* :mod:`.sampling`     prior / codebook / SGLD latent sampling and its 2-D projection
+* :mod:`.planning`     controller rollouts, CEM, goal-reaching planning (appendix A)
+
+::
+
+    from workbench.worldmodel import WorldModelConfig, train_world_model, future_leakage
+    wm = train_world_model(WorldModelConfig(datasets=["first_person"], size="demo", family="noisy"))
+    future_leakage([wm])
+"""
+
+from .autoencoder import FrameAutoencoder
+from .clips import ActionSpace, ClipIndex, ClipReader, build_clip_index, step_actions
+from .config import AutoencoderConfig, ControllerConfig, WorldModelConfig, sweep_configs
+from .controller import CrossAttentionController, MLPController
+from .evaluate import capacity, cycle_consistency, future_leakage, one_step_errors
+from .health import health_summary
+from .model import LatentActionWorldModel
+from .planning import cem, controller_rollouts, plan, planning_eval
+from .probes import latent_actions, latent_probes
+from .regularizers import (DiscreteLatent, FreeLatent, NoisyLatent, SparseLatent, gaussian_kl, sparse_energy,
+                           vcm_loss, vector_quantize)
+from .sampling import sample_latents, sample_projection
+from .train import train_autoencoder, train_controller, train_world_model
+from .transfer import filmstrip_image, save_filmstrip, save_gif, transfer_filmstrip
+
+__all__ = [
+    "FrameAutoencoder", "ActionSpace", "ClipIndex", "ClipReader", "build_clip_index", "step_actions",
+    "AutoencoderConfig", "ControllerConfig", "WorldModelConfig", "sweep_configs", "CrossAttentionController",
+    "MLPController", "capacity", "cycle_consistency", "future_leakage", "one_step_errors", "health_summary",
+    "LatentActionWorldModel", "cem", "controller_rollouts", "plan", "planning_eval", "latent_actions", "latent_probes",
+    "DiscreteLatent", "FreeLatent", "NoisyLatent", "SparseLatent", "gaussian_kl", "sparse_energy", "vcm_loss",
+    "vector_quantize", "sample_latents", "sample_projection", "train_autoencoder", "train_controller",
+    "train_world_model", "filmstrip_image", "save_filmstrip", "save_gif", "transfer_filmstrip",
+]
