@@ -39,7 +39,6 @@ from ..training.stream import FrameReader
 ACTION_SPACES = ("inputs", "motion")
 INPUT_CONTINUOUS = ("mouse_dx", "steer_value")
 MOTION_COLUMNS = ("forward", "left", "turn")
-MOTION_UNITS = ("map units", "map units", "degrees")
 TELEPORT = 100.0  # map units in one step: faster than any Doom player runs (≈ 20), so a respawn
 
 

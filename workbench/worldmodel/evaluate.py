@@ -26,6 +26,7 @@ from ..models.library import load_card, load_model
 from ..training.pairs import SPLITS, resolve_source
 from .clips import ActionSpace, ClipIndex, ClipReader, build_clip_index
 from .model import LatentActionWorldModel
+from .regularizers import KNOBS
 
 EVAL_BATCH = 64
 ModelRef = str | tuple[torch.nn.Module, Mapping]
@@ -157,7 +158,7 @@ def one_step_errors(model: LatentActionWorldModel, s: torch.Tensor, actions: tor
 def describe_model(card: Mapping) -> dict:
     """The leading columns of every table: model_id, family, knob (its field name), knob_value."""
     cfg = card["config"]
-    knob = {"sparse": "l1", "noisy": "beta", "discrete": "codebook_size"}.get(cfg["family"])
+    knob = KNOBS.get(cfg["family"])
     return {"model_id": card["model_id"], "family": cfg["family"], "knob": knob,
             "knob_value": cfg[knob] if knob else np.nan}
 

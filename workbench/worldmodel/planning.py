@@ -29,9 +29,6 @@ from ..training.pairs import SPLITS
 from .evaluate import ModelRef, clip_index_for, infer_latents, l1, load_clips, resolve_model, rolled_out
 from .model import LatentActionWorldModel
 
-PLAN_DEFAULTS = {"n_samples": 300, "top_k": 10, "iterations": 15, "horizon": 3}
-
-
 @dataclass
 class CEMResult:
     """The best sequence found (``best``, shape of the problem), its ``cost``, the final Gaussian

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 
 from .evaluate import ModelRef, load_clips, partners, resolve_model, transfer_cycle
 
-LABEL_WIDTH = 84  # pixels of the row-label column of a strip
+LABEL_WIDTH = 110  # pixels of the row-label column of a strip
 BACKGROUND = (255, 255, 255)
 
 
