@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 
@@ -32,8 +32,54 @@ FINETUNE_KEYS = {"game", "k_per_class", "fraction"}
 RUNTIME_FIELDS = ("device", "checkpoint_every", "cache_chunks")
 
 
+class ConfigIO:
+    """YAML/dict round trips and identity for the config dataclasses (IDM and world-model training)."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown keys {sorted(unknown)}")
+        return cls(**dict(d))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str):
+        data = yaml.safe_load(text)
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{cls.__name__} YAML must hold a mapping of config fields")
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(self.to_yaml())
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path):
+        return cls.from_yaml(Path(path).read_text())
+
+    def identity(self) -> dict:
+        """The fields that determine the trained weights (everything but :data:`RUNTIME_FIELDS`)."""
+        return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def _check_positive(self, names: Sequence[str]) -> None:
+        bad = [n for n in names if getattr(self, n) is None or float(getattr(self, n)) <= 0]
+        if bad:
+            raise ValueError(f"{type(self).__name__}: {bad} must be positive")
+
+
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigIO):
     """Everything that determines a trained IDM. Units: steps are optimiser steps, fractions in [0, 1].
 
     Data: ``datasets`` are catalog ids (materialised at ``size``/``data_seed``, None = the
@@ -108,47 +154,6 @@ class TrainConfig:
                 raise ValueError(f"config: finetune fraction must be in (0, 1], got {ft['fraction']}")
             if not self.init_from:
                 raise ValueError("config: finetune needs init_from (the model id to start from)")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"config: unknown keys {sorted(unknown)}")
-        return cls(**dict(d))
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    @classmethod
-    def from_yaml(cls, text: str) -> "TrainConfig":
-        data = yaml.safe_load(text)
-        if not isinstance(data, Mapping):
-            raise ValueError("config YAML must hold a mapping of config fields")
-        return cls.from_dict(data)
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.to_yaml())
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> "TrainConfig":
-        return cls.from_yaml(Path(path).read_text())
-
-    def identity(self) -> dict:
-        """The fields that determine the trained weights (everything but :data:`RUNTIME_FIELDS`)."""
-        d = self.to_dict()
-        for name in RUNTIME_FIELDS:
-            d.pop(name)
-        return d
-
-    def replace(self, **changes) -> "TrainConfig":
-        return dataclasses.replace(self, **changes)
-
 
 PRESETS: dict[str, dict[str, Any]] = {
     "single": {"name": "single"},

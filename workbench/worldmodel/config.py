@@ -15,65 +15,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
-
 from ..paths import check_id
+from ..training.config import ConfigIO
 from .clips import ACTION_SPACES
 from .controller import CONTROLLERS
 from .model import CONDITIONINGS
 from .regularizers import KNOBS, PAPER_SWEEPS
-
-# Fields that change how a run executes but not what it computes.
-RUNTIME_FIELDS = ("device", "checkpoint_every", "cache_chunks")
-
-
-class ConfigIO:
-    """YAML/dict round trips for the config dataclasses below."""
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping):
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"{cls.__name__}: unknown keys {sorted(unknown)}")
-        return cls(**dict(d))
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-    @classmethod
-    def from_yaml(cls, text: str):
-        data = yaml.safe_load(text)
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{cls.__name__} YAML must hold a mapping of config fields")
-        return cls.from_dict(data)
-
-    def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.to_yaml())
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path):
-        return cls.from_yaml(Path(path).read_text())
-
-    def identity(self) -> dict:
-        """The fields that determine the trained weights (everything but :data:`RUNTIME_FIELDS`)."""
-        return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
-
-    def replace(self, **changes):
-        return dataclasses.replace(self, **changes)
-
-    def _check_positive(self, names: Sequence[str]) -> None:
-        bad = [n for n in names if getattr(self, n) is None or float(getattr(self, n)) <= 0]
-        if bad:
-            raise ValueError(f"{type(self).__name__}: {bad} must be positive")
 
 
 def _check_split(cfg) -> None:
