@@ -39,10 +39,14 @@ def block_groups(ds: xr.Dataset, block: int = 64) -> np.ndarray:
     return game * (int(blocks.max()) + 1) + blocks
 
 
-def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_splits: int = 5, **probe) -> np.ndarray:
+def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_splits: int = 5, estimator=None,
+                **probe) -> np.ndarray:
     """Out-of-fold probe predictions (int64, len(y)) under GroupKFold over ``groups``; -1 for
     the rows of a fold whose training part holds fewer than 2 classes (rare classes can sit in
-    few blocks), and for every row when there are fewer than 2 groups or 2 classes at all."""
+    few blocks), and for every row when there are fewer than 2 groups or 2 classes at all.
+
+    ``estimator(n_train)`` builds the classifier for a fold (default: :func:`make_probe` with ``probe``).
+    """
     out = np.full(len(y), -1, np.int64)
     n_groups = len(np.unique(groups))
     if n_groups < 2 or len(np.unique(y)) < 2:
@@ -50,7 +54,8 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_splits: int 
     for train, test in GroupKFold(n_splits=min(n_splits, n_groups)).split(x, y, groups):
         if len(np.unique(y[train])) < 2:
             continue
-        out[test] = make_probe(**probe).fit(x[train], y[train]).predict(x[test])
+        model = estimator(len(train)) if estimator is not None else make_probe(**probe)
+        out[test] = model.fit(x[train], y[train]).predict(x[test])
     return out
 
 

@@ -16,14 +16,13 @@ import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
-from sklearn.model_selection import GroupKFold
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from ..analysis.metrics import balanced_accuracy, chance_level, head_classes
-from ..analysis.probes import block_groups, linear_probe
+from ..analysis.probes import block_groups, linear_probe, out_of_fold
 from ..training.pairs import SPLITS, build_pair_index, default_heads, resolve_source
 from ..training.stream import FrameReader
 from .clips import INPUT_CONTINUOUS
@@ -97,17 +96,9 @@ def latent_actions(model: ModelRef, dataset: str | None = None, split: str = "al
 
 def knn_out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int = 10, n_splits: int = 5) -> np.ndarray:
     """Out-of-fold KNN (standardised features, Euclidean) predictions under GroupKFold; -1 where
-    a fold cannot be scored (fewer than 2 groups, or a training part with one class)."""
-    out = np.full(len(y), -1, np.int64)
-    n_groups = len(np.unique(groups))
-    if n_groups < 2 or len(np.unique(y)) < 2:
-        return out
-    for train, test in GroupKFold(n_splits=min(n_splits, n_groups)).split(x, y, groups):
-        if len(np.unique(y[train])) < 2:
-            continue
-        knn = make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=min(k, len(train))))
-        out[test] = knn.fit(x[train], y[train]).predict(x[test])
-    return out
+    a fold cannot be scored (see :func:`workbench.analysis.probes.out_of_fold`)."""
+    return out_of_fold(x, y, groups, n_splits, estimator=lambda n_train: make_pipeline(
+        StandardScaler(), KNeighborsClassifier(n_neighbors=min(k, n_train))))
 
 
 def latent_probes(ds: xr.Dataset, heads: Sequence[str] | None = None, k: int = 10, n_splits: int = 5,
