@@ -11,14 +11,13 @@ scores, and whether the KNN matrix predicts the benefit of joint training. Figur
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..viz.plots import curves, embedding_scatter, grouped_bars, matrix_heatmap, save_figure
+from .files import markdown_table, write_text
 
 TITLES = {"racing": "Racing", "atari": "Atari", "first_person": "First-person"}
 _METHOD_LABELS = {"zero_shot": "joint v3 (zero-shot)", "few_shot": "50 labels/class", "ceiling": "20 % labels (ceiling)",
@@ -29,17 +28,6 @@ _METHOD_LABELS = {"zero_shot": "joint v3 (zero-shot)", "few_shot": "50 labels/cl
 def _read(folder: Path, name: str, **kw) -> pd.DataFrame | None:
     path = folder / name
     return pd.read_csv(path, **kw) if path.is_file() else None
-
-
-def _md(df: pd.DataFrame, floatfmt: str = ".3f") -> str:
-    """A DataFrame as a GitHub markdown table (no extra dependency)."""
-    cols = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join([df.index.name or ""] + cols) + " |", "|" + "---|" * (len(cols) + 1)]
-    for idx, *row in df.itertuples(name=None):  # itertuples keeps each column's dtype (ints stay ints)
-        cells = [format(v, floatfmt) if isinstance(v, (float, np.floating)) and np.isfinite(v)
-                 else ("–" if isinstance(v, (float, np.floating)) else str(v)) for v in row]
-        lines.append("| " + " | ".join([str(idx)] + cells) + " |")
-    return "\n".join(lines)
 
 
 def accuracy_pivot(accuracy: pd.DataFrame) -> pd.DataFrame:
@@ -63,14 +51,14 @@ def _domain_section(folder: Path, domain: str, figures: Path, meta: dict) -> lis
     if acc is not None:
         out += ["**Balanced accuracy on held-out test frames** (seed 000 Tables 1–2). `single`: one model per "
                 "game; `joint_v1`: one model for all games; `v2`: + balanced sampling; `v3`: + horizontal flips; "
-                "`ceiling`: joint v3 fine-tuned on 20 % of that game's labels.", "", _md(accuracy_pivot(acc)), ""]
+                "`ceiling`: joint v3 fine-tuned on 20 % of that game's labels.", "", markdown_table(accuracy_pivot(acc)), ""]
     summary = _read(folder, "data_summary.csv", index_col=0)
     if summary is not None:
         cols = [c for c in summary.columns if c in ("frames", "steer_LEFT", "steer_NEUTRAL", "steer_RIGHT",
                                                     "flow_accuracy", "flow_balanced_accuracy", "flow_kappa")]
         out += ["**Data and flow-proxy labels.** Frames, true steering balance, and how well seed 000's "
                 "Farneback flow-proxy label agrees with the true input (the paper could not measure this).", "",
-                _md(summary[cols]), ""]
+                markdown_table(summary[cols]), ""]
     for method in ("tsne", "umap"):
         points = _read(folder, f"points-{method}.csv")
         if points is None:
@@ -97,7 +85,7 @@ def _domain_section(folder: Path, domain: str, figures: Path, meta: dict) -> lis
         table.index = [f"{g} · {h}" for g, h in table.index]
         table.index.name = "game · head"
         out += ["**Is the information present?** Linear probes on the joint v3 embedding (cross-validated over "
-                "64-frame blocks) vs the model's own head.", "", _md(table), ""]
+                "64-frame blocks) vs the model's own head.", "", markdown_table(table), ""]
     knn = _read(folder, "knn_matrix.csv", index_col=0)
     if knn is not None:
         name = f"{domain}-knn.png"
@@ -117,7 +105,7 @@ def _domain_section(folder: Path, domain: str, figures: Path, meta: dict) -> lis
                 "the gap each fix closes (`few_shot`: a new linear boundary from 50 labels per class; `flow_percentile`:"
                 " zero labels, neutral threshold at the 67th percentile of flow magnitude over ≤ 1000 unlabeled "
                 "frames; `flow_auto`: the percentile chosen per game from the unlabeled flow distribution; "
-                "`model_percentile`: the IDM's own turn score gated at the 67th percentile).", "", _md(gap[cols]), ""]
+                "`model_percentile`: the IDM's own turn score gated at the 67th percentile).", "", markdown_table(gap[cols]), ""]
         methods = [c for c in ("zero_shot", "few_shot", "ceiling", "flow_percentile", "flow_auto", "model_percentile")
                    if c in gap.columns]
         long = gap[methods].rename(columns=_METHOD_LABELS).rename_axis("game").reset_index().melt(
@@ -167,12 +155,7 @@ def write_report(study: Path) -> Path:
     for domain, meta in record["domains"].items():
         lines += [f"- {domain}: " + ", ".join(f"`{m}`" for m in meta["models"].values())]
         lines += ["  - timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in meta["timings"].items())]
-    path = study / "report.md"
-    fd, tmp = tempfile.mkstemp(dir=study, suffix=".md.tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text("\n".join(lines) + "\n", study / "report.md")
 
 
 def _headlines(study: Path, record: dict) -> list[str]:

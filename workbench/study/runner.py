@@ -8,19 +8,14 @@ projections. Nothing here plots; :mod:`workbench.study.report` renders the saved
 
 from __future__ import annotations
 
-import json
-import multiprocessing
 import os
-import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
@@ -36,6 +31,7 @@ from ..flow import compute_flow
 from ..paths import cache_dir, check_id
 from ..provenance import code_version, now_utc
 from ..training import TrainConfig, extract_embeddings, make_config, train
+from .files import train_in_processes, write_csv, write_json
 
 DOMAINS = ("racing", "atari", "first_person")
 #: Training budgets per catalog size: optimiser steps (batch 64) of the joint/single models, of
@@ -88,21 +84,6 @@ class StudyConfig:
             raise ValueError(f"unknown domains {sorted(unknown)}; known: {DOMAINS}")
 
 
-def _atomic_csv(df: pd.DataFrame, path: Path, index: bool = True) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".csv.tmp")
-    with os.fdopen(fd, "w") as fh:
-        df.to_csv(fh, index=index)
-    os.replace(tmp, path)
-
-
-def _atomic_json(data: dict, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2, default=str)
-    os.replace(tmp, path)
-
-
 def _prepare_data(dataset_id: str, size: str, seed: int) -> Path:
     """Record (if needed) and compute Farneback flow (if needed) for one domain."""
     store = materialise(get_entry(dataset_id), size=size, seed=seed)
@@ -124,26 +105,13 @@ def _config(key: str, preset: str, cfg: StudyConfig, dataset_id: str, steps: int
                        model_id=f"{cfg.study_id}.{dataset_id}.{key}", **overrides)
 
 
-def _train_one(config: TrainConfig) -> str:
-    """Worker: train (or reuse) one model on a single torch thread."""
-    torch.set_num_threads(1)
+def _train_id(config: TrainConfig) -> str:
     return train(config, progress=False).model_id
 
 
 def _train_all(configs: dict[str, TrainConfig], workers: int, bar: tqdm, label: str) -> dict[str, str]:
-    """Train independent models, ``workers`` at a time in separate processes of one thread each.
-
-    Two one-thread processes on two cores beat one two-thread process (~650 vs ~560 pairs/s
-    here) and, unlike it, do not collapse when another program wants a core. Results are the
-    same either way: each model's run is deterministic for its seed.
-    """
     bar.set_postfix_str(f"{label}: training {len(configs)} models")
-    if workers <= 1:
-        return {name: train(c, progress=False).model_id for name, c in configs.items()}
-    context = multiprocessing.get_context("spawn")  # torch's thread pools do not survive a fork
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {name: pool.submit(_train_one, c) for name, c in configs.items()}
-        return {name: f.result() for name, f in futures.items()}
+    return train_in_processes(_train_id, configs, workers)
 
 
 def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
@@ -152,7 +120,7 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
     store = _prepare_data(dataset_id, cfg.size, cfg.seed)
     data = open_dataset(store)
     games = list(dict.fromkeys(np.asarray(data["game"].values).astype(str)))
-    _atomic_csv(dataset_summary(data), out / "data_summary.csv")
+    write_csv(dataset_summary(data), out / "data_summary.csv")
     timings = {"data_s": time.perf_counter() - t0}
 
     # --- models: single-game, joint v1/v2/v3, pairwise joint, then the calibrated ceilings -------
@@ -185,7 +153,7 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
             emb = emb.isel(frame=np.flatnonzero(np.isin(emb["game"].values, name.split(":", 1)[1].split("+"))))
         rows.append(_accuracy(emb, name))
     accuracy = pd.concat(rows, ignore_index=True)
-    _atomic_csv(accuracy, out / "accuracy.csv", index=False)
+    write_csv(accuracy, out / "accuracy.csv", index=False)
     timings["evaluate_s"] = time.perf_counter() - t0
 
     # --- calibration: zero-shot vs few-shot vs ceiling; zero-label flow percentiles ----------
@@ -198,11 +166,11 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
     pct = percentile_calibration(main, head="steer", percentile=cfg.percentile, flow_sign=flow_sign, seed=cfg.seed)
     auto = percentile_calibration(main, head="steer", percentile="auto", flow_sign=flow_sign, seed=cfg.seed)
     sweep = percentile_sweep(main, head="steer", flow_sign=flow_sign, seed=cfg.seed)
-    _atomic_csv(shots, out / "few_shot.csv", index=False)
-    _atomic_csv(few_shot_curve(main, head="steer", seeds=3), out / "few_shot_curve.csv", index=False)
-    _atomic_csv(pct, out / "percentile_calibration.csv", index=False)
-    _atomic_csv(auto, out / "percentile_auto.csv", index=False)
-    _atomic_csv(sweep, out / "percentile_sweep.csv", index=False)
+    write_csv(shots, out / "few_shot.csv", index=False)
+    write_csv(few_shot_curve(main, head="steer", seeds=3), out / "few_shot_curve.csv", index=False)
+    write_csv(pct, out / "percentile_calibration.csv", index=False)
+    write_csv(auto, out / "percentile_auto.csv", index=False)
+    write_csv(sweep, out / "percentile_sweep.csv", index=False)
     def variant(table: pd.DataFrame, gate: str) -> pd.Series:  # the side always from the IDM's logits
         rows = table[(table.gate == gate) & (table.side == "model")]
         return rows.set_index("game")["balanced_accuracy"]
@@ -210,12 +178,12 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
     gap = calibration_gap(zero, few_shot=shots.set_index("game")["balanced_accuracy"], ceiling=ceiling,
                           flow_percentile=variant(pct, "flow"), flow_auto=variant(auto, "flow"),
                           model_percentile=variant(pct, "model"))
-    _atomic_csv(gap, out / "calibration_gap.csv")
+    write_csv(gap, out / "calibration_gap.csv")
     timings["calibration_s"] = time.perf_counter() - t0
 
     # --- information present, geometry, cross-game KNN ----------------------------------------
     t0 = time.perf_counter()
-    _atomic_csv(linear_probe(main), out / "probes.csv", index=False)
+    write_csv(linear_probe(main), out / "probes.csv", index=False)
     labeled = np.flatnonzero(main["steer"].values >= 0)
     rng = np.random.default_rng(cfg.seed)
     pick = np.sort(rng.choice(labeled, min(MAX_POINTS, len(labeled)), replace=False))
@@ -226,17 +194,17 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
     game = sub["game"].values.astype(str)
     geometry = {"silhouette_" + k: v for k, v in silhouette_scores(x, action, game, seed=cfg.seed).items()}
     inter = interleaving(x, action, game)
-    _atomic_csv(inter, out / "interleaving.csv")
+    write_csv(inter, out / "interleaving.csv")
     for method in cfg.projections:
         xy = project(x, method=method, seed=cfg.seed, cache_dir=cache_dir() / "projections")
         geometry[f"knn_preservation_{method}"] = knn_preservation(x, xy, k=10, sample=1000, seed=cfg.seed)
         points = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "game": game, "action": action,
                                "source_frame": sub["source_frame"].values, "split": sub["split"].values})
-        _atomic_csv(points, out / f"points-{method}.csv", index=False)
+        write_csv(points, out / f"points-{method}.csv", index=False)
     geometry["interleaving_all"] = float(inter.loc["all", "interleaving"]) if "all" in inter.index else np.nan
-    _atomic_csv(pd.Series(geometry, name="value").to_frame(), out / "geometry.csv")
+    write_csv(pd.Series(geometry, name="value").to_frame(), out / "geometry.csv")
     knn = knn_matrix(main, head="steer")
-    _atomic_csv(knn, out / "knn_matrix.csv")
+    write_csv(knn, out / "knn_matrix.csv")
     if pairs:
         single = steer[steer.model.str.startswith("single:")].set_index("game")["balanced_accuracy"]
         joint = pd.DataFrame(np.nan, index=games, columns=games)
@@ -244,8 +212,8 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
             part = steer[steer.model == f"pair:{a}+{b}"].set_index("game")["balanced_accuracy"]
             joint.loc[a, b], joint.loc[b, a] = part.get(a, np.nan), part.get(b, np.nan)
         benefit = benefit_matrix(joint, single)
-        _atomic_csv(benefit, out / "benefit_matrix.csv")
-        _atomic_json(knn_predicts_benefit(knn, benefit), out / "knn_benefit.json")
+        write_csv(benefit, out / "benefit_matrix.csv")
+        write_json(knn_predicts_benefit(knn, benefit), out / "knn_benefit.json")
     timings["analysis_s"] = time.perf_counter() - t0
     return {"dataset": dataset_id, "store": str(store), "games": games, "models": models, "timings": timings}
 
@@ -260,8 +228,8 @@ def run_study(cfg: StudyConfig | None = None, progress: bool = True) -> Path:
     with tqdm(cfg.domains, desc="study", unit="domain", disable=not progress) as bar:
         for dataset_id in bar:
             record["domains"][dataset_id] = run_domain(dataset_id, cfg, folder / dataset_id, bar)
-            _atomic_json(record, folder / "study.json")
+            write_json(record, folder / "study.json")
     record["finished"] = now_utc()
     record["wall_s"] = time.perf_counter() - started
-    _atomic_json(record, folder / "study.json")
+    write_json(record, folder / "study.json")
     return folder

@@ -29,7 +29,7 @@ from .controller import CrossAttentionController, MLPController
 from .evaluate import capacity, cycle_consistency, future_leakage, one_step_errors
 from .health import health_summary
 from .model import LatentActionWorldModel
-from .planning import cem, controller_rollouts, plan, planning_eval
+from .planning import cem, controller_rollouts, plan, planning_eval, planning_filmstrip
 from .probes import latent_actions, latent_probes
 from .regularizers import (DiscreteLatent, FreeLatent, NoisyLatent, SparseLatent, gaussian_kl, sparse_energy,
                            vcm_loss, vector_quantize)
@@ -41,7 +41,7 @@ __all__ = [
     "FrameAutoencoder", "ActionSpace", "ClipIndex", "ClipReader", "build_clip_index", "step_actions",
     "AutoencoderConfig", "ControllerConfig", "WorldModelConfig", "sweep_configs", "CrossAttentionController",
     "MLPController", "capacity", "cycle_consistency", "future_leakage", "one_step_errors", "health_summary",
-    "LatentActionWorldModel", "cem", "controller_rollouts", "plan", "planning_eval", "latent_actions", "latent_probes",
+    "LatentActionWorldModel", "cem", "controller_rollouts", "plan", "planning_eval", "planning_filmstrip", "latent_actions", "latent_probes",
     "DiscreteLatent", "FreeLatent", "NoisyLatent", "SparseLatent", "gaussian_kl", "sparse_energy", "vcm_loss",
     "vector_quantize", "sample_latents", "sample_projection", "train_autoencoder", "train_controller",
     "train_world_model", "filmstrip_image", "save_filmstrip", "save_gif", "transfer_filmstrip",

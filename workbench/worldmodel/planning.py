@@ -139,6 +139,38 @@ def _displacement_errors(space: ActionSpace, planned: np.ndarray, true: np.ndarr
             "l1_std": float((gap / np.asarray(space.std)).sum())}
 
 
+def _planner_parts(world: LatentActionWorldModel, planner: torch.nn.Module, card: Mapping):
+    """``(world model to unroll, controller or None)``: a controller drives ``world``; an
+    action-conditioned world model drives itself."""
+    if card["architecture"] == "LatentActionWorldModel":
+        return planner, None
+    return world, planner
+
+
+@dataclass
+class Episodes:
+    """Held-out planning episodes: clips of ``horizon + 1`` frames with their raw ``motion``
+    actions ``(E, H, A)``, uint8 ``frames (E, H+1, S, S, 3)``, ``games`` and clip ``positions``."""
+
+    positions: np.ndarray
+    actions: np.ndarray
+    frames: np.ndarray
+    games: np.ndarray
+
+
+def held_out_episodes(net: LatentActionWorldModel, card: Mapping, split: str = "test", n_episodes: int = 64,
+                      horizon: int = 3, seed: int = 0) -> Episodes:
+    """``n_episodes`` clips of ``split`` drawn with ``seed`` (the same ones for every planner)."""
+    index = clip_index_for(card, length=horizon + 1).with_actions("motion")
+    candidates = np.flatnonzero((index.split == SPLITS.index(split)) & index.action_mask())
+    if not len(candidates):
+        raise ValueError(f"no {split} clips of {horizon + 1} frames with motion actions")
+    rng = np.random.default_rng(seed)
+    positions = np.sort(rng.choice(candidates, size=min(n_episodes, len(candidates)), replace=False))
+    frames = ClipReader(index.sources, net.input_size, 16).batch(index, positions)
+    return Episodes(positions, index.clip_actions(positions), frames, index.game_names()[positions])
+
+
 @torch.no_grad()
 def planning_eval(world: ModelRef, controllers: Sequence[ModelRef] = (), action_model: ModelRef | None = None,
                   split: str = "test", n_episodes: int = 64, horizon: int = 3, n_samples: int = 300, top_k: int = 10,
@@ -167,15 +199,9 @@ def planning_eval(world: ModelRef, controllers: Sequence[ModelRef] = (), action_
             raise ValueError(f"{pcard['model_id']} acts in {pcard['action_space']['name']!r}; planning is scored on"
                              " additive 'motion' actions: train it with action_space='motion'")
     space = _latent_space(planners[0][1])
-    index = clip_index_for(card, length=horizon + 1).with_actions("motion")
-    candidates = np.flatnonzero((index.split == SPLITS.index(split)) & index.action_mask())
-    if not len(candidates):
-        raise ValueError(f"no {split} clips of {horizon + 1} frames with motion actions")
+    episodes = held_out_episodes(net, card, split, n_episodes, horizon, seed)
     rng = np.random.default_rng(seed)
-    positions = np.sort(rng.choice(candidates, size=min(n_episodes, len(candidates)), replace=False))
-    true = index.clip_actions(positions)
-    frames = ClipReader(index.sources, net.input_size, 16).batch(index, positions)
-    games = index.game_names()[positions]
+    positions, true, frames, games = episodes.positions, episodes.actions, episodes.frames, episodes.games
     rows = []
     for e in range(len(positions)):
         base = {"episode": e, "game": games[e]}
@@ -185,13 +211,33 @@ def planning_eval(world: ModelRef, controllers: Sequence[ModelRef] = (), action_
             rows.append({**base, "method": method, "planner_id": "", **_displacement_errors(space, actions, true[e]),
                          "cost": np.nan})
         for model, pcard in planners:
-            is_controller = pcard["architecture"] != "LatentActionWorldModel"
-            planner_world = net if is_controller else model
+            planner_world, controller = _planner_parts(net, model, pcard)
             s = planner_world.encode(frames[e:e + 1])[0]
-            result = plan(planner_world, s[0], s[-1], model if is_controller else None, horizon, n_samples, top_k,
-                          iterations, seed + e)
-            method = f"controller:{pcard['kind']}" if is_controller else "action_model"
+            result = plan(planner_world, s[0], s[-1], controller, horizon, n_samples, top_k, iterations, seed + e)
+            method = "action_model" if controller is None else f"controller:{pcard['kind']}"
             rows.append({**base, "method": method, "planner_id": pcard["model_id"],
                          **_displacement_errors(_latent_space(pcard), result.best.cpu().numpy(), true[e]),
                          "cost": result.cost})
     return pd.DataFrame(rows).assign(world_model=card["model_id"])
+
+
+@torch.no_grad()
+def planning_filmstrip(world: ModelRef, planner: ModelRef, episode: int = 0, split: str = "test", n_episodes: int = 64,
+                       horizon: int = 3, n_samples: int = 300, top_k: int = 10, iterations: int = 15, seed: int = 0,
+                       device: str | torch.device | None = None) -> dict[str, np.ndarray]:
+    """A planning rollout as filmstrip rows, uint8 ``(H+1, S, S, 3)`` each: ``real`` (the held-out
+    clip, its last frame the goal), ``planned`` (its first frame, then the decoded states the
+    chosen plan reaches) and ``goal`` (the goal frame repeated, for side-by-side comparison).
+    ``episode`` indexes the episodes :func:`planning_eval` scores with the same arguments."""
+    net, card = resolve_model(world, device)
+    model, pcard = resolve_model(planner, device)
+    episodes = held_out_episodes(net, card, split, n_episodes, horizon, seed)
+    if not 0 <= episode < len(episodes.positions):
+        raise ValueError(f"episode must be in [0, {len(episodes.positions) - 1}], got {episode}")
+    planner_world, controller = _planner_parts(net, model, pcard)
+    frames = episodes.frames[episode]
+    s = planner_world.encode(frames[None])[0]
+    result = plan(planner_world, s[0], s[-1], controller, horizon, n_samples, top_k, iterations, seed + episode)
+    reached = drive(planner_world, s[:1], result.best[None], controller, window=1)[0]
+    return {"real": frames, "planned": np.concatenate([frames[:1], planner_world.decode(reached)]),
+            "goal": np.repeat(frames[-1:], len(frames), axis=0)}

@@ -1,0 +1,234 @@
+"""Render a saved seed 002 batch run (:mod:`workbench.study.worldmodels`) as ``report.md`` +
+``figures/*.png``, next to its filmstrips and planning rollouts.
+
+The tables are built by the functions below from the saved CSVs — the dashboard's world-model
+page shows the same ones: capacity (§5), future leakage (Table 1), cycle consistency (Table 2),
+controller rollouts and CEM planning (Tables S1/S2), health, probes; figures from
+:mod:`workbench.viz.plots`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..viz.plots import curves, embedding_scatter, save_figure
+from .files import markdown_table, write_text
+from .worldmodels import RECORD
+
+
+def short_name(model_id: str, study_id: str) -> str:
+    """A model's name inside the run (``noisy-beta5e-05``) from its library id."""
+    return model_id[len(study_id) + 1:] if model_id.startswith(study_id + ".") else model_id
+
+
+def _named(df: pd.DataFrame, study_id: str) -> pd.DataFrame:
+    df = df.copy()
+    df.insert(0, "model", [short_name(m, study_id) for m in df["model_id"]])
+    return df
+
+
+def capacity_table(capacity: pd.DataFrame, study_id: str) -> pd.DataFrame:
+    """Per model: mean teacher-forced one-step error and the rollout error at each horizon
+    (representation L1; lower = more capacity), deterministic and action baselines included."""
+    df = _named(capacity, study_id)
+    one = df[df["mode"] == "one_step"].groupby("model", sort=False)["error"].mean().rename("one-step")
+    roll = df[df["mode"] == "rollout"].pivot_table(index="model", columns="horizon", values="error", sort=False)
+    roll.columns = [f"rollout h={h}" for h in roll.columns]
+    return pd.concat([one, roll], axis=1).rename_axis("model")
+
+
+def leakage_table(leakage: pd.DataFrame, study_id: str) -> pd.DataFrame:
+    """Table 1: one-step error at the cut without / with a scene cut, and their ratio."""
+    df = _named(leakage, study_id).set_index("model")
+    return df[["error", "error_cut", "ratio", "pixel_ratio"]].rename(
+        columns={"error": "no cut", "error_cut": "scene cut", "pixel_ratio": "ratio (pixels)"})
+
+
+def cycle_table(cycle: pd.DataFrame, study_id: str) -> pd.DataFrame:
+    """Table 2: rollout error on clip A with its own latents vs after the trip A -> B -> A."""
+    df = _named(cycle, study_id)
+    table = df.pivot_table(index="model", columns="pairing", values=["error", "error_cycle", "ratio"], sort=False)
+    table.columns = [f"{p} · {v.replace('error_cycle', 'after cycle').replace('error', 'original')}"
+                     for v, p in table.columns]
+    return table[sorted(table.columns)].rename_axis("model")
+
+
+def controller_table(controllers: pd.DataFrame) -> pd.DataFrame:
+    """Tables S1/S2, left: rollout error at the longest horizon driven by IDM latents, by each
+    controller from the true actions (× IDM), by a controller from another clip's actions
+    (random-action baseline) and by zero latents."""
+    last = controllers[controllers.horizon == controllers.horizon.max()]
+    rows = []
+    for model, part in last.groupby("model", sort=False):
+        idm = float(part.loc[part.latent == "idm", "error"].mean())
+        row = {"model": model, "IDM": idm}
+        for kind, sub in part.groupby("kind", sort=False):
+            ctrl = float(sub.loc[sub.latent == "controller", "error"].iloc[0])
+            row[f"{kind} controller"] = ctrl
+            row[f"{kind} × IDM"] = ctrl / idm
+            row[f"{kind} random actions"] = float(sub.loc[sub.latent == "random_actions", "error"].iloc[0])
+        row["zero latent"] = float(part.loc[part.latent == "zero", "error"].mean())
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
+def planning_table(planning: pd.DataFrame) -> pd.DataFrame:
+    """Tables S1/S2, right: mean |Σ planned - Σ true| motion per method (map units, degrees) and
+    the sum in standard deviations (``l1_std``), per world model; lower is better."""
+    cols = [c for c in planning.columns if c.startswith("error_")] + ["l1_std"]
+    table = planning.groupby(["model", "method"], sort=False)[cols].mean()
+    return table.rename(columns=lambda c: c.replace("error_", "Δ ")).reset_index(level="method")
+
+
+def probe_table(probes: pd.DataFrame) -> pd.DataFrame:
+    """Balanced accuracy of linear / KNN probes of the true actions on the latents, per model ×
+    game · head (chance in the last row)."""
+    df = probes.dropna(subset=["balanced_accuracy"])
+    table = df.pivot_table(index=["model", "probe"], columns=["game", "head"], values="balanced_accuracy", sort=False)
+    chance = df.groupby(["game", "head"])["chance"].first()
+    table.loc[("chance", ""), :] = chance.reindex(table.columns).values
+    table.columns = [f"{g} · {h}" for g, h in table.columns]
+    table.index = [f"{m} ({p})" if p else m for m, p in table.index]
+    return table.rename_axis("model")
+
+
+def _read(folder: Path, name: str) -> pd.DataFrame | None:
+    path = folder / name
+    return pd.read_csv(path) if path.is_file() and path.stat().st_size > 1 else None
+
+
+def _figures(folder: Path, record: dict, capacity: pd.DataFrame | None,
+             controllers: pd.DataFrame | None) -> dict[str, list[str]]:
+    figures, out = folder / "figures", {}
+    study_id = record["config"]["study_id"]
+    if capacity is not None:
+        roll = _named(capacity[capacity["mode"] == "rollout"], study_id)
+        save_figure(curves(roll, "horizon", "error", "model", title="Rollout error vs horizon (IDM-inferred latents)",
+                           ylabel="L1 error (representation)"), figures / "capacity.png")
+        out["capacity"] = ["![capacity](figures/capacity.png)"]
+    if controllers is not None:
+        lines = []
+        for model, part in controllers.groupby("model", sort=False):
+            part = part.assign(driver=np.where(part.latent == "controller", part.kind + " controller",
+                                               np.where(part.latent == "random_actions",
+                                                        part.kind + " random actions", part.latent)))
+            part = part.drop_duplicates(["driver", "horizon"])
+            save_figure(curves(part, "horizon", "error", "driver", title=f"{model}: rollouts by latent source",
+                               ylabel="L1 error (representation)"), figures / f"controllers-{model}.png")
+            lines.append(f"![controllers {model}](figures/controllers-{model}.png)")
+        out["controllers"] = lines
+    lines = []
+    for path in sorted((folder / "samples").glob("*.csv")):
+        pts = pd.read_csv(path)
+        save_figure(embedding_scatter(pts[["x", "y"]].to_numpy(), pts["kind"], pts["kind"], color_by="game",
+                                      title=f"{path.stem}: inferred vs sampled latents (UMAP)"),
+                    figures / f"samples-{path.stem}.png")
+        lines.append(f"![samples {path.stem}](figures/samples-{path.stem}.png)")
+    out["samples"] = lines
+    return out
+
+
+def headlines(folder: Path, record: dict) -> list[str]:
+    """One line per latent model: leakage ratio, cycle ratio, controller vs IDM vs random, planning."""
+    study_id = record["config"]["study_id"]
+    leak, cycle = _read(folder, "leakage.csv"), _read(folder, "cycle.csv")
+    ctrl, plans = _read(folder, "controllers.csv"), _read(folder, "planning.csv")
+    lines = []
+    for model_id in record.get("world_models", {}).values():
+        name = short_name(model_id, study_id)
+        parts = []
+        if leak is not None and (leak.model_id == model_id).any():
+            parts.append(f"leakage ratio {leak.loc[leak.model_id == model_id, 'ratio'].iloc[0]:.2f}")
+        if cycle is not None and (cycle.model_id == model_id).any():
+            parts += [f"cycle ratio ({p}) {r:.3f}" for p, r in cycle.loc[cycle.model_id == model_id, ["pairing", "ratio"]]
+                      .itertuples(index=False)]
+        if ctrl is not None and (ctrl.model == name).any():
+            table = controller_table(ctrl[ctrl.model == name]).iloc[0]
+            kind = record["config"]["controllers"][0]
+            parts.append(f"h={int(ctrl.horizon.max())} rollout error IDM {table['IDM']:.4f}, {kind} controller "
+                         f"{table[f'{kind} controller']:.4f}, random actions {table[f'{kind} random actions']:.4f}")
+        if plans is not None and (plans.model == name).any():
+            means = plans[plans.model == name].groupby("method")["l1_std"].mean()
+            parts.append("planning l1_std " + ", ".join(f"{m} {v:.2f}" for m, v in means.items()))
+        if parts:
+            lines.append(f"- **{name}**: " + "; ".join(parts))
+    return ["## Headline numbers", "", *lines, ""] if lines else []
+
+
+def write_wm_report(folder: Path) -> Path:
+    """Write ``report.md`` (and figures) for a seed 002 run folder; returns the report path."""
+    folder = Path(folder)
+    record = json.loads((folder / RECORD).read_text())
+    cfg = record["config"]
+    study_id = cfg["study_id"]
+    tables = {n: _read(folder, f"{n}.csv") for n in
+              ("capacity", "leakage", "cycle", "controllers", "planning", "health", "probes")}
+    figures = _figures(folder, record, tables["capacity"], tables["controllers"])
+    sweeps = "; ".join(f"{family} {values}" for family, values in cfg["sweeps"].items())
+    lines = [f"# Latent action world models — `{study_id}`", "",
+             f"Seed 002 (*What do latent action models actually learn?*) on `{cfg['dataset']}` at size "
+             f"`{cfg['size']}`, seed {cfg['seed']}: capacity sweeps {sweeps}, plus a deterministic (`zero`) and an "
+             f"action-conditioned (`action-{record.get('action_space', '')}`) forward model; {cfg['steps']} world-model "
+             f"steps, {cfg['encoder_steps']} autoencoder steps, {cfg['controller_steps']} controller steps. "
+             f"Code {record['code_version']}; started {record['started']}"
+             + (f", {record['wall_s'] / 60:.1f} min wall time." if "wall_s" in record else "."), ""]
+    lines += headlines(folder, record)
+    if tables["capacity"] is not None:
+        lines += ["## Capacity (§5)", "", "Prediction error with IDM-inferred latents (teacher-forced one step, and "
+                  "autoregressive rollouts from the first frame), L1 in representation space. The `zero` model sees no "
+                  "latent; `action-*` sees the true actions.", "",
+                  markdown_table(capacity_table(tables["capacity"], study_id), ".4f"), "", *figures.get("capacity", []), ""]
+    if tables["leakage"] is not None:
+        lines += ["## Future leakage (Table 1)", "", "One-step error at an artificial scene cut (clip A spliced into a "
+                  "clip of another game/episode) vs the same position without a cut. A ratio well above 1: the latent "
+                  "cannot carry the whole next frame.", "",
+                  markdown_table(leakage_table(tables["leakage"], study_id), ".4f"), ""]
+    if tables["cycle"] is not None:
+        lines += ["## Transfer and cycle consistency (Table 2)", "", "Latents inferred on clip A drive clip B, are "
+                  "re-inferred there and drive A again; rollout error on A over the clip, original vs after the cycle.",
+                  "", markdown_table(cycle_table(tables["cycle"], study_id), ".4f"), ""]
+        strips = sorted((folder / "filmstrips").glob("*.png"))
+        if strips:
+            lines += ["Transfer filmstrips (rows: source A, target B, A predicted, B driven by A's latents, A after "
+                      "the cycle; GIFs beside them):", ""]
+            lines += [f"![{p.stem}](filmstrips/{p.name})" for p in strips] + [""]
+    if tables["controllers"] is not None:
+        lines += ["## Controllers (Tables S1/S2, left)", "", "Rollout error at the longest horizon, from the clip's first "
+                  "frame, driven by the IDM's latents, by a controller from the true actions, by the controller from "
+                  "another clip's actions (random-action baseline) and by zero latents.", "",
+                  markdown_table(controller_table(tables["controllers"]), ".4f"), "", *figures.get("controllers", []), ""]
+    if tables["planning"] is not None:
+        lines += ["## CEM planning (Tables S1/S2, right)", "", "Goal-reaching on held-out clips: CEM (N=300, K=10, "
+                  "15 iterations, horizon 3 unless configured) searches real-action sequences whose rollout reaches the "
+                  "goal frame's representation; scored by |Σ planned − Σ true motion| (forward/left in map units, "
+                  "turn in degrees; `l1_std` sums the three in standard deviations). Baselines: `random` actions, "
+                  "standing `still`, and `action_model` (a forward model trained with the true actions).", "",
+                  markdown_table(planning_table(tables["planning"]), ".2f"), ""]
+        rollouts = sorted((folder / "planning").glob("*.png"))
+        if rollouts:
+            lines += ["Planning rollouts (rows: the real clip, whose last frame is the goal; the frames the chosen "
+                      "plan reaches; the goal):", ""]
+            lines += [f"![{p.stem}](planning/{p.name})" for p in rollouts] + [""]
+    if tables["health"] is not None:
+        health = _named(tables["health"], study_id).drop(columns=["model_id"]).set_index("model")
+        lines += ["## Model health", "", "Is the latent used (own vs zero vs shuffled latents), how is it spread, does it "
+                  "leak, does it carry the true steering?", "", markdown_table(health, ".4g"), ""]
+    if tables["probes"] is not None and len(tables["probes"]):
+        lines += ["## Probes on latent actions", "", "Balanced accuracy of the true inputs decoded from z per game "
+                  "(linear and KNN, cross-validated over 64-frame blocks).", "",
+                  markdown_table(probe_table(tables["probes"])), ""]
+    if figures.get("samples"):
+        lines += ["## Sampling latent actions (Figure S1)", "", "Inferred latents vs samples from the prior (noisy), "
+                  "the used codes (discrete) or SGLD on the energy (sparse), in one UMAP.", "", *figures["samples"], ""]
+    lines += ["## Provenance", "", f"Autoencoder `{record.get('encoder')}`; world models "
+              + ", ".join(f"`{m}`" for m in record.get("world_models", {}).values()) + "; controllers "
+              + ", ".join(f"`{m}`" for m in record.get("controllers", {}).values()) + ".", "",
+              "Timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in record.get("timings", {}).items()), ""]
+    if record.get("training_s"):
+        lines += ["Training seconds per model: " + ", ".join(
+            f"{short_name(m, study_id)} {s:.0f}" for m, s in record["training_s"].items()), ""]
+    return write_text("\n".join(lines) + "\n", folder / "report.md")
