@@ -31,10 +31,11 @@ def _guard(fn, *args, **kwargs):
     """Run ``fn`` turning expected data errors into a one-line message and exit code 2."""
     from .data.catalog import CatalogError
     from .data.store import StoreError
+    from .models.library import ModelLibraryError
 
     try:
         return fn(*args, **kwargs)
-    except (CatalogError, StoreError, ValueError, FileNotFoundError) as exc:
+    except (CatalogError, StoreError, ModelLibraryError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
 
 
@@ -376,6 +377,138 @@ def sweep(spec: Path = typer.Argument(..., help="Sweep YAML: notebook, parameter
     if failed:
         typer.secho(f"{failed} of {len(table)} runs failed", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1)
+
+
+worldmodel_app = typer.Typer(help="Latent action world models (seed 002): train, control, evaluate, plan, batch runs.",
+                             no_args_is_help=True)
+app.add_typer(worldmodel_app, name="worldmodel")
+
+
+def _parse_sweeps(specs: List[str]) -> dict:
+    """``["noisy=1e-3,5e-5", "discrete=16"]`` -> ``{"noisy": [0.001, 5e-05], "discrete": [16]}``."""
+    sweeps = {}
+    for spec in specs:
+        family, _, values = spec.partition("=")
+        if not values:
+            _fail(f"--sweep takes FAMILY=V1,V2,…; got {spec!r}")
+        try:
+            sweeps[family.strip()] = [int(v) if family.strip() == "discrete" else float(v) for v in values.split(",")]
+        except ValueError:
+            _fail(f"--sweep {spec!r}: values must be numbers")
+    return sweeps
+
+
+@worldmodel_app.command("train")
+def wm_train(
+    family: str = typer.Option("noisy", "--family", "-f", help="sparse | noisy | discrete | free | zero | action"),
+    dataset: Optional[List[str]] = typer.Option(None, "--dataset", "-d", help="Catalog id(s) (default first_person)."),
+    size: Optional[str] = SIZE,
+    knob: Optional[float] = typer.Option(None, "--knob", help="Capacity knob: l1 (sparse), beta (noisy),"
+                                         " codebook_size (discrete); default the paper's."),
+    action_space: str = typer.Option("inputs", "--action-space", help="inputs | motion (family action)."),
+    steps: Optional[int] = typer.Option(None, help="World-model steps (default 3000)."),
+    seed: int = typer.Option(0, "--seed", help="Training seed."),
+    config: Optional[Path] = typer.Option(None, help="A WorldModelConfig YAML; other options override it."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, … (default: cuda when available)."),
+) -> None:
+    """Train (or resume) a latent-action world model, and its frame autoencoder if needed."""
+    from .models.library import load_card
+    from .worldmodel import WorldModelConfig, train_world_model
+    from .worldmodel.regularizers import KNOBS
+
+    base = _guard(WorldModelConfig.load, config).to_dict() if config else {}
+    overrides = {k: v for k, v in {"datasets": dataset, "size": size, "steps": steps, "device": device}.items() if v}
+    if knob is not None:
+        if family not in KNOBS:
+            _fail(f"family {family!r} has no capacity knob")
+        overrides[KNOBS[family]] = int(knob) if family == "discrete" else knob
+    fields = {"datasets": ["first_person"], **base, **overrides, "family": family, "action_space": action_space,
+              "seed": seed}
+    cfg = _guard(WorldModelConfig.from_dict, fields)
+    model_id = _guard(train_world_model, cfg)
+    metrics = load_card(model_id).get("metrics", {}).get("test", {})
+    typer.echo(f"model {model_id}")
+    if metrics:
+        typer.echo("  test one-step error: " + ", ".join(f"{k} latent {v:.4f}" for k, v in metrics.items()))
+
+
+@worldmodel_app.command("controller")
+def wm_controller(
+    world_model: str = typer.Argument(..., help="World model id."),
+    kind: str = typer.Option("xattn", "--kind", help="xattn (actions + state) or mlp (actions alone)."),
+    action_space: str = typer.Option("motion", "--action-space", help="motion (first_person) or inputs."),
+    steps: int = typer.Option(1500, help="Optimiser steps."),
+    seed: int = typer.Option(0, "--seed", help="Training seed."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, …"),
+) -> None:
+    """Train a controller from real actions to a world model's latent actions."""
+    from .models.library import load_card
+    from .worldmodel import ControllerConfig, train_controller
+
+    cfg = _guard(ControllerConfig, world_model=world_model, kind=kind, action_space=action_space, steps=steps,
+                 seed=seed, device=device)
+    model_id = _guard(train_controller, cfg)
+    test = load_card(model_id).get("metrics", {}).get("test", {})
+    typer.echo(f"controller {model_id}" + (f"  test unexplained variance {test['unexplained']:.3f}" if test else ""))
+
+
+@worldmodel_app.command("eval")
+def wm_eval(
+    models: List[str] = typer.Argument(..., help="World model ids."),
+    table: str = typer.Option("health", "--table", help="health | capacity | leakage | cycle"),
+    clips: int = typer.Option(128, "--clips", help="Held-out clips per model."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the table here."),
+) -> None:
+    """Evaluate world models on held-out clips and print the table."""
+    from .worldmodel import capacity, cycle_consistency, future_leakage, health_summary
+
+    functions = {"health": health_summary, "capacity": capacity, "leakage": future_leakage,
+                 "cycle": cycle_consistency}
+    if table not in functions:
+        _fail(f"--table must be one of {sorted(functions)}")
+    result = _guard(functions[table], list(models), n_clips=clips)
+    typer.echo(result.to_string(index=False))
+    if csv:
+        result.to_csv(csv, index=False)
+
+
+@worldmodel_app.command("plan")
+def wm_plan(
+    world_model: str = typer.Argument(..., help="Latent world model id."),
+    controller: Optional[List[str]] = typer.Option(None, "--controller", help="Controller id(s) (motion actions)."),
+    action_model: Optional[str] = typer.Option(None, "--action-model", help="Action-conditioned world model id."),
+    episodes: int = typer.Option(32, "--episodes", help="Held-out episodes."),
+    seed: int = typer.Option(0, "--seed", help="Episode draw and CEM seed."),
+) -> None:
+    """CEM goal-reaching planning on held-out first-person clips; prints mean errors per method."""
+    from .study.wm_report import planning_table
+    from .worldmodel import planning_eval
+
+    plans = _guard(planning_eval, world_model, controller or [], action_model, n_episodes=episodes, seed=seed)
+    typer.echo(planning_table(plans.assign(model=world_model)).to_string())
+
+
+@worldmodel_app.command("study")
+def wm_study(
+    dataset: str = typer.Option("first_person", "--dataset", "-d", help="Catalog id."),
+    size: str = typer.Option("demo", "--size", "-s", help="Catalog size: tiny, demo or full."),
+    seed: int = typer.Option(0, "--seed", help="Recording and training seed."),
+    sweep: Optional[List[str]] = typer.Option(None, "--sweep", help="FAMILY=V1,V2 (repeatable); default: the size's."),
+    steps: Optional[int] = typer.Option(None, help="World-model steps (default: the size's budget)."),
+    workers: Optional[int] = typer.Option(None, help="Models trained at a time (default: min(2, cores))."),
+) -> None:
+    """Seed 002 as one batch run: capacity sweep, controllers, Tables 1, 2, S1, S2; writes report.md."""
+    from .study.wm_report import write_wm_report
+    from .study.worldmodels import WorldModelStudyConfig, run_worldmodel_study
+
+    options = {"sweeps": _parse_sweeps(sweep) if sweep else None, "steps": steps}
+    if workers:
+        options["workers"] = workers
+    cfg = _guard(WorldModelStudyConfig, dataset=dataset, size=size, seed=seed, **options)
+    report = write_wm_report(_guard(run_worldmodel_study, cfg))
+    headline = report.read_text().split("## Headline numbers", 1)[-1].split("\n## ", 1)[0]
+    typer.echo("Headline numbers" + headline.rstrip())
+    typer.echo(f"\nreport: {report}")
 
 
 def main() -> None:  # pragma: no cover - console entry point
