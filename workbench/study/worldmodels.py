@@ -22,6 +22,8 @@ finished model (and resumes interrupted ones). Nothing here plots;
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -96,8 +98,9 @@ class WorldModelStudyConfig:
         unknown = set(self.sweeps) - {"sparse", "noisy", "discrete"}
         if unknown:
             raise ValueError(f"sweeps: unknown families {sorted(unknown)}; expected sparse, noisy, discrete")
-        if self.study_id is None:
-            self.study_id = f"seed002-{self.dataset}-{self.size}-s{self.seed}" + ("-custom" if custom else "")
+        if self.study_id is None:  # a non-default budget is another run (and other models)
+            tag = hashlib.sha1(json.dumps({k: getattr(self, k) for k in budget}, sort_keys=True).encode()).hexdigest()
+            self.study_id = f"seed002-{self.dataset}-{self.size}-s{self.seed}" + (f"-{tag[:6]}" if custom else "")
         check_id(self.study_id, "study id")
 
     def base(self) -> WorldModelConfig:
