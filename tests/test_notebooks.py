@@ -1,7 +1,8 @@
 """Notebooks, papermill batch runs, sweeps, `workbench run|sweep`, frame-pair thumbnails and widgets.
 
-Every notebook of ``notebooks/`` is executed under papermill on the ``tiny`` racing recording with
-a handful of training steps. Tests that need a trained model share one (``workspace``); tests
+Every notebook of ``notebooks/`` is executed under papermill on the ``tiny`` racing recording (07:
+the ``tiny`` first_person one, the seed 002 batch run at its ``tiny`` budget) with a handful of
+training steps. Tests that need a trained model share one (``workspace``); tests
 that train their own use the per-test model library of conftest, so model ids never collide.
 """
 
@@ -29,7 +30,8 @@ from workbench.data.thumbnails import GAP, frame_pair_png, read_frame_pair
 from workbench.notebooks import (NOTEBOOK_DIR, RESULT_PARAM, NotebookError, NotebookRunError, find_notebook,
                                  list_notebooks, load_sweep, notebook_parameters, run_notebook)
 
-NOTEBOOKS = ["01_record_data", "02_train_idm", "03_embeddings_geometry", "04_probes_knn", "05_calibration", "06_study"]
+NOTEBOOKS = ["01_record_data", "02_train_idm", "03_embeddings_geometry", "04_probes_knn", "05_calibration", "06_study",
+             "07_latent_action_world_models"]
 TINY_TRAIN = {"size": "tiny", "steps": 3, "split_block": 4, "config": {"batch_size": 16}}
 
 
@@ -191,6 +193,25 @@ def test_widgets_show_frame_pairs_and_recalibrate(shared_model):
     assert len(calibration.figure.data) == 2 * 2  # a sweep curve and an auto star per game
 
 
+def test_image_browser_shows_the_pictures_of_the_picked_group(tmp_path):
+    from workbench.study.wm_report import pictures
+    from workbench.viz.widgets import ImageBrowser
+
+    (tmp_path / "filmstrips").mkdir()
+    for name in ("noisy-beta0.001-0.png", "noisy-beta0.001-0.gif", "action-motion-0.png"):
+        Image.new("RGB", (4, 3)).save(tmp_path / "filmstrips" / name)
+    groups = pictures(tmp_path, "filmstrips")
+    assert {k: [p.name for p in v] for k, v in groups.items()} == {
+        "action-motion": ["action-motion-0.png"], "noisy-beta0.001": ["noisy-beta0.001-0.png", "noisy-beta0.001-0.gif"]}
+    browser = ImageBrowser(groups)
+    assert browser.group.value == "action-motion" and len(browser.pictures.children) == 2
+    browser.group.value = "noisy-beta0.001"
+    images = browser.pictures.children[1::2]
+    assert [i.format for i in images] == ["png", "gif"] and bytes(images[1].value[:3]) == b"GIF"
+    with pytest.raises(ValueError, match="no pictures"):
+        ImageBrowser({})
+
+
 # --------------------------------------------------------------------------- executing the notebooks
 
 
@@ -257,6 +278,25 @@ def test_study_notebook_writes_the_report_and_keeps_its_record(shared_data, stud
     assert _record(path)["result"]["report"] == str(folder / "report.md")
     assert "Headline numbers" in (folder / "report.md").read_text()
     assert set(json.loads((folder / "study.json").read_text())["domains"]) == {"racing"}
+
+
+@pytest.mark.slow
+def test_world_model_notebook_runs_the_batch_run_and_writes_its_report(studies):
+    params = {"size": "tiny", "sweeps": {"noisy": [1e-3]}, "controllers": ["xattn"], "workers": 1}
+    path = run_notebook("07_latent_action_world_models", params, progress=False)
+    result = _record(path)["result"]
+    folder = Path(result["study"])
+    assert folder.parent == studies and folder.name.startswith("seed002-first_person-tiny-s0-")  # a custom sweep
+    assert path.parent == folder / "runs"
+    assert result["report"] == str(folder / "report.md") and result["action_space"] == "motion"
+    assert result["leakage_ratio/noisy-beta0.001"] > 0 and "cycle/across · ratio/noisy-beta0.001" in result
+    assert {"controller:xattn", "action_model", "random"} <= {k.split("/")[-1] for k in result
+                                                              if k.startswith("planning_l1_std/noisy-beta0.001/")}
+    report = (folder / "report.md").read_text()
+    assert "Future leakage (Table 1)" in report and "Figure S1" in report
+    executed = nbformat.read(path, as_version=4)
+    pictures = [o for c in executed.cells for o in c.get("outputs", []) if o.get("data", {}).get("image/png")]
+    assert len(pictures) == 2  # a transfer filmstrip and a planning rollout
 
 
 # --------------------------------------------------------------------------- sweeps

@@ -96,8 +96,27 @@ def probe_table(probes: pd.DataFrame) -> pd.DataFrame:
     return table.rename_axis("model")
 
 
-def _read(folder: Path, name: str) -> pd.DataFrame | None:
-    path = folder / name
+def health_table(health: pd.DataFrame, study_id: str) -> pd.DataFrame:
+    """The health table (:func:`workbench.worldmodel.health_summary`) indexed by model name."""
+    return _named(health, study_id).drop(columns=["model_id"]).set_index("model")
+
+
+def pictures(folder: Path, kind: str = "filmstrips") -> dict[str, list[Path]]:
+    """A run's saved pictures by model name: ``filmstrips`` (``<model>-<k>.png|.gif``, the PNG
+    of each clip before its GIF) or ``planning`` (``<model>-e<k>.png``)."""
+    if kind not in ("filmstrips", "planning"):
+        raise ValueError(f"kind must be 'filmstrips' or 'planning', got {kind!r}")
+    sep = "-" if kind == "filmstrips" else "-e"
+    out: dict[str, list[Path]] = {}
+    for path in sorted((Path(folder) / kind).glob("*.png")) + sorted((Path(folder) / kind).glob("*.gif")):
+        out.setdefault(path.stem.rsplit(sep, 1)[0], []).append(path)
+    return {name: sorted(paths, key=lambda p: (p.stem, p.suffix != ".png")) for name, paths in sorted(out.items())}
+
+
+def read_result(folder: Path, name: str) -> pd.DataFrame | None:
+    """A saved table of a run (``capacity.csv`` …), or None when the run has none (no planning
+    without motion actions) or it is empty."""
+    path = Path(folder) / name
     return pd.read_csv(path) if path.is_file() and path.stat().st_size > 1 else None
 
 
@@ -135,8 +154,8 @@ def _figures(folder: Path, record: dict, capacity: pd.DataFrame | None,
 def headlines(folder: Path, record: dict) -> list[str]:
     """One line per latent model: leakage ratio, cycle ratio, controller vs IDM vs random, planning."""
     study_id = record["config"]["study_id"]
-    leak, cycle = _read(folder, "leakage.csv"), _read(folder, "cycle.csv")
-    ctrl, plans = _read(folder, "controllers.csv"), _read(folder, "planning.csv")
+    leak, cycle = read_result(folder, "leakage.csv"), read_result(folder, "cycle.csv")
+    ctrl, plans = read_result(folder, "controllers.csv"), read_result(folder, "planning.csv")
     lines = []
     for model_id in record.get("world_models", {}).values():
         name = short_name(model_id, study_id)
@@ -165,7 +184,7 @@ def write_wm_report(folder: Path) -> Path:
     record = json.loads((folder / RECORD).read_text())
     cfg = record["config"]
     study_id = cfg["study_id"]
-    tables = {n: _read(folder, f"{n}.csv") for n in
+    tables = {n: read_result(folder, f"{n}.csv") for n in
               ("capacity", "leakage", "cycle", "controllers", "planning", "health", "probes")}
     figures = _figures(folder, record, tables["capacity"], tables["controllers"])
     sweeps = "; ".join(f"{family} {values}" for family, values in cfg["sweeps"].items())
@@ -214,7 +233,7 @@ def write_wm_report(folder: Path) -> Path:
                       "plan reaches; the goal):", ""]
             lines += [f"![{p.stem}](planning/{p.name})" for p in rollouts] + [""]
     if tables["health"] is not None:
-        health = _named(tables["health"], study_id).drop(columns=["model_id"]).set_index("model")
+        health = health_table(tables["health"], study_id)
         lines += ["## Model health", "", "Is the latent used (own vs zero vs shuffled latents), how is it spread, does it "
                   "leak, does it carry the true steering?", "", markdown_table(health, ".4g"), ""]
     if tables["probes"] is not None and len(tables["probes"]):

@@ -6,9 +6,11 @@
   (or clicking) a point shows the frame pair behind it, read from the dataset store with
   :func:`workbench.data.thumbnails.frame_pair_png`;
 * :class:`CalibrationExplorer` — a percentile slider for the zero-label flow-percentile
-  calibration (seed 000 §5) against the sweep curves and the automatic percentile.
+  calibration (seed 000 §5) against the sweep curves and the automatic percentile;
+* :class:`ImageBrowser` — a dropdown over groups of saved pictures (PNG/GIF files), e.g. the
+  transfer filmstrips or planning rollouts of each world model of a seed 002 run.
 
-Both are ``ipywidgets.VBox`` subclasses: display them as the last expression of a cell. They
+All are ``ipywidgets.VBox`` subclasses: display them as the last expression of a cell. They
 compute nothing themselves — every number comes from :mod:`workbench.analysis` — and building
 them never blocks, so notebooks holding them also run headless under papermill.
 """
@@ -182,3 +184,31 @@ class CalibrationExplorer(widgets.VBox):
         self.table.value = table.to_html(float_format="{:.3f}".format, na_rep="–")
         self.figure.layout.shapes = [{"type": "line", "x0": p, "x1": p, "y0": 0, "y1": 1, "yref": "paper",
                                       "line": {"dash": "dash", "color": "black"}}]
+
+
+class ImageBrowser(widgets.VBox):
+    """Pick a group (e.g. a model) from a dropdown; its pictures are shown one under the other,
+    each with its file name. ``images`` maps a group name to PNG/GIF files (GIFs animate);
+    ``width`` caps the displayed width in pixels."""
+
+    def __init__(self, images: Mapping[str, Sequence[str | Path]], description: str = "model",
+                 width: int | None = None):
+        self.images = {name: [Path(p) for p in paths] for name, paths in images.items()}
+        if not self.images:
+            raise ValueError("ImageBrowser: no pictures to browse")
+        self.width = width
+        self.group = widgets.Dropdown(options=list(self.images), description=description)
+        self.pictures = widgets.VBox()
+        self.group.observe(lambda _: self.redraw(), names="value")
+        super().__init__([self.group, self.pictures])
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Show the selected group's pictures."""
+        items = []
+        for path in self.images[self.group.value]:
+            image = widgets.Image(value=path.read_bytes(), format=path.suffix.lstrip(".").lower())
+            if self.width:
+                image.layout.max_width = f"{self.width}px"
+            items += [widgets.HTML(f"<code>{path.name}</code>"), image]
+        self.pictures.children = items
