@@ -1,8 +1,9 @@
 """The Panel dashboard in a real headless browser, against a real tiny study, and its serving rules.
 
-A session fixture runs the seed 000 study on the tiny racing recordings and serves it with
-``workbench serve`` in a subprocess (its own cache/models/studies environment); Playwright drives
-Debian's Chromium. Screenshots land in ``test-artifacts/dashboard/``.
+A session fixture runs the seed 000 study on the tiny racing recordings and a tiny seed 002
+world-model run on the first-person recordings, and serves them with ``workbench serve`` in a
+subprocess (its own cache/models/studies environment); Playwright drives Debian's Chromium.
+Screenshots land in ``test-artifacts/dashboard/``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ import pytest
 from typer.testing import CliRunner
 
 from workbench.analysis.selection import points_in_region
+from workbench.app import sources
 from workbench.app.exports import export_selection, list_selections, load_selection
 from workbench.app.server import ServeError, plan
+from workbench.app.state import ViewState
+from workbench.app.worldmodels import worldmodels_page
 from workbench.cli import app
 
 REPO = Path(__file__).resolve().parent.parent
@@ -155,12 +159,15 @@ def _stop(proc: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="session")
 def study_env(tmp_path_factory):
-    """Environment of a cache, model library and studies folder holding the tiny racing study."""
+    """Environment of a cache, model library and studies folder holding the tiny racing study and a
+    tiny world-model run."""
     root = tmp_path_factory.mktemp("dashboard")
     env = {"WORKBENCH_CACHE": str(root / "cache"), "WORKBENCH_MODELS": str(root / "models"),
            "WORKBENCH_STUDIES": str(root / "studies"), "WORKBENCH_CATALOG": str(root / "catalog")}
     code = ("from workbench.study import StudyConfig, run_study\n"
-            "run_study(StudyConfig(size='tiny', domains=['racing'], steps=8, pairwise=False), progress=False)")
+            "from workbench.study.worldmodels import WorldModelStudyConfig, run_worldmodel_study\n"
+            "run_study(StudyConfig(size='tiny', domains=['racing'], steps=8, pairwise=False), progress=False)\n"
+            "run_worldmodel_study(WorldModelStudyConfig(size='tiny'), progress=False)")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, **env}, capture_output=True,
                           text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -316,7 +323,8 @@ def test_accuracy_catalog_and_library_pages(page, server, study_env):
     _shot(page, "accuracy")
 
     page.locator(".bk-tab", has_text="Catalog").click()
-    page.get_by_text("tiny-seed0/frames.zarr").first.wait_for()  # the materialised racing variant
+    page.locator(".bk-input-group", has_text="dataset").locator("select").select_option("racing")
+    page.get_by_text("racing/tiny-seed0/frames.zarr").first.wait_for()  # the materialised racing variant
     labels = page.locator(".wb-frame-labels div").first
     labels.wait_for()
     before_labels, before = labels.inner_text(), _canvas(page, ".wb-frame-flow")
@@ -337,7 +345,52 @@ def test_accuracy_catalog_and_library_pages(page, server, study_env):
     (record,) = [json.loads(p.read_text()) for p in Path(study_env["WORKBENCH_STUDIES"]).glob("*/study.json")]
     page.locator("table", has_text=record["domains"]["racing"]["models"]["joint_v3"]).wait_for()  # the model library
     assert record["config"]["study_id"] in page.locator("table").first.inner_text()  # the studies
+    assert "world models (seed 002)" in page.locator("table").first.inner_text()
+    page.locator("table", has_text="LatentActionWorldModel").wait_for()  # world-model cards have no accuracy
     _shot(page, "library")
+
+
+def test_world_models_page_without_runs_says_how_to_make_one():
+    assert "workbench worldmodel study" in worldmodels_page(ViewState()).object
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_world_models_page_tables_pictures_and_deep_link(page, server, study_env, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_STUDIES", study_env["WORKBENCH_STUDIES"])
+    (run,) = sources.list_wm_runs()
+    _open(page, server, page="worldmodels", wm_run="no-such-run")  # a stale link falls back to a run
+    page.wait_for_function(f"() => window.location.search.includes('wm_run={run}')")
+    page.get_by_text("Headline numbers").wait_for()
+    for heading in ("Capacity (§5)", "Future leakage (Table 1)", "cycle consistency (Table 2)",
+                    "Tables S1/S2, left", "Tables S1/S2, right", "Model health", "Probes on latent actions"):
+        page.get_by_text(heading).first.wait_for()
+    assert page.locator("table").count() == 7
+    assert "noisy-beta0.001" in page.locator("table", has_text="scene cut").inner_text()  # Table 1
+    assert "controller:xattn" in page.locator("table", has_text="l1_std").inner_text()  # planning
+    assert page.locator(".bk-Canvas").count() >= 2  # the capacity curve and the latent samples
+    _shot(page, "worldmodels")
+
+    for kind, label in (("filmstrips", "filmstrips of model"), ("planning", "planning rollouts of model")):
+        first = page.locator(f".wb-{kind} img").first
+        first.wait_for()
+        assert first.evaluate("img => img.naturalWidth") > 0  # a saved PNG, sent from the server
+        before, groups = first.get_attribute("src"), sources.wm_pictures(run, kind)
+        shown = sources.wm_picture(run, kind, first.get_attribute("alt"))
+        # tiny models may draw identical pictures: switch to a model whose first picture differs
+        model = next(m for m, names in groups.items() if sources.wm_picture(run, kind, names[0]) != shown)
+        page.locator(".bk-input-group", has_text=label).locator("select").select_option(model)
+        deadline = time.monotonic() + 30
+        while first.get_attribute("alt") != groups[model][0] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert first.get_attribute("alt") == groups[model][0] and first.get_attribute("src") != before
+    first.scroll_into_view_if_needed()
+    _shot(page, "worldmodels-pictures")
+    assert page.locator(".wb-filmstrips img").nth(1).get_attribute("src").startswith("data:image/gif")
+    with pytest.raises(FileNotFoundError, match="no filmstrips picture"):
+        sources.wm_picture(run, "filmstrips", "../worldmodels.json")
+    with pytest.raises(ValueError, match="invalid study id"):
+        sources.wm_table("../elsewhere", "capacity")
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""Library page: every study and every model of the model library, with a model card viewer."""
+"""Library page: every study (seed 000 IDM studies and seed 002 world-model runs) and every model
+of the model library, with a model card viewer."""
 
 from __future__ import annotations
 
@@ -11,13 +12,18 @@ from .layout import notice, table
 
 
 def studies_table() -> pd.DataFrame:
+    """One row per study: the seed 000 IDM studies, then the seed 002 world-model runs."""
     rows = []
-    for study_id in sources.list_studies():
-        record = sources.study_record(study_id)
-        cfg = record.get("config", {})
-        rows.append({"study": study_id, "size": cfg.get("size"), "seed": cfg.get("seed"), "steps": cfg.get("steps"),
-                     "domains": ", ".join(record.get("domains", {})), "started": record.get("started", ""),
-                     "finished": record.get("finished", "running or interrupted")})
+    for kind, ids, read, datasets in (
+            ("IDM (seed 000)", sources.list_studies(), sources.study_record, lambda r: list(r.get("domains", {}))),
+            ("world models (seed 002)", sources.list_wm_runs(), sources.wm_record, lambda r: [r.get("dataset", "")])):
+        for study_id in ids:
+            record = read(study_id)
+            cfg = record.get("config", {})
+            rows.append({"study": study_id, "kind": kind, "size": cfg.get("size"), "seed": cfg.get("seed"),
+                         "steps": cfg.get("steps"), "domains": ", ".join(datasets(record)),
+                         "started": record.get("started", ""),
+                         "finished": record.get("finished", "running or interrupted")})
     return pd.DataFrame(rows)
 
 
@@ -31,7 +37,8 @@ def _card(model_id: str | None) -> pn.viewable.Viewable:
 def library_page() -> pn.viewable.Viewable:
     studies, models = studies_table(), sources.models_table()
     parts = [pn.pane.Markdown(f"### Studies ({len(studies)})"),
-             table(studies, "studies", index=False) if len(studies) else notice("No studies yet: `workbench study`."),
+             table(studies, "studies", index=False) if len(studies)
+             else notice("No studies yet: `workbench study`, `workbench worldmodel study`."),
              pn.pane.Markdown(f"### Models ({len(models)})")]
     if not len(models):
         return pn.Column(*parts, notice("The model library is empty: `workbench train`."))

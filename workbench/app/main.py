@@ -1,4 +1,5 @@
-"""The dashboard layout: a sidebar choosing the study and domain, one tab per page.
+"""The dashboard layout: a sidebar choosing the seed 000 study and domain, one tab per page (the
+world-model page chooses its seed 002 run itself).
 
 :func:`create_app` builds one visitor's session (``workbench serve`` calls it per session). Pages
 are built when their tab is first shown for the current study and domain, from results cached
@@ -19,9 +20,10 @@ from .layout import notice
 from .library import library_page
 from .results import accuracy_page
 from .state import PAGES, ViewState, choose, sync_url
+from .worldmodels import worldmodels_page
 
 TITLES = {"geometry": "Embedding geometry", "accuracy": "Accuracy & KNN", "calibration": "Calibration",
-          "catalog": "Catalog", "library": "Studies & models"}
+          "worldmodels": "World models", "catalog": "Catalog", "library": "Studies & models"}
 STUDY_PAGES = ("geometry", "accuracy", "calibration")
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,8 @@ class Dashboard:
                 return catalog_page()
             if page == "library":
                 return library_page()
+            if page == "worldmodels":
+                return worldmodels_page(self.state)
             if not study or not domain:
                 return notice("No studies yet. Run one with `workbench study --size tiny` (or `make demo`).")
             if page == "geometry":
@@ -102,7 +106,7 @@ class Dashboard:
     def template(self) -> pn.template.BaseTemplate:
         sidebar = [self.study, self.domain, self.about,
                    pn.pane.Markdown("The address bar links to this view: study, domain, page, projection, "
-                                    "colour, game and percentile.", styles={"font-size": "12px"})]
+                                    "colour, game, percentile and world-model run.", styles={"font-size": "12px"})]
         return pn.template.FastListTemplate(title="Latent Action Workbench", sidebar=sidebar, main=[self.tabs],
                                             sidebar_width=280, accent="#1f77b4")
 

@@ -1,8 +1,9 @@
 """What the dashboard reads, cached once per server process rather than per visitor.
 
-Study tables, study records, model cards and catalog summaries are cached under their file's
-modification time, so a re-run study shows up without a restart while repeated page views cost
-nothing. The study's joint model embeddings are loaded once (from the on-disk cache that
+Study tables, study records, seed 002 world-model runs (their report tables and pictures), model
+cards and catalog summaries are cached under their file's modification time, so a re-run study
+shows up without a restart while repeated page views cost nothing. The study's joint model
+embeddings are loaded once (from the on-disk cache that
 :func:`workbench.training.extract_embeddings` keeps) and reused by every live calibration.
 Projections are never recomputed here: they come from the study's saved ``points-*.csv``.
 
@@ -27,6 +28,9 @@ from ..data.store import open_dataset
 from ..models.library import list_models, load_card, model_path
 from ..paths import check_id
 from ..study.runner import studies_dir
+from ..study.wm_report import (capacity_table, controller_table, cycle_table, headlines, health_table, leakage_table,
+                               pictures, planning_table, probe_table)
+from ..study.worldmodels import RECORD as WM_RECORD
 
 #: Projections a study may save as ``<study>/<domain>/points-<name>.csv``.
 PROJECTIONS = ("tsne", "umap")
@@ -40,13 +44,18 @@ def _mtime(path: Path) -> int:
 # ----------------------------------------------------------------------------- studies
 
 
-def list_studies() -> list[str]:
-    """Ids of the studies with a ``study.json``, newest first."""
+def _folders_with(record: str) -> list[str]:
+    """Ids of the folders of the studies dir holding ``record``, newest first."""
     root = studies_dir()
     if not root.is_dir():
         return []
-    found = [p.parent for p in root.glob("*/study.json")]
-    return [p.name for p in sorted(found, key=lambda p: _mtime(p / "study.json"), reverse=True)]
+    found = [p.parent for p in root.glob(f"*/{record}")]
+    return [p.name for p in sorted(found, key=lambda p: _mtime(p / record), reverse=True)]
+
+
+def list_studies() -> list[str]:
+    """Ids of the seed 000 studies (those with a ``study.json``), newest first."""
+    return _folders_with("study.json")
 
 
 def study_folder(study_id: str) -> Path:
@@ -101,6 +110,92 @@ def points(study_id: str, domain: str, projection: str) -> pd.DataFrame | None:
     if projection not in PROJECTIONS:
         raise ValueError(f"projection must be one of {PROJECTIONS}, got {projection!r}")
     return study_table(study_id, domain, f"points-{projection}")
+
+
+# ----------------------------------------------------------------------------- world-model runs (seed 002)
+
+#: A run's tables as its report shows them (:mod:`workbench.study.wm_report`), by CSV name.
+WM_TABLES = {"capacity": capacity_table, "leakage": leakage_table, "cycle": cycle_table, "health": health_table,
+             "controllers": lambda df, run: controller_table(df), "planning": lambda df, run: planning_table(df),
+             "probes": lambda df, run: probe_table(df)}
+#: A run's picture folders: transfer filmstrips (PNG + GIF per clip) and planning rollouts (PNG).
+WM_PICTURES = ("filmstrips", "planning")
+
+
+def list_wm_runs() -> list[str]:
+    """Ids of the seed 002 world-model runs (those with a ``worldmodels.json``), newest first."""
+    return _folders_with(WM_RECORD)
+
+
+def wm_record(run_id: str) -> dict:
+    """The run's ``worldmodels.json`` (config, model ids, timings)."""
+    path = study_folder(run_id) / WM_RECORD
+    return _read_json(str(path), _mtime(path))
+
+
+def wm_csv(run_id: str, name: str, folder: str = "") -> pd.DataFrame | None:
+    """A saved CSV of the run (``capacity``, or ``samples/<model>`` with ``folder="samples"``), or
+    None when the run has none or it is empty."""
+    base = study_folder(run_id) / check_id(folder, "folder") if folder else study_folder(run_id)
+    path = base / f"{check_id(name, 'table')}.csv"
+    return _read_csv(str(path), _mtime(path), None) if path.is_file() and path.stat().st_size > 1 else None
+
+
+@lru_cache(maxsize=64)
+def _wm_table(path: str, mtime: int, name: str, run_id: str) -> pd.DataFrame:
+    return WM_TABLES[name](_read_csv(path, mtime, None), run_id)
+
+
+def wm_table(run_id: str, name: str) -> pd.DataFrame | None:
+    """The report's table ``name`` (a key of :data:`WM_TABLES`) built once per CSV version, or None."""
+    if name not in WM_TABLES or wm_csv(run_id, name) is None:
+        return None
+    path = study_folder(run_id) / f"{name}.csv"
+    return _wm_table(str(path), _mtime(path), name, run_id)
+
+
+@lru_cache(maxsize=16)
+def _headlines(folder: str, mtimes: tuple) -> tuple[str, ...]:
+    folder = Path(folder)
+    return tuple(headlines(folder, json.loads((folder / WM_RECORD).read_text())))
+
+
+def wm_headlines(run_id: str) -> str:
+    """The report's headline numbers (Markdown), recomputed only when the run's files change."""
+    folder = study_folder(run_id)
+    files = [folder / f for f in (WM_RECORD, "leakage.csv", "cycle.csv", "controllers.csv", "planning.csv")]
+    return "\n".join(_headlines(str(folder), tuple(_mtime(f) if f.is_file() else 0 for f in files)))
+
+
+def wm_samples(run_id: str) -> list[str]:
+    """Models with a Figure S1 projection (``samples/<model>.csv``)."""
+    return sorted(p.stem for p in (study_folder(run_id) / "samples").glob("*.csv"))
+
+
+@lru_cache(maxsize=32)
+def _pictures(folder: str, kind: str, mtime: int) -> dict[str, tuple[str, ...]]:
+    return {model: tuple(p.name for p in paths) for model, paths in pictures(Path(folder), kind).items()}
+
+
+def wm_pictures(run_id: str, kind: str) -> dict[str, tuple[str, ...]]:
+    """File names of the run's ``filmstrips`` or ``planning`` pictures by model, PNG before GIF."""
+    if kind not in WM_PICTURES:
+        raise ValueError(f"kind must be one of {WM_PICTURES}, got {kind!r}")
+    folder = study_folder(run_id) / kind
+    return _pictures(str(study_folder(run_id)), kind, _mtime(folder)) if folder.is_dir() else {}
+
+
+@lru_cache(maxsize=256)
+def _bytes(path: str, mtime: int) -> bytes:
+    return Path(path).read_bytes()
+
+
+def wm_picture(run_id: str, kind: str, name: str) -> bytes:
+    """The bytes of one picture of :func:`wm_pictures` (read once per file version)."""
+    if not any(name in names for names in wm_pictures(run_id, kind).values()):
+        raise FileNotFoundError(f"run {run_id} has no {kind} picture {name!r}")
+    path = study_folder(run_id) / kind / name
+    return _bytes(str(path), _mtime(path))
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -209,8 +304,11 @@ def model_card(model_id: str) -> dict:
 
 
 def models_table() -> pd.DataFrame:
-    """One row per model of the library: id, preset, datasets, games, steps, mean test balanced
-    accuracy of its main head over its games, and when it was created."""
+    """One row per model of the library: id, architecture, preset, datasets, games, steps, mean test
+    balanced accuracy of its main head over its games (IDMs only), and when it was created.
+
+    World-model cards (``LatentActionWorldModel``, ``FrameAutoencoder``, controllers) have no
+    balanced accuracy and may name their data only under ``data``."""
     rows = []
     for model_id in list_models():
         card = model_card(model_id)
@@ -219,7 +317,9 @@ def models_table() -> pd.DataFrame:
         test = card.get("metrics", {}).get("test", {}).get(head, {})
         scores = [m.get("balanced_accuracy") for m in test.values() if isinstance(m, dict)]
         scores = [s for s in scores if s is not None]
-        rows.append({"model": model_id, "preset": cfg.get("name"), "datasets": ", ".join(cfg.get("datasets") or []),
+        datasets = cfg.get("datasets") or list(dict.fromkeys(d.get("dataset_id") for d in card.get("data") or []))
+        rows.append({"model": model_id, "architecture": card.get("architecture"), "preset": cfg.get("name"),
+                     "datasets": ", ".join(d for d in datasets if d),
                      "games": ", ".join(card.get("games") or []), "steps": card.get("training", {}).get("steps"),
                      f"test bal. acc. ({head})": float(np.mean(scores)) if scores else np.nan,
                      "created": card.get("created", "")})

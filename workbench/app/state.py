@@ -1,7 +1,8 @@
 """The view a visitor is looking at, kept in the page URL so that a link reproduces it.
 
 ``?study=seed000-demo-s0&domain=racing&page=geometry&projection=umap&color=game&game=Enduro&percentile=70``
-opens that study and domain on the geometry page with those settings. The dashboard's widgets
+opens that study and domain on the geometry page with those settings;
+``?page=worldmodels&wm_run=seed002-first_person-demo-s0`` opens a seed 002 world-model run. The dashboard's widgets
 write into a :class:`ViewState`; :func:`sync_url` ties its parameters to the URL query.
 """
 
@@ -10,13 +11,13 @@ from __future__ import annotations
 import panel as pn
 import param
 
-PAGES = ("geometry", "accuracy", "calibration", "catalog", "library")
+PAGES = ("geometry", "accuracy", "calibration", "worldmodels", "catalog", "library")
 #: ViewState parameters kept in the URL query, under their own names.
-SYNCED = ("study", "domain", "page", "projection", "color", "game", "percentile")
+SYNCED = ("study", "domain", "page", "projection", "color", "game", "percentile", "wm_run")
 
 
 class ViewState(param.Parameterized):
-    """Selections shared by the pages. ``study``/``domain``/``game`` are free strings because
+    """Selections shared by the pages. ``study``/``domain``/``game``/``wm_run`` are free strings because
     their choices depend on the library; each page falls back to its first choice when a link
     names something that no longer exists."""
 
@@ -27,6 +28,7 @@ class ViewState(param.Parameterized):
     color = param.Selector(default="action", objects=["action", "game"], doc="colour points by")
     game = param.String(default="all", doc="show one game's points, or all")
     percentile = param.Number(default=67.0, bounds=(1.0, 99.0), doc="zero-label neutral percentile")
+    wm_run = param.String(default="", doc="seed 002 world-model run id (its own choice, not the study's)")
 
 
 def sync_url(state: ViewState) -> None:

@@ -120,14 +120,25 @@ def read_result(folder: Path, name: str) -> pd.DataFrame | None:
     return pd.read_csv(path) if path.is_file() and path.stat().st_size > 1 else None
 
 
+def capacity_figure(capacity: pd.DataFrame, study_id: str):
+    """Rollout error vs horizon per model (the capacity figure, §5) from ``capacity.csv``."""
+    roll = _named(capacity[capacity["mode"] == "rollout"], study_id)
+    return curves(roll, "horizon", "error", "model", title="Rollout error vs horizon (IDM-inferred latents)",
+                  ylabel="L1 error (representation)")
+
+
+def samples_figure(points: pd.DataFrame, model: str):
+    """Figure S1 for one model: its inferred vs sampled latents in 2-D (``samples/<model>.csv``)."""
+    return embedding_scatter(points[["x", "y"]].to_numpy(), points["kind"], points["kind"], color_by="game",
+                             title=f"{model}: inferred vs sampled latents (UMAP)")
+
+
 def _figures(folder: Path, record: dict, capacity: pd.DataFrame | None,
              controllers: pd.DataFrame | None) -> dict[str, list[str]]:
     figures, out = folder / "figures", {}
     study_id = record["config"]["study_id"]
     if capacity is not None:
-        roll = _named(capacity[capacity["mode"] == "rollout"], study_id)
-        save_figure(curves(roll, "horizon", "error", "model", title="Rollout error vs horizon (IDM-inferred latents)",
-                           ylabel="L1 error (representation)"), figures / "capacity.png")
+        save_figure(capacity_figure(capacity, study_id), figures / "capacity.png")
         out["capacity"] = ["![capacity](figures/capacity.png)"]
     if controllers is not None:
         lines = []
@@ -142,10 +153,7 @@ def _figures(folder: Path, record: dict, capacity: pd.DataFrame | None,
         out["controllers"] = lines
     lines = []
     for path in sorted((folder / "samples").glob("*.csv")):
-        pts = pd.read_csv(path)
-        save_figure(embedding_scatter(pts[["x", "y"]].to_numpy(), pts["kind"], pts["kind"], color_by="game",
-                                      title=f"{path.stem}: inferred vs sampled latents (UMAP)"),
-                    figures / f"samples-{path.stem}.png")
+        save_figure(samples_figure(pd.read_csv(path), path.stem), figures / f"samples-{path.stem}.png")
         lines.append(f"![samples {path.stem}](figures/samples-{path.stem}.png)")
     out["samples"] = lines
     return out
