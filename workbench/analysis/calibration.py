@@ -27,6 +27,7 @@ import xarray as xr
 
 from ..flow.labels import game_signs
 from .metrics import balanced_accuracy, head_classes, require_rows
+from .probes import one_blas_thread
 
 #: (gate, side) pairs: what decides turn vs NEUTRAL, and what decides LEFT vs RIGHT.
 #: gate "flow" = |flow_dom_dx|, "model" = the IDM's turn score; side "model" = RIGHT vs LEFT
@@ -73,25 +74,26 @@ def few_shot(
     train = require_rows(ds, train_split, "few_shot")
     test = require_rows(ds, test_split, "few_shot") & (y >= 0)
     rows = []
-    for g in dict.fromkeys(game):
-        tr, te = train & (game == g), test & (game == g)
-        scores = []
-        if tr.any() and te.any():
-            scaler = StandardScaler().fit(x[tr])
-            x_test = scaler.transform(x[te])
-            by_class = [np.flatnonzero(tr & (y == c)) for c in np.unique(y[tr & (y >= 0)])]
-            for seed in _seeds(seeds) if len(by_class) > 1 else []:
-                rng = np.random.default_rng(seed)
-                pick = np.concatenate([rng.choice(r, min(k, len(r)), replace=False) for r in by_class])
-                clf = LogisticRegression(C=C, class_weight="balanced", max_iter=1000)
-                clf.fit(scaler.transform(x[pick]), y[pick])
-                scores.append(balanced_accuracy(y[te], clf.predict(x_test)))
-        rows.append({
-            "game": g, "head": head, "k": k, "n_test": int(te.sum()),
-            "balanced_accuracy": float(np.mean(scores)) if scores else float("nan"),
-            "std": float(np.std(scores)) if scores else float("nan"),
-            "zero_shot": balanced_accuracy(y[te], pred[te]),
-        })
+    with one_blas_thread():
+        for g in dict.fromkeys(game):
+            tr, te = train & (game == g), test & (game == g)
+            scores = []
+            if tr.any() and te.any():
+                scaler = StandardScaler().fit(x[tr])
+                x_test = scaler.transform(x[te])
+                by_class = [np.flatnonzero(tr & (y == c)) for c in np.unique(y[tr & (y >= 0)])]
+                for seed in _seeds(seeds) if len(by_class) > 1 else []:
+                    rng = np.random.default_rng(seed)
+                    pick = np.concatenate([rng.choice(r, min(k, len(r)), replace=False) for r in by_class])
+                    clf = LogisticRegression(C=C, class_weight="balanced", max_iter=1000)
+                    clf.fit(scaler.transform(x[pick]), y[pick])
+                    scores.append(balanced_accuracy(y[te], clf.predict(x_test)))
+            rows.append({
+                "game": g, "head": head, "k": k, "n_test": int(te.sum()),
+                "balanced_accuracy": float(np.mean(scores)) if scores else float("nan"),
+                "std": float(np.std(scores)) if scores else float("nan"),
+                "zero_shot": balanced_accuracy(y[te], pred[te]),
+            })
     return pd.DataFrame(rows)
 
 
