@@ -291,3 +291,15 @@ def test_end_to_end_train_transfer_control_plan(first_person_tiny, tmp_path):
     plans = planning_eval(ids["sparse"], [ctrl], ids["action"], n_episodes=2, n_samples=16, top_k=4, iterations=2)
     assert set(plans["method"]) == {"random", "still", "controller:xattn", "action_model"}
     assert len(plans) == 8 and np.isfinite(plans[["error_forward", "error_left", "error_turn", "l1_std"]]).all().all()
+
+
+def test_library_resolves_every_world_model_architecture_lazily():
+    import importlib
+
+    from workbench.models.library import ARCHITECTURES
+
+    lazy = {name: target for name, target in ARCHITECTURES.items() if isinstance(target, str)}
+    assert set(lazy) == {"LatentActionWorldModel", "FrameAutoencoder", "MLPController", "CrossAttentionController"}
+    for name, target in lazy.items():
+        module, attr = target.split(":")
+        assert getattr(importlib.import_module(module), attr).__name__ == name

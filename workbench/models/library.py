@@ -15,6 +15,7 @@ write never leaves a half-written card, weights or checkpoint.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -31,7 +32,15 @@ from .idm import IDMLatentSpatial, default_device
 CARD = "card.yaml"
 WEIGHTS = "weights.pt"
 CHECKPOINT = "checkpoint.pt"
-ARCHITECTURES = {"IDMLatentSpatial": IDMLatentSpatial}
+#: A card's ``architecture`` -> its class, or ``"module:Class"`` imported on first use (the world
+#: model's classes live in a higher layer, :mod:`workbench.worldmodel`, that imports this module).
+ARCHITECTURES: dict[str, type | str] = {
+    "IDMLatentSpatial": IDMLatentSpatial,
+    "LatentActionWorldModel": "workbench.worldmodel.model:LatentActionWorldModel",
+    "FrameAutoencoder": "workbench.worldmodel.autoencoder:FrameAutoencoder",
+    "MLPController": "workbench.worldmodel.controller:MLPController",
+    "CrossAttentionController": "workbench.worldmodel.controller:CrossAttentionController",
+}
 
 
 class ModelLibraryError(LookupError):
@@ -65,7 +74,11 @@ def build_model(card: Mapping) -> torch.nn.Module:
     arch = card.get("architecture")
     if arch not in ARCHITECTURES:
         raise ModelLibraryError(f"model {card.get('model_id')!r}: unknown architecture {arch!r}")
-    return ARCHITECTURES[arch](**card["model"])
+    cls = ARCHITECTURES[arch]
+    if isinstance(cls, str):
+        module, name = cls.split(":")
+        cls = getattr(importlib.import_module(module), name)
+    return cls(**card["model"])
 
 
 def load_model(model_id: str, device: str | torch.device | None = None) -> torch.nn.Module:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..models import library
 from .model import patchify
 
 
@@ -77,5 +76,3 @@ class CrossAttentionController(nn.Module):
 
 
 CONTROLLERS = {"mlp": MLPController, "xattn": CrossAttentionController}
-library.ARCHITECTURES.setdefault("MLPController", MLPController)
-library.ARCHITECTURES.setdefault("CrossAttentionController", CrossAttentionController)

@@ -31,7 +31,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import library
 from .autoencoder import GRID, FrameAutoencoder, frames_to_tensor, tensor_to_frames
 from .regularizers import FAMILIES, make_regularizer
 
@@ -246,7 +245,3 @@ class LatentActionWorldModel(nn.Module):
         z, reg, stats = self.latents(s, actions)
         error = (self.predict(s[:, :-1], z) - s[:, 1:]).abs().mean()
         return error + reg, {"prediction": float(error.detach()), "regularizer": float(reg.detach()), **stats}
-
-
-library.ARCHITECTURES.setdefault("LatentActionWorldModel", LatentActionWorldModel)
-library.ARCHITECTURES.setdefault("FrameAutoencoder", FrameAutoencoder)
