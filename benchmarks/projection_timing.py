@@ -4,7 +4,8 @@
   sklearn's TSNE; UMAP with the workbench's settings vs umap-learn's defaults, each cold (a fresh
   Python process: imports and numba compilation included) and warm (a second fit in that
   process); k-NN preservation (k = 10, 2000 query points) of every projection.
-* 50k points × 256 dims: the linear probe (joint + per-game, 5-fold GroupKFold) and the
+* 50k points × 256 dims: the workbench's t-SNE and UMAP (cold and warm) and openTSNE's
+  defaults, with k-NN preservation; the linear probe (joint + per-game, 5-fold GroupKFold) and the
   cross-game KNN matrix.
 
 Target (issue): a 10k-point projection ready in <= 15 s from a cold start on 2 cores. Figures
@@ -42,6 +43,9 @@ PROJECTIONS = {
     "umap_defaults": ("import umap\ny = umap.UMAP().fit_transform(x)", "umap-learn defaults"),
 }
 WARM = ("umap_workbench", "umap_defaults")
+#: At 50k points: the workbench's settings, and openTSNE's defaults for reference (sklearn's TSNE
+#: and umap-learn's defaults take many minutes there and are left out).
+LARGE = ("tsne_workbench", "umap_workbench", "tsne_opentsne_defaults")
 
 _CHILD = """
 import sys, time, json, numpy as np
@@ -108,15 +112,17 @@ def run(workers: int | None = None, n: int = 10_000, dim: int = 256, n_large: in
     from workbench.analysis.knn import knn_matrix
     from workbench.analysis.probes import linear_probe
 
-    x, _, _ = clustered_embedding(n, dim)
-    results = {"n": n, "dim": dim, "cpus": os.cpu_count(), "load_avg_start": os.getloadavg()[0], "projections": {}}
-    with tempfile.TemporaryDirectory() as folder:
-        x_path = os.path.join(folder, "x.npy")
-        np.save(x_path, x)
-        for name in PROJECTIONS:
-            r = _run_child(name, x_path, folder)
-            r["knn_preservation"] = knn_preservation(x, np.load(r.pop("projection")), k=10, sample=2000)
-            results["projections"][name] = r
+    results = {"n": n, "dim": dim, "cpus": os.cpu_count(), "load_avg_start": os.getloadavg()[0]}
+    for key, size, names in (("projections", n, PROJECTIONS), ("projections_large", n_large, LARGE)):
+        x, _, _ = clustered_embedding(size, dim)
+        results[key] = {}
+        with tempfile.TemporaryDirectory() as folder:
+            x_path = os.path.join(folder, "x.npy")
+            np.save(x_path, x)
+            for name in names:
+                r = _run_child(name, x_path, folder)
+                r["knn_preservation"] = knn_preservation(x, np.load(r.pop("projection")), k=10, sample=2000)
+                results[key][name] = r
     ds = contract_dataset(n_large, dim)
     t = time.perf_counter()
     probe = linear_probe(ds, heads=["steer"])
@@ -134,16 +140,15 @@ def to_markdown(results: dict) -> str:
     def s(v):
         return "—" if v is None else f"{v:.1f}"
 
-    lines = [
-        f"## Projection timing ({results['n']:,} points × {results['dim']} dims, {results['cpus']} CPUs;"
-        f" 1-min load average {results['load_avg_start']:.1f} → {results['load_avg_end']:.1f})",
-        "",
-        "| method | cold start (s) | cold fit (s) | warm fit (s) | k-NN preservation (k=10) |",
-        "|---|---|---|---|---|",
-    ]
-    for r in results["projections"].values():
-        lines.append(f"| {r['label']} | {s(r['cold_start_s'])} | {s(r['cold_fit_s'])} | {s(r['warm_fit_s'])}"
-                     f" | {r['knn_preservation']:.3f} |")
+    lines = [f"# Projections and analyses ({results['cpus']} CPUs; 1-min load average"
+             f" {results['load_avg_start']:.1f} → {results['load_avg_end']:.1f})", ""]
+    for key, size in (("projections", results["n"]), ("projections_large", results["n_large"])):
+        lines += [f"## Projection timing ({size:,} points × {results['dim']} dims)", "",
+                  "| method | cold start (s) | cold fit (s) | warm fit (s) | k-NN preservation (k=10) |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {r['label']} | {s(r['cold_start_s'])} | {s(r['cold_fit_s'])} | {s(r['warm_fit_s'])}"
+                  f" | {r['knn_preservation']:.3f} |" for r in results.get(key, {}).values()]
+        lines.append("")
     lines += [
         "",
         "Cold start: launching a fresh Python process until its first projection is ready (interpreter,"
