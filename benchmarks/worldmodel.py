@@ -20,11 +20,9 @@ from workbench.worldmodel import (ControllerConfig, WorldModelConfig, plan, trai
                                   train_world_model)
 from workbench.worldmodel.evaluate import load_clips, resolve_model
 
+from .idm import devices
+
 DATASET = "first_person"
-
-
-def _devices() -> list[str]:
-    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 def _timed(fn, *args, **kwargs) -> float:
@@ -38,7 +36,7 @@ def run(workers: int | None = None, steps: int = 60, plans: int = 8) -> dict:
     out = {"dataset": DATASET, "steps": steps, "plans": plans, "torch_threads": torch.get_num_threads(), "devices": {}}
     default = WorldModelConfig(datasets=[DATASET], size="demo")
     with tempfile.TemporaryDirectory() as library, mock.patch.dict(os.environ, {"WORKBENCH_MODELS": library}):
-        for device in _devices():
+        for device in devices():
             out["devices"][device] = _measure(device, default, steps, plans)
     return out
 

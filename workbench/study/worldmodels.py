@@ -202,9 +202,11 @@ def run_worldmodel_study(cfg: WorldModelStudyConfig | None = None, progress: boo
     by_world = {name: [controllers[f"{k}:{name}"] for k in cfg.controllers] for name in latent}
     write_csv(_frame([controller_rollouts(latent[name], ctrls, n_clips=n, seed=cfg.seed).assign(model=name)
                       for name, ctrls in by_world.items()]), folder / "controllers.csv", index=False)
-    if space == "motion":
-        plans = [planning_eval(latent[name], ctrls, worlds["action-motion"], n_episodes=cfg.episodes, seed=cfg.seed,
-                               **cfg.cem).assign(model=name) for name, ctrls in by_world.items()]
+    if space == "motion":  # the same episodes for every planner; the action model plans once
+        planners = {name: (latent[name], ctrls, None) for name, ctrls in by_world.items()}
+        planners["action-motion"] = (worlds["action-motion"], [], worlds["action-motion"])
+        plans = [planning_eval(world, ctrls, action, n_episodes=cfg.episodes, seed=cfg.seed, **cfg.cem)
+                 .assign(model=name) for name, (world, ctrls, action) in planners.items()]
         write_csv(_frame(plans), folder / "planning.csv", index=False)
     stage("planning")
 
@@ -222,7 +224,7 @@ def run_worldmodel_study(cfg: WorldModelStudyConfig | None = None, progress: boo
                 save_filmstrip(rows, folder / "planning" / f"{name}-e{e}.png", scale=3)
     if space == "motion":
         for e in range(min(N_PLANNING_STRIPS, cfg.episodes)):
-            rows = planning_filmstrip(next(iter(latent.values())), worlds["action-motion"], episode=e,
+            rows = planning_filmstrip(worlds["action-motion"], worlds["action-motion"], episode=e,
                                       n_episodes=cfg.episodes, seed=cfg.seed, **cfg.cem)
             save_filmstrip(rows, folder / "planning" / f"action-motion-e{e}.png", scale=3)
     stage("pictures")
