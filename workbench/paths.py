@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -64,3 +65,20 @@ def resolve_under(root: Path, relative: str | os.PathLike) -> Path:
     if candidate != root and root not in candidate.parents:
         raise ValueError(f"path {str(relative)!r} escapes its root {root}")
     return candidate
+
+
+def atomic_write(path: str | os.PathLike, write) -> Path:
+    """Call ``write(tmp)`` on a temporary sibling of ``path``, then move it onto ``path``
+    (``os.replace``): readers never see a half-written file; a failure removes the temporary."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # ends in the final name, so a crash's leftover is still covered by ignore rules such as *.pt
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f"-{path.name}")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

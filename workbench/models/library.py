@@ -17,16 +17,14 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 import yaml
 
-from ..paths import check_id, models_dir
+from ..paths import atomic_write, check_id, models_dir
 from .idm import IDMLatentSpatial, default_device
 
 CARD = "card.yaml"
@@ -98,27 +96,13 @@ def plain(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 
-def _atomic(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # ends in the final name, so a leftover of a crash is still covered by .gitignore's *.pt rule
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f"-{path.name}")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def atomic_torch_save(obj: Any, path: Path) -> Path:
     """``torch.save`` to a temporary sibling, then ``os.replace`` onto ``path``."""
-    return _atomic(Path(path), lambda tmp: torch.save(obj, tmp))
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def atomic_write_text(path: Path, text: str) -> Path:
-    return _atomic(Path(path), lambda tmp: Path(tmp).write_text(text))
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def file_sha256(path: Path) -> str:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -15,35 +13,20 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..models.library import atomic_write_text
+from ..paths import atomic_write
+
 T = TypeVar("T")
 
 
-def write_csv(df: pd.DataFrame, path: Path, index: bool = True) -> None:
-    """``df`` to ``path`` via a temporary file and a rename (never a half-written table)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".csv.tmp")
-    with os.fdopen(fd, "w") as fh:
-        df.to_csv(fh, index=index)
-    os.replace(tmp, path)
+def write_csv(df: pd.DataFrame, path: Path, index: bool = True) -> Path:
+    """``df`` to ``path`` atomically (never a half-written table)."""
+    return atomic_write(path, lambda tmp: df.to_csv(tmp, index=index))
 
 
-def write_json(data: dict, path: Path) -> None:
+def write_json(data: dict, path: Path) -> Path:
     """``data`` as indented JSON, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2, default=str)
-    os.replace(tmp, path)
-
-
-def write_text(text: str, path: Path) -> Path:
-    """``text`` to ``path`` atomically; returns the path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-    return path
+    return atomic_write_text(path, json.dumps(data, indent=2, default=str))
 
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = ".3f") -> str:

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ..viz.plots import curves, embedding_scatter, grouped_bars, matrix_heatmap, save_figure
-from .files import markdown_table, write_text
+from ..models.library import atomic_write_text
+from .files import markdown_table
 
 TITLES = {"racing": "Racing", "atari": "Atari", "first_person": "First-person"}
 _METHOD_LABELS = {"zero_shot": "joint v3 (zero-shot)", "few_shot": "50 labels/class", "ceiling": "20 % labels (ceiling)",
@@ -155,7 +156,7 @@ def write_report(study: Path) -> Path:
     for domain, meta in record["domains"].items():
         lines += [f"- {domain}: " + ", ".join(f"`{m}`" for m in meta["models"].values())]
         lines += ["  - timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in meta["timings"].items())]
-    return write_text("\n".join(lines) + "\n", study / "report.md")
+    return atomic_write_text(study / "report.md", "\n".join(lines) + "\n")
 
 
 def _headlines(study: Path, record: dict) -> list[str]:

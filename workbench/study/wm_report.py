@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..viz.plots import curves, embedding_scatter, save_figure
-from .files import markdown_table, write_text
+from ..models.library import atomic_write_text
+from .files import markdown_table
 from .worldmodels import RECORD
 
 
@@ -258,4 +259,4 @@ def write_wm_report(folder: Path) -> Path:
     if record.get("training_s"):
         lines += ["Training seconds per model: " + ", ".join(
             f"{short_name(m, study_id)} {s:.0f}" for m, s in record["training_s"].items()), ""]
-    return write_text("\n".join(lines) + "\n", folder / "report.md")
+    return atomic_write_text(folder / "report.md", "\n".join(lines) + "\n")

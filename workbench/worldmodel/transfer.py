@@ -5,8 +5,6 @@ helpers that write a strip as PNG or a clip as GIF (Pillow).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -14,6 +12,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ..paths import atomic_write
 from .evaluate import ModelRef, load_clips, partners, resolve_model, transfer_cycle
 
 LABEL_WIDTH = 110  # pixels of the row-label column of a strip
@@ -71,24 +70,10 @@ def filmstrip_image(rows: Mapping[str, np.ndarray] | Sequence[np.ndarray], scale
     return canvas
 
 
-def _atomic_save(path: Path, save) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def save_filmstrip(rows: Mapping[str, np.ndarray] | Sequence[np.ndarray], path: str | Path, scale: int = 2) -> Path:
     """Write :func:`filmstrip_image` as PNG (atomically)."""
     image = filmstrip_image(rows, scale)
-    return _atomic_save(Path(path), lambda tmp: image.save(tmp, format="PNG"))
+    return atomic_write(path, lambda tmp: image.save(tmp, format="PNG"))
 
 
 def save_gif(frames: np.ndarray | Sequence[np.ndarray], path: str | Path, fps: float = 4.0, scale: int = 2) -> Path:
@@ -97,5 +82,5 @@ def save_gif(frames: np.ndarray | Sequence[np.ndarray], path: str | Path, fps: f
     clips = [np.asarray(c, np.uint8) for c in clips]
     n = min(len(c) for c in clips)
     images = [filmstrip_image([[c[i] for c in clips]], scale, gap=2) for i in range(n)]
-    return _atomic_save(Path(path), lambda tmp: images[0].save(
+    return atomic_write(path, lambda tmp: images[0].save(
         tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0))
