@@ -7,16 +7,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
 
-.PHONY: setup demo test test-fast bench clean-cache
+.PHONY: setup demo test test-fast bench lock clean-cache
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[dev]"
 	touch $(STAMP)
 
 demo: setup
@@ -31,6 +32,16 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks
+
+# Refresh the lock: resolve the newest versions pyproject.toml allows in a scratch venv and freeze
+# them (torch excluded: it is installed first, CPU or CUDA). Then run `make test` and commit.
+lock:
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet "$(TORCH_SPEC)"
+	.venv-lock/bin/python -m pip install --quiet -e ".[dev]"
+	{ sed -n '1,2p' $(LOCK); .venv-lock/bin/python -m pip freeze --exclude-editable | grep -iv '^torch=='; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK) && rm -rf .venv-lock
 
 clean-cache:
 	rm -rf $${WORKBENCH_CACHE:-$$HOME/.cache/workbench}/datasets
