@@ -120,9 +120,12 @@ def _number(value: str, txt: Path, line: int, column: str) -> float:
     if value in ("null", ""):
         return np.nan
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise ValueError(f"{txt}: line {line}: {column} {value!r} is not a number or null") from None
+    if not np.isfinite(number):
+        raise ValueError(f"{txt}: line {line}: {column} {value!r} is not a finite number; null marks a missing value")
+    return number
 
 
 def _read_rows(txt: Path) -> dict[str, np.ndarray]:
