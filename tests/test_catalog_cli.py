@@ -291,8 +291,10 @@ def test_import_under_a_builtin_id_writes_nothing(workbench_dirs):
         result = _import("csgo", "dm", "--id", "racing", *extra)
         assert result.exit_code == 2 and "'racing' is already used by" in result.output
         assert "racing.yaml" in result.output and _written(workbench_dirs) == []
-    result = _import("csgo", "dm", "--id", "../up")
-    assert result.exit_code == 2 and "invalid dataset id" in result.output and _written(workbench_dirs) == []
+    for args, message in ((["--id", "../up"], "invalid dataset id"),
+                          (["--id", "dm", "-p", "bogus=1"], "bad csgo import parameters")):
+        result = _import("csgo", "dm", *args)
+        assert result.exit_code == 2 and message in result.output and _written(workbench_dirs) == []
     assert runner.invoke(app, ["catalog", "show", "racing"]).exit_code == 0
 
 

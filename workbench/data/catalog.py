@@ -16,9 +16,10 @@ import json
 import re
 import shutil
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import xarray as xr
 import yaml
@@ -71,6 +72,17 @@ def _expect(ok: bool, where: str, message: str) -> None:
         raise CatalogError(f"{where}: {message}")
 
 
+@contextmanager
+def _naming(where: str) -> Iterator[None]:
+    """Re-raise a ``ValueError`` (bad id, engine, format, size, label spec) as a ``CatalogError`` naming ``where``."""
+    try:
+        yield
+    except CatalogError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CatalogError(f"{where}: {exc}") from None
+
+
 def _check_labels(labels: Any, where: str) -> LabelSchema:
     """The entry's ``labels``: a non-empty list of ``{name, kind, classes, …}`` mappings."""
     _expect(isinstance(labels, list) and bool(labels), where, f"labels must be a non-empty list of label specs, got {labels!r}")
@@ -80,10 +92,8 @@ def _check_labels(labels: Any, where: str) -> LabelSchema:
         classes = spec.get("classes", [])
         _expect(isinstance(classes, list) and all(isinstance(c, (str, int)) for c in classes), where,
                 f"label {spec['name']!r}: classes must be a list of names, got {classes!r}")
-    try:
+    with _naming(where):
         return LabelSchema.from_list(labels)
-    except (ValueError, TypeError, KeyError) as exc:
-        raise CatalogError(f"{where}: {exc}") from None
 
 
 def _check_record_source(d: Mapping, source: Mapping, where: str) -> dict:
@@ -93,18 +103,14 @@ def _check_record_source(d: Mapping, source: Mapping, where: str) -> dict:
     for g in games:
         _expect(isinstance(g, Mapping) and isinstance(g.get("game"), str) and isinstance(g.get("engine"), str),
                 where, f"every game needs 'game' and 'engine' names, got {g!r}")
-        try:
+        with _naming(where):
             get_engine(g["engine"])
-        except ValueError as exc:
-            raise CatalogError(f"{where}: {exc}") from None
     sizes = d.get("sizes")
     _expect(isinstance(sizes, Mapping) and bool(sizes), where,
             f"a recorded dataset needs sizes, a mapping such as {{demo: {{episodes: 4, frames_per_episode: 800}}}}; got {sizes!r}")
     for name, spec in sizes.items():
-        try:
+        with _naming(where):
             check_id(name, "size name")
-        except ValueError as exc:
-            raise CatalogError(f"{where}: {exc}") from None
         _expect(isinstance(spec, Mapping) and {"episodes", "frames_per_episode"} <= set(spec), where,
                 f"size {name!r} needs episodes and frames_per_episode")
         for key in ("episodes", "frames_per_episode"):
@@ -119,10 +125,8 @@ def _check_import_source(source: Mapping, where: str) -> None:
     """An imported entry's format, path (text), params (a mapping) and games (names)."""
     _expect(isinstance(source.get("format"), str) and isinstance(source.get("path"), str), where,
             "an imported dataset needs source.format and source.path (text)")
-    try:
+    with _naming(where):
         get_importer(source["format"])
-    except ValueError as exc:
-        raise CatalogError(f"{where}: {exc}") from None
     params = source.get("params")
     _expect(params is None or isinstance(params, Mapping), where, f"source.params must be a mapping, got {params!r}")
     games = source.get("games", [])
@@ -159,10 +163,8 @@ class CatalogEntry:
         for key in ("id", "source", "labels"):
             if key not in d:
                 raise CatalogError(f"{where}: missing required key {key!r}")
-        try:
+        with _naming(where):
             check_id(d["id"], "dataset id")
-        except ValueError as exc:
-            raise CatalogError(f"{where}: {exc}") from None
         for key in ("title", "domain", "description"):
             _expect(isinstance(d.get(key, ""), (str, int, float)), where, f"{key} must be text, got {d.get(key)!r}")
         schema = _check_labels(d["labels"], where)
@@ -179,10 +181,8 @@ class CatalogEntry:
             raise CatalogError(f"{where}: source.type must be 'record' or 'import', got {kind!r}")
         frame_size = d.get("frame_size")
         seed = d.get("seed", 0)
-        try:
+        with _naming(where):
             frame_size = check_frame_size(frame_size) if frame_size is not None else None
-        except ValueError as exc:
-            raise CatalogError(f"{where}: {exc}") from None
         _expect(_is_int(seed) and 0 <= seed < 2**32, where, f"seed must be a whole number 0..2**32-1, got {seed!r}")
         return cls(
             id=d["id"], source=source, schema=schema, title=str(d.get("title", "")),
@@ -434,11 +434,9 @@ def import_dataset(fmt: str, path: str, dataset_id: str, games: list[str] | None
     and a failed import leaves no store, folder or entry behind.
     """
     importer = get_importer(fmt)
-    try:
+    with _naming(f"{fmt} import"):
         check_id(dataset_id, "dataset id")
-        frame_size = check_frame_size(list(frame_size), "frame size") if frame_size is not None else None
-    except ValueError as exc:
-        raise CatalogError(f"{fmt} import: {exc}") from None
+        frame_size = check_frame_size(frame_size, "frame size") if frame_size is not None else None
     if params is not None and not isinstance(params, Mapping):
         raise CatalogError(f"{fmt} import: params must be a mapping of importer parameters, got {params!r}")
     catalog, _ = _scan(None)
