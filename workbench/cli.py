@@ -96,7 +96,10 @@ def catalog_show(dataset_id: str = typer.Argument(..., help="Dataset id from `wo
         for variant in entry.materialised():
             path = entry.store_path(*_split_variant(variant))
             typer.echo(f"materialised: {variant} at {path}")
-            _guard(_print_summary, path)
+            try:
+                _print_summary(path)
+            except Exception as exc:  # a damaged store fails anywhere in the codec stack: name it, show the rest
+                typer.secho(f"warning: {path}: cannot summarise ({exc})", fg=typer.colors.YELLOW, err=True)
 
 
 def _materialised(dataset_id: str, size: Optional[str], seed: Optional[int]) -> Path:
