@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import h5py
 import numpy as np
@@ -163,6 +164,14 @@ def test_atari_head_unknown_action_and_missing_txt_are_errors(tmp_path):
         read_all("atari_head", tar)
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-Infinity"])
+def test_atari_head_nan_and_inf_are_errors(tmp_path, value):
+    rows = [*ATARI_ROWS[:2], (3, "0", value, "40", "0", "3", "null")]
+    tar, _ = atari_head_trial(tmp_path / "g", rows=rows)
+    with pytest.raises(ValueError, match=rf"{ATARI_TRIAL}.txt: line 4: score '{value}' is not a finite number"):
+        read_all("atari_head", tar)
+
+
 # --- VPT -----------------------------------------------------------------------------------------
 
 
@@ -217,6 +226,14 @@ def test_vpt_corrupt_video_and_missing_jsonl(tmp_path):
 def test_vpt_bad_jsonl_line_is_an_error(tmp_path):
     vpt_recording(tmp_path, name="rec", actions=[vpt_action(), {"mouse": {}}], n_frames=2)
     with pytest.raises(ValueError, match="rec.jsonl: frame 1: expected keyboard.keys"):
+        read_all("vpt", tmp_path)
+
+
+@pytest.mark.parametrize("dx", [float("nan"), float("inf")])
+def test_vpt_nan_and_inf_mouse_are_errors(tmp_path, dx):
+    vpt_recording(tmp_path, name="rec", actions=[vpt_action(), vpt_action(dx=dx)], n_frames=2)
+    assert ("NaN" if dx != dx else "Infinity") in (tmp_path / "rec.jsonl").read_text()  # as Python's json writes it
+    with pytest.raises(ValueError, match="rec.jsonl: frame 1: mouse dx/dy must be finite numbers"):
         read_all("vpt", tmp_path)
 
 
@@ -393,6 +410,28 @@ def test_video_csv_unknown_action_names(tmp_path):
     video_csv_recording(tmp_path, "jump\n0\n2\n")
     with pytest.raises(ValueError, match=r"value '2' in column 'jump' at row 1 \(line 3\) is not 0 or 1"):
         read_all("video_csv", tmp_path, columns={"jump": "binary"})
+
+
+@pytest.mark.parametrize("cell", ["nan", "NaN", "-nan", "inf", "-Infinity", "1e999"])
+@pytest.mark.parametrize("columns", [None, {"throttle": "continuous"}, {"throttle": "binary"}])
+def test_video_csv_nan_and_inf_are_errors(tmp_path, cell, columns):
+    """NaN and inf are refused (not turned into unlabeled or stored); the file, column and row are named."""
+    video_csv_recording(tmp_path, f"frame,throttle\n0,1\n1,\n2,{cell}\n3,null\n")
+    where = rf"run1.csv: non-finite value '{re.escape(cell)}' in column 'throttle' at row 2 \(line 4\)"
+    with pytest.raises(ValueError, match=where):
+        get_importer("video_csv").label_schema(tmp_path, columns=columns)
+    with pytest.raises(ValueError, match=where):
+        read_all("video_csv", tmp_path, columns=columns)
+
+
+def test_video_csv_empty_cell_and_null_mark_unlabeled_frames(tmp_path):
+    video_csv_recording(tmp_path, "frame,throttle,jump\n0,0.5,1\n1,,\n2,null,NULL\n3,1,0\n")
+    (ep,) = read_all("video_csv", tmp_path)
+    np.testing.assert_allclose(ep.labels["throttle"], [0.5, np.nan, np.nan, 1.0])
+    assert ep.labels["jump"].tolist() == [1, U, U, 0]
+    video_csv_recording(tmp_path, "frame,throttle\n0,0.5\n1,NA\n")  # not a documented marker
+    with pytest.raises(ValueError, match=r"non-numeric value 'NA' in column 'throttle' at row 1"):
+        read_all("video_csv", tmp_path, columns={"throttle": "continuous"})
 
 
 def test_video_csv_row_count_must_match_frames(tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 from typing import List, Optional
 
@@ -39,9 +41,31 @@ def _guard(fn, *args, **kwargs):
         _fail(str(exc))
 
 
+@contextmanager
+def _catalog_warnings():
+    """Print each catalog warning (a skipped broken entry or stray store) as one ``warning:`` line."""
+    from .data.catalog import CatalogWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CatalogWarning)
+        try:
+            yield
+        finally:
+            for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, CatalogWarning)):
+                typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
+            for w in caught:
+                if not issubclass(w.category, CatalogWarning):
+                    warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
 @catalog_app.command("list")
 def catalog_list() -> None:
     """List datasets with their games, source and which variants are materialised."""
+    with _catalog_warnings():
+        _catalog_list()
+
+
+def _catalog_list() -> None:
     from .data.catalog import load_catalog
 
     catalog = _guard(load_catalog)
@@ -65,13 +89,17 @@ def catalog_show(dataset_id: str = typer.Argument(..., help="Dataset id from `wo
 
     from .data.catalog import get_entry
 
-    entry = _guard(get_entry, dataset_id)
-    typer.echo(yaml.safe_dump(entry.to_dict(), sort_keys=False, allow_unicode=True).rstrip())
-    typer.echo(f"\nentry file: {entry.path}")
-    for variant in entry.materialised():
-        path = entry.store_path(*_split_variant(variant))
-        typer.echo(f"materialised: {variant} at {path}")
-        _print_summary(path)
+    with _catalog_warnings():
+        entry = _guard(get_entry, dataset_id)
+        typer.echo(yaml.safe_dump(entry.to_dict(), sort_keys=False, allow_unicode=True).rstrip())
+        typer.echo(f"\nentry file: {entry.path}")
+        for variant in entry.materialised():
+            path = entry.store_path(*_split_variant(variant))
+            typer.echo(f"materialised: {variant} at {path}")
+            try:
+                _print_summary(path)
+            except Exception as exc:  # a damaged store fails anywhere in the codec stack: name it, show the rest
+                typer.secho(f"warning: {path}: cannot summarise ({exc})", fg=typer.colors.YELLOW, err=True)
 
 
 def _materialised(dataset_id: str, size: Optional[str], seed: Optional[int]) -> Path:
@@ -133,11 +161,12 @@ def import_(
     path: str = typer.Argument(..., help="File or folder, relative to $WORKBENCH_IMPORT_ROOT (default: cwd)."),
     dataset_id: str = typer.Option(..., "--id", help="Id of the new catalog entry."),
     game: Optional[List[str]] = typer.Option(None, "--game", help="Game name(s) the files hold."),
-    frame_size: Optional[str] = typer.Option(None, help="Resize frames to HxW, e.g. 96x96."),
+    frame_size: Optional[str] = typer.Option(None, help="Resize frames to HxW, e.g. 96x96 (each side 8..1024)."),
     param: Optional[List[str]] = typer.Option(None, "--param", "-p", help="Importer parameter key=value (repeatable)."),
-    force: bool = typer.Option(False, "--force", help="Import again even if a complete store exists."),
+    force: bool = typer.Option(False, "--force", help="Replace what the id holds (another import, or a broken entry)."),
 ) -> None:
-    """Import a public dataset in its native format as a new catalog entry."""
+    """Import a public dataset in its native format as a new catalog entry (the same files and
+    settings again reuse the store; other files under a used id need --force)."""
     import yaml
 
     from .data.catalog import import_dataset
@@ -152,8 +181,9 @@ def import_(
     if frame_size:
         try:
             size = tuple(int(v) for v in frame_size.lower().split("x"))
-            assert len(size) == 2
-        except (ValueError, AssertionError):
+        except ValueError:
+            size = ()
+        if len(size) != 2:
             _fail(f"--frame-size {frame_size!r}: expected HxW, e.g. 96x96")
     if game and "game" not in params and len(game) == 1:
         params["game"] = game[0]

@@ -6,11 +6,14 @@ next frame from the flow store's 4×4 grid (:func:`workbench.viz.plots.frame_flo
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import panel as pn
 
 from ..analysis.selection import frame_table
+from ..data.catalog import CatalogWarning
 from ..viz.plots import frame_flow, grouped_bars
 from . import sources
 from .layout import figure, notice, table
@@ -56,6 +59,13 @@ def _variant(entry_id: str, variant: str) -> pn.viewable.Viewable:
     if not variant:
         return notice("Not materialised yet: `workbench record <dataset> --size tiny` (or `workbench import`).")
     store = sources.variant_store(sources.catalog()[entry_id], variant)
+    try:
+        return _variant_view(store)
+    except Exception as exc:  # a damaged store fails anywhere in the codec stack: name it, keep the page
+        return notice(f"Cannot show `{store}`: {exc}")
+
+
+def _variant_view(store) -> pn.viewable.Viewable:
     n = int(sources.dataset(store).sizes["frame"])
     slider = pn.widgets.IntSlider(name="frame", start=0, end=max(n - 1, 0), value=0, width=420)
     show = pn.widgets.RadioButtonGroup(name="flow", options=["arrows", "magnitude"], value="arrows")
@@ -64,10 +74,15 @@ def _variant(entry_id: str, variant: str) -> pn.viewable.Viewable:
 
 
 def catalog_page() -> pn.viewable.Viewable:
-    entries = sources.catalog()
+    with warnings.catch_warnings(record=True) as caught:  # broken entries and stray stores: skipped, named
+        warnings.simplefilter("always", CatalogWarning)
+        entries = sources.catalog()
+        recorded = [k for k, e in entries.items() if e.materialised()]
+        listing = catalog_table()
+    skipped = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, CatalogWarning)))
+    problems = [notice("Skipped:  \n" + "  \n".join(f"`{m}`" for m in skipped))] if skipped else []
     if not entries:
-        return notice("The catalog is empty.")
-    recorded = [k for k, e in entries.items() if e.materialised()]
+        return pn.Column(notice("The catalog is empty."), *problems)
     dataset = pn.widgets.Select(name="dataset", options=list(entries), value=(recorded or list(entries))[0], width=200)
     variant = pn.widgets.Select(name="materialised variant", width=200)
 
@@ -78,5 +93,5 @@ def catalog_page() -> pn.viewable.Viewable:
 
     dataset.param.watch(lambda event: update_variants(event.new), "value")
     update_variants(dataset.value)
-    return pn.Column(table(catalog_table(), "catalog", index=False), pn.Row(dataset, variant),
+    return pn.Column(*problems, table(listing, "catalog", index=False), pn.Row(dataset, variant),
                      pn.panel(pn.bind(_variant, dataset, variant)), sizing_mode="stretch_width")

@@ -13,23 +13,27 @@ is ``<size>-seed<seed>`` for recordings and ``import`` for imports.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import re
+import shutil
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import xarray as xr
 import yaml
 from tqdm.auto import tqdm
 
-from ..paths import BUILTIN_CATALOG, check_id, import_root, resolve_under, user_catalog_dir
+from ..paths import (BUILTIN_CATALOG, atomic_write, cache_dir, check_id, import_root, resolve_under,
+                     user_catalog_dir)
 from ..provenance import versions
 from .episode import resize_frames
 from .importers import get_importer
+from .importers._files import confined_to
 from .recorders import get_engine
 from .schema import LabelSchema
-from .store import StoreWriter, clean_stale_tmp, dataset_dir, frames_path, is_complete, open_dataset
+from .store import StoreWriter, clean_stale_tmp, dataset_dir, frames_path, is_complete, open_dataset, open_store
 
 ENTRY_KEYS = {
     "id", "title", "domain", "description", "source", "frame_size", "labels", "sizes",
@@ -37,8 +41,97 @@ ENTRY_KEYS = {
 }
 
 
+FRAME_SIDE = (8, 1024)  # pixels per side of stored frames: smaller is too coarse for flow, larger
+# than 3 MB a frame (and an absurd request such as 99999x99999 would allocate terabytes)
+
+
 class CatalogError(ValueError):
     """A catalog entry is missing or malformed."""
+
+
+class CatalogWarning(UserWarning):
+    """A broken entry file or a stray cache folder that listings skip."""
+
+
+def check_frame_size(value: Any, what: str = "frame_size") -> tuple[int, int]:
+    """``(height, width)`` from a two-integer list, each side within :data:`FRAME_SIDE`."""
+    lo, hi = FRAME_SIDE
+    if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_int(v) for v in value)):
+        raise ValueError(f"{what} must be [height, width] as two whole numbers of pixels, got {value!r}")
+    if not all(lo <= v <= hi for v in value):
+        raise ValueError(f"{what} {value[0]}x{value[1]} is out of range: each side must be {lo}..{hi} pixels")
+    return int(value[0]), int(value[1])
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _expect(ok: bool, where: str, message: str) -> None:
+    if not ok:
+        raise CatalogError(f"{where}: {message}")
+
+
+@contextmanager
+def _naming(where: str) -> Iterator[None]:
+    """Re-raise a ``ValueError`` (bad id, engine, format, size, label spec) as a ``CatalogError`` naming ``where``."""
+    try:
+        yield
+    except CatalogError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CatalogError(f"{where}: {exc}") from None
+
+
+def _check_labels(labels: Any, where: str) -> LabelSchema:
+    """The entry's ``labels``: a non-empty list of ``{name, kind, classes, …}`` mappings."""
+    _expect(isinstance(labels, list) and bool(labels), where, f"labels must be a non-empty list of label specs, got {labels!r}")
+    for spec in labels:
+        _expect(isinstance(spec, Mapping) and isinstance(spec.get("name"), str), where,
+                f"every label needs a mapping with a name, e.g. {{name: steer, kind: binary}}; got {spec!r}")
+        classes = spec.get("classes", [])
+        _expect(isinstance(classes, list) and all(isinstance(c, (str, int)) for c in classes), where,
+                f"label {spec['name']!r}: classes must be a list of names, got {classes!r}")
+    with _naming(where):
+        return LabelSchema.from_list(labels)
+
+
+def _check_record_source(d: Mapping, source: Mapping, where: str) -> dict:
+    """The games of a recorded entry and its sizes (``{name: {episodes, frames_per_episode}}``)."""
+    games = source.get("games")
+    _expect(isinstance(games, list) and bool(games), where, "a recorded dataset needs a non-empty source.games list")
+    for g in games:
+        _expect(isinstance(g, Mapping) and isinstance(g.get("game"), str) and isinstance(g.get("engine"), str),
+                where, f"every game needs 'game' and 'engine' names, got {g!r}")
+        with _naming(where):
+            get_engine(g["engine"])
+    sizes = d.get("sizes")
+    _expect(isinstance(sizes, Mapping) and bool(sizes), where,
+            f"a recorded dataset needs sizes, a mapping such as {{demo: {{episodes: 4, frames_per_episode: 800}}}}; got {sizes!r}")
+    for name, spec in sizes.items():
+        with _naming(where):
+            check_id(name, "size name")
+        _expect(isinstance(spec, Mapping) and {"episodes", "frames_per_episode"} <= set(spec), where,
+                f"size {name!r} needs episodes and frames_per_episode")
+        for key in ("episodes", "frames_per_episode"):
+            _expect(_is_int(spec[key]) and spec[key] > 0, where,
+                    f"size {name!r}: {key} must be a positive whole number, got {spec[key]!r}")
+    default = d.get("default_size")
+    _expect(default is None or default in sizes, where, f"default_size {default!r} is not one of the sizes {list(sizes)}")
+    return dict(sizes)
+
+
+def _check_import_source(source: Mapping, where: str) -> None:
+    """An imported entry's format, path (text), params (a mapping) and games (names)."""
+    _expect(isinstance(source.get("format"), str) and isinstance(source.get("path"), str), where,
+            "an imported dataset needs source.format and source.path (text)")
+    with _naming(where):
+        get_importer(source["format"])
+    params = source.get("params")
+    _expect(params is None or isinstance(params, Mapping), where, f"source.params must be a mapping, got {params!r}")
+    games = source.get("games", [])
+    _expect(isinstance(games, list) and all(isinstance(g, str) for g in games), where,
+            f"source.games must be a list of game names, got {games!r}")
 
 
 @dataclass
@@ -59,57 +152,44 @@ class CatalogEntry:
 
     @classmethod
     def from_dict(cls, d: Mapping, path: Path | None = None) -> "CatalogEntry":
-        where = f"catalog entry {path or d.get('id')}"
+        """Validate every field of an entry; a ``CatalogError`` names the entry file and the field."""
+        where = f"catalog entry {path}" if path else "catalog entry"
         if not isinstance(d, Mapping):
-            raise CatalogError(f"{where}: expected a mapping at the top level")
+            raise CatalogError(f"{where}: expected a mapping at the top level, got {type(d).__name__}")
+        where = f"catalog entry {path or repr(d.get('id'))}"
         unknown = set(d) - ENTRY_KEYS
         if unknown:
-            raise CatalogError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(ENTRY_KEYS)}")
+            raise CatalogError(f"{where}: unknown keys {sorted(map(str, unknown))}; allowed: {sorted(ENTRY_KEYS)}")
         for key in ("id", "source", "labels"):
             if key not in d:
                 raise CatalogError(f"{where}: missing required key {key!r}")
-        try:
+        with _naming(where):
             check_id(d["id"], "dataset id")
-            schema = LabelSchema.from_list(d["labels"])
-        except (ValueError, TypeError, KeyError) as exc:
-            raise CatalogError(f"{where}: {exc}") from None
-        source = dict(d["source"])
+        for key in ("title", "domain", "description"):
+            _expect(isinstance(d.get(key, ""), (str, int, float)), where, f"{key} must be text, got {d.get(key)!r}")
+        schema = _check_labels(d["labels"], where)
+        source = d["source"]
+        _expect(isinstance(source, Mapping), where, f"source must be a mapping with a type, got {source!r}")
+        source = dict(source)
         kind = source.get("type")
         if kind == "record":
-            games = source.get("games") or []
-            if not games:
-                raise CatalogError(f"{where}: a recorded dataset needs a non-empty source.games list")
-            for g in games:
-                if "game" not in g or "engine" not in g:
-                    raise CatalogError(f"{where}: every game needs 'game' and 'engine' keys, got {g}")
-                try:
-                    get_engine(g["engine"])
-                except ValueError as exc:
-                    raise CatalogError(f"{where}: {exc}") from None
-            sizes = dict(d.get("sizes") or {})
-            if not sizes:
-                raise CatalogError(f"{where}: a recorded dataset needs sizes (e.g. demo, full)")
-            for name, s in sizes.items():
-                check_id(name, "size name")
-                if not {"episodes", "frames_per_episode"} <= set(s):
-                    raise CatalogError(f"{where}: size {name!r} needs episodes and frames_per_episode")
+            sizes = _check_record_source(d, source, where)
         elif kind == "import":
-            if "format" not in source or "path" not in source:
-                raise CatalogError(f"{where}: an imported dataset needs source.format and source.path")
-            try:
-                get_importer(source["format"])
-            except ValueError as exc:
-                raise CatalogError(f"{where}: {exc}") from None
+            _check_import_source(source, where)
             sizes = {}
         else:
             raise CatalogError(f"{where}: source.type must be 'record' or 'import', got {kind!r}")
         frame_size = d.get("frame_size")
+        seed = d.get("seed", 0)
+        with _naming(where):
+            frame_size = check_frame_size(frame_size) if frame_size is not None else None
+        _expect(_is_int(seed) and 0 <= seed < 2**32, where, f"seed must be a whole number 0..2**32-1, got {seed!r}")
         return cls(
             id=d["id"], source=source, schema=schema, title=str(d.get("title", "")),
             domain=str(d.get("domain", "")), description=str(d.get("description", "")).strip(),
-            frame_size=tuple(int(v) for v in frame_size) if frame_size else None,
+            frame_size=frame_size,
             sizes=sizes, default_size=d.get("default_size") or (next(iter(sizes)) if sizes else None),
-            seed=int(d.get("seed", 0)), path=path,
+            seed=seed, path=path,
         )
 
     def to_dict(self) -> dict:
@@ -146,11 +226,29 @@ class CatalogEntry:
         return frames_path(self.id, self.variant(size, seed))
 
     def materialised(self) -> list[str]:
-        """Variants of this entry whose store is complete in the cache."""
+        """Variants of this entry whose store is complete in the cache.
+
+        A complete store in a folder that names no variant of this entry (say ``import`` under a
+        recorded id) is skipped with a :class:`CatalogWarning` naming it, so listings never break.
+        """
         folder = dataset_dir(self.id, "x").parent
         if not folder.is_dir():
             return []
-        return sorted(p.parent.name for p in folder.glob("*/frames.zarr") if is_complete(p))
+        found = []
+        for store in sorted(folder.glob("*/frames.zarr")):
+            if not is_complete(store):
+                continue
+            if self._is_variant(store.parent.name):
+                found.append(store.parent.name)
+            else:
+                warnings.warn(f"{store}: not a variant of dataset {self.id!r} ({self.kind}); skipped", CatalogWarning)
+        return found
+
+    def _is_variant(self, name: str) -> bool:
+        if self.kind == "import":
+            return name == "import"
+        match = re.fullmatch(r"(.+)-seed(\d+)", name)
+        return bool(match) and match.group(1) in self.sizes
 
     def n_frames(self, size: str | None = None) -> int | None:
         """Planned frame count of a recorded size (upper bound: episodes may end early)."""
@@ -162,33 +260,59 @@ class CatalogEntry:
 
 def _read_entry(path: Path) -> CatalogEntry:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise CatalogError(f"catalog entry {path}: not valid YAML ({exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(f"catalog entry {path}: cannot be read as UTF-8 text ({exc})") from None
     return CatalogEntry.from_dict(data, path)
 
 
-def load_catalog(dirs: list[Path] | None = None) -> dict[str, CatalogEntry]:
-    """All catalog entries, built-in first; a user entry may not reuse a built-in id."""
+def _scan(dirs: list[Path] | None) -> tuple[dict[str, CatalogEntry], dict[Path, CatalogError]]:
+    """Good entries by id (built-in first) and, per broken or shadowing entry file, its error."""
     dirs = dirs if dirs is not None else [BUILTIN_CATALOG, user_catalog_dir()]
     entries: dict[str, CatalogEntry] = {}
-    for folder in dirs:
-        folder = Path(folder)
+    problems: dict[Path, CatalogError] = {}
+    for folder in map(Path, dirs):
         if not folder.is_dir():
             continue
         for path in sorted(folder.glob("*.yaml")):
-            entry = _read_entry(path)
+            if path.name.startswith("."):  # a writer's temporary file, never an entry
+                continue
+            try:
+                entry = _read_entry(path)
+            except CatalogError as exc:
+                problems[path] = exc
+                continue
             if entry.id in entries:
-                raise CatalogError(f"duplicate dataset id {entry.id!r} in {path} and {entries[entry.id].path}")
+                problems[path] = CatalogError(
+                    f"catalog entry {path}: dataset id {entry.id!r} is already used by {entries[entry.id].path}")
+                continue
             entries[entry.id] = entry
+    return entries, problems
+
+
+def load_catalog(dirs: list[Path] | None = None) -> dict[str, CatalogEntry]:
+    """All good catalog entries, built-in first.
+
+    A broken entry file, or a user entry reusing an id, is skipped with a :class:`CatalogWarning`
+    naming the file, so one bad file never hides the rest; :func:`get_entry` raises its error.
+    """
+    entries, problems = _scan(dirs)
+    for exc in problems.values():
+        warnings.warn(f"{exc}; skipped", CatalogWarning, stacklevel=2)
     return entries
 
 
 def get_entry(dataset_id: str) -> CatalogEntry:
-    catalog = load_catalog()
-    if dataset_id not in catalog:
-        raise CatalogError(f"unknown dataset {dataset_id!r}; the catalog has: {', '.join(catalog) or 'nothing'}")
-    return catalog[dataset_id]
+    """The entry ``dataset_id``; if its file is broken, that file's ``CatalogError``."""
+    catalog, problems = _scan(None)
+    if dataset_id in catalog:
+        return catalog[dataset_id]
+    for path, exc in problems.items():
+        if path.stem == dataset_id:
+            raise exc
+    raise CatalogError(f"unknown dataset {dataset_id!r}; the catalog has: {', '.join(catalog) or 'nothing'}")
 
 
 def materialise(entry: CatalogEntry, size: str | None = None, seed: int | None = None,
@@ -238,32 +362,48 @@ def _record(entry: CatalogEntry, path: Path, size: str, seed: int, progress: boo
 def _import(entry: CatalogEntry, path: Path, progress: bool) -> Path:
     source = entry.source
     importer = get_importer(source["format"])
-    files = resolve_under(import_root(), source["path"])
+    root = import_root()
+    files = resolve_under(root, source["path"])
     if not files.exists():
         raise CatalogError(f"dataset {entry.id!r}: import path {files} does not exist")
     params = dict(source.get("params") or {})
     games = entry.games
-    try:
-        episodes = importer.read(files, **params)
-        first = next(episodes, None)
-    except TypeError as exc:
-        raise CatalogError(f"dataset {entry.id!r}: bad {source['format']} import parameters ({exc})") from None
-    if first is None:
-        raise CatalogError(f"dataset {entry.id!r}: no episodes found in {files}")
-    frame_size = entry.frame_size or tuple(first.frames.shape[1:3])
-    if not games:
-        games = [first.game]  # a multi-game import lists its games in the entry
-    attrs = {**_base_attrs(entry), "variant": "import", "import_format": source["format"],
-             "import_path": str(files), "versions": versions("h5py", "decord", "opencv-python-headless")}
-    bar = tqdm(desc=f"import {entry.id}", unit="frame", disable=not progress)
-    with StoreWriter(path, entry.schema, games, frame_size, attrs) as writer:
-        for ep in _chain(first, episodes):
-            labels = {k: v for k, v in ep.labels.items() if k in entry.schema}
-            writer.append(resize_frames(ep.frames, frame_size), ep.game, ep.episode, ep.step, labels,
-                          source=ep.source or str(files))
-            bar.update(len(ep.frames))
-    bar.close()
+    with confined_to(root):  # every file the importer opens must stay inside the import root
+        try:
+            episodes = importer.read(files, **params)
+            first = next(episodes, None)
+        except TypeError as exc:
+            raise CatalogError(f"dataset {entry.id!r}: bad {source['format']} import parameters ({exc})") from None
+        if first is None:
+            raise CatalogError(f"dataset {entry.id!r}: no episodes found in {files}")
+        try:
+            frame_size = entry.frame_size or check_frame_size(first.frames.shape[1:3], f"frame size of {first.source}")
+        except ValueError as exc:
+            raise CatalogError(f"dataset {entry.id!r}: {exc}; resize with --frame-size HxW") from None
+        if not games:
+            games = [first.game]  # a multi-game import lists its games in the entry
+        attrs = {**_base_attrs(entry), "variant": "import", "import_format": source["format"],
+                 "import_path": str(files), "catalog_entry": _import_key(entry),
+                 "versions": versions("h5py", "decord", "opencv-python-headless")}
+        bar = tqdm(desc=f"import {entry.id}", unit="frame", disable=not progress)
+        with StoreWriter(path, entry.schema, games, frame_size, attrs) as writer:
+            for ep in _chain(first, episodes):
+                labels = {k: v for k, v in ep.labels.items() if k in entry.schema}
+                writer.append(resize_frames(ep.frames, frame_size), ep.game, ep.episode, ep.step, labels,
+                              source=ep.source or str(files))
+                bar.update(len(ep.frames))
+        bar.close()
     return path
+
+
+def _import_key(entry: CatalogEntry) -> dict:
+    """What an imported store's data depend on: the entry less its prose, path resolved (JSON form)."""
+    key = {k: v for k, v in entry.to_dict().items() if k not in ("title", "domain", "description")}
+    try:
+        key["source"] = {**key["source"], "path": str(resolve_under(import_root(), entry.source["path"]))}
+    except ValueError:
+        pass  # a path that escapes the root describes nothing importable; compared as written
+    return json.loads(json.dumps(key))
 
 
 def _chain(first, rest):
@@ -273,16 +413,11 @@ def _chain(first, rest):
 
 def write_user_entry(entry: CatalogEntry) -> Path:
     """Save ``entry`` as YAML in the user catalog (atomically); refuses to shadow an existing id."""
-    existing = load_catalog()
-    if entry.id in existing and existing[entry.id].path != user_catalog_dir() / f"{entry.id}.yaml":
+    existing, _ = _scan(None)
+    final = user_catalog_dir() / f"{entry.id}.yaml"
+    if entry.id in existing and existing[entry.id].path != final:
         raise CatalogError(f"dataset id {entry.id!r} is already used by {existing[entry.id].path}")
-    folder = user_catalog_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{entry.id}.yaml"
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".yaml.tmp")
-    with os.fdopen(fd, "w") as fh:
-        yaml.safe_dump(entry.to_dict(), fh, sort_keys=False)
-    os.replace(tmp, final)
+    atomic_write(final, lambda tmp: Path(tmp).write_text(yaml.safe_dump(entry.to_dict(), sort_keys=False)))
     entry.path = final
     return final
 
@@ -290,13 +425,35 @@ def write_user_entry(entry: CatalogEntry) -> Path:
 def import_dataset(fmt: str, path: str, dataset_id: str, games: list[str] | None = None,
                    frame_size: tuple[int, int] | None = None, params: Mapping | None = None,
                    progress: bool = True, force: bool = False) -> Path:
-    """Import files of a public dataset format as a new catalog entry and materialise it."""
+    """Import files of a public dataset format as a user catalog entry and materialise it.
+
+    Every argument is checked before anything is written; a built-in id is refused. The same
+    files with the same settings under the same id reuse the store. An id that already holds
+    other data is refused unless ``force``, which replaces the store atomically (and drops its
+    now stale flow stores). The entry is written only once the store it describes is complete,
+    and a failed import leaves no store, folder or entry behind.
+    """
     importer = get_importer(fmt)
-    files = resolve_under(import_root(), path)  # fail before writing anything
+    with _naming(f"{fmt} import"):
+        check_id(dataset_id, "dataset id")
+        frame_size = check_frame_size(frame_size, "frame size") if frame_size is not None else None
+    if params is not None and not isinstance(params, Mapping):
+        raise CatalogError(f"{fmt} import: params must be a mapping of importer parameters, got {params!r}")
+    catalog, _ = _scan(None)
+    old = catalog.get(dataset_id)
+    entry_file = user_catalog_dir() / f"{dataset_id}.yaml"
+    if old is not None and old.path != entry_file:
+        raise CatalogError(f"dataset id {dataset_id!r} is already used by {old.path}; pick another --id")
+    if old is None and entry_file.exists() and not force:
+        raise CatalogError(f"{entry_file} exists but is not a valid entry for {dataset_id!r};"
+                           " --force replaces it, or pick another --id")
+    root = import_root()
+    files = resolve_under(root, path)
     if not files.exists():
         raise CatalogError(f"import path {files} does not exist")
     try:  # some formats' labels depend on the data (Minari action spaces, CSV columns)
-        schema = importer.label_schema(files, **dict(params or {}))
+        with confined_to(root):
+            schema = importer.label_schema(files, **dict(params or {}))
     except TypeError as exc:
         raise CatalogError(f"{fmt} import: bad parameters ({exc})") from None
     entry = CatalogEntry.from_dict({
@@ -306,7 +463,32 @@ def import_dataset(fmt: str, path: str, dataset_id: str, games: list[str] | None
         "labels": schema.to_list(),
         **({"frame_size": list(frame_size)} if frame_size else {}),
     })
-    store = materialise(entry, force=force, progress=progress)
+    store = entry.store_path()
+    key = _import_key(entry)
+    if not force:
+        if old is not None and _import_key(old) != key:
+            raise CatalogError(
+                f"dataset {dataset_id!r} ({old.path}) already holds an import of {old.source['path']!r} with"
+                " other files or settings; --force replaces it, or pick another --id")
+        if is_complete(store):
+            if open_store(store).attrs.get("catalog_entry") != key:
+                raise CatalogError(f"{store} holds other data than this import; --force replaces it, or pick another --id")
+            if old is None:
+                write_user_entry(entry)
+            return store  # the same files and settings: reuse
+    created = [p for p in store.parents if not p.exists() and (p == cache_dir() or cache_dir() in p.parents)]
+    try:
+        materialise(entry, force=force, progress=progress)
+    except BaseException:
+        for folder in created:  # deepest first; only the folders this import made, if still empty
+            try:
+                folder.rmdir()
+            except OSError:
+                pass
+        raise
+    for derived in store.parent.glob("*.zarr"):  # flow of the replaced frames describes other data
+        if derived != store:
+            shutil.rmtree(derived, ignore_errors=True)
     write_user_entry(entry)
     return store
 

@@ -1,9 +1,45 @@
-"""Finding an importer's input files: one file, or every matching file in a folder."""
+"""Finding an importer's input files: one file, or every matching file in a folder.
+
+While :func:`confined_to` is in force (the catalog imports under it), every file found or
+opened here must lie inside the import root once symlinks are followed, so a link inside an
+allowed folder cannot read a file outside it.
+"""
 
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Iterator
+
+from ...paths import resolve_under
+
+_ROOT: ContextVar[Path | None] = ContextVar("import_root", default=None)
+
+
+@contextmanager
+def confined_to(root: Path) -> Iterator[None]:
+    """Within the block, :func:`checked` refuses files that resolve outside ``root``."""
+    token = _ROOT.set(Path(root).resolve())
+    try:
+        yield
+    finally:
+        _ROOT.reset(token)
+
+
+def checked(path: Path) -> Path:
+    """``path`` unchanged, after checking that it (symlinks followed) stays inside the import root."""
+    root = _ROOT.get()
+    if root is not None:
+        try:
+            resolve_under(root, path)
+        except ValueError:
+            raise ValueError(
+                f"{path}: resolves to {Path(path).resolve()}, outside the import root {root}"
+                " (a symlink may not lead out of it)"
+            ) from None
+    return path
 
 
 def natural_key(path: Path) -> list:
@@ -23,11 +59,11 @@ def data_files(path: str | Path, suffixes: tuple[str, ...]) -> list[Path]:
     if path.is_file():
         if not path.name.endswith(suffixes):
             raise ValueError(f"{path}: expected a file ending in {' or '.join(suffixes)}")
-        return [path]
+        return [checked(path)]
     files = sorted((p for p in path.iterdir() if p.is_file() and p.name.endswith(suffixes)), key=natural_key)
     if not files:
         raise ValueError(f"{path}: no {' or '.join('*' + s for s in suffixes)} files in this folder")
-    return files
+    return [checked(p) for p in files]
 
 
 def paired_files(path: str | Path, main: str, partner: str) -> list[tuple[Path, Path]]:
@@ -54,5 +90,6 @@ def paired_files(path: str | Path, main: str, partner: str) -> list[tuple[Path, 
         for f in (a, b):
             if not f.is_file():
                 raise ValueError(f"{f}: file missing (every {main} needs its {partner} next to it)")
+            checked(f)
         pairs.append((a, b))
     return pairs

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..episode import Episode
 from ..schema import STEER_CLASSES, UNLABELED, LabelSchema, LabelSpec
-from ._files import data_files
+from ._files import checked, data_files
 
 FRAME_RATE = 20.0  # Hz while a key is held; the game pauses between decisions (see duration_ms)
 
@@ -75,6 +75,7 @@ def read(path: str | Path, game: str | None = None) -> Iterator[Episode]:
         txt_path = tar_path.with_name(tar_path.name[: -len(".tar.bz2")] + ".txt")
         if not txt_path.is_file():
             raise ValueError(f"{txt_path}: file missing (every trial .tar.bz2 needs its .txt)")
+        checked(txt_path)
         trial = txt_path.stem
         rows = _read_rows(txt_path)
         pngs = _read_pngs(tar_path, trial)
@@ -119,9 +120,12 @@ def _number(value: str, txt: Path, line: int, column: str) -> float:
     if value in ("null", ""):
         return np.nan
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise ValueError(f"{txt}: line {line}: {column} {value!r} is not a number or null") from None
+    if not np.isfinite(number):
+        raise ValueError(f"{txt}: line {line}: {column} {value!r} is not a finite number; null marks a missing value")
+    return number
 
 
 def _read_rows(txt: Path) -> dict[str, np.ndarray]:

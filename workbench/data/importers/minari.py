@@ -27,7 +27,7 @@ import numpy as np
 
 from ..episode import Episode
 from ..schema import STEER_CLASSES, LabelSchema, LabelSpec, steer_from_sign
-from ._files import data_files
+from ._files import checked, data_files
 
 FRAME_RATE = 50.0  # Minari stores no clock; gymnasium's default render_fps (CarRacing: 50 Hz)
 
@@ -168,8 +168,9 @@ def _action_space(files: list[Path]) -> tuple[str, int]:
 def _dataset_id(f: h5py.File, h5_path: Path) -> str:
     """The dataset id from the file's attrs or Minari's sibling metadata.json, else the file stem."""
     value = f.attrs.get("dataset_id")
-    if value is None and (h5_path.parent / "metadata.json").is_file():
-        value = json.loads((h5_path.parent / "metadata.json").read_text()).get("dataset_id")
+    metadata = h5_path.parent / "metadata.json"
+    if value is None and metadata.is_file():
+        value = json.loads(checked(metadata).read_text()).get("dataset_id")
     if isinstance(value, bytes):
         value = value.decode()
     return str(value) if value else h5_path.stem

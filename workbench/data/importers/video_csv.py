@@ -2,8 +2,10 @@
 
 The CSV has a header and one row per video frame. Every column becomes a label, except
 index-like columns (``frame``, ``frame_id``, ``frame_index``, ``step``, ``episode``,
-``time``, ``timestamp``, ``game``); empty / ``null`` cells are unlabeled. Without the
-``columns`` parameter the kind is inferred per column:
+``time``, ``timestamp``, ``game``). An empty cell or ``null`` (any case) is the one way to
+mark a frame unlabeled; ``NaN``, ``inf`` and numbers too large for a float stop the import
+with a ``ValueError`` naming the file, column and row. Without the ``columns`` parameter
+the kind is inferred per column:
 
 * ``steer`` or ``direction`` with LEFT/NEUTRAL/RIGHT (any case) -> categorical label ``steer``
 * numbers that are all 0/1                                      -> binary
@@ -36,7 +38,8 @@ STEER_SPEC = LabelSpec("steer", "categorical", STEER_CLASSES, "horizontal direct
 SCHEMA = LabelSchema.from_list([STEER_SPEC])
 STEER_COLUMNS = ("steer", "direction")
 NOT_LABELS = {"frame", "frame_id", "frame_index", "frames", "step", "episode", "time", "timestamp", "game"}
-MISSING = ("", "null", "NULL", "nan", "NaN", "None", "NA")
+MISSING = ("", "null", "NULL", "Null")  # the explicit missing-value markers
+NAN_TOKEN = r"[+-]?nan"  # what float() reads as NaN, in any case
 
 Classes = Mapping[str, Sequence[str]] | Sequence[str] | None
 
@@ -130,20 +133,33 @@ def _plan(
     return plan
 
 
+def _bad_cell(values: pd.Series, bad: np.ndarray, column: str, csv_path: Path, problem: str, hint: str = ""):
+    """A ``ValueError`` naming the first ``bad`` cell: file, value, column, row (= frame) and CSV line."""
+    i = int(np.flatnonzero(bad)[0])
+    return ValueError(f"{csv_path}: {problem} {values.iloc[i]!r} in column {column!r} at row {i} (line {i + 2}){hint}")
+
+
+def _check_finite(values: pd.Series, column: str, csv_path: Path) -> None:
+    """Refuse NaN and ±inf cells: an unlabeled frame is an explicit empty cell or ``null``."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = values.str.fullmatch(NAN_TOKEN, case=False).to_numpy(dtype=bool) | np.isinf(numbers)
+    if bad.any():
+        raise _bad_cell(values, bad, column, csv_path, "non-finite value", " (NaN and inf are not labels;"
+                        " leave the cell empty or write null for an unlabeled frame)")
+
+
 def _infer_kind(values: pd.Series, column: str, classes: Classes, csv_path: Path) -> str:
     if column.lower() in STEER_COLUMNS:
         return "steer"
-    present = values[~values.isin(MISSING)]
-    numbers = pd.to_numeric(present, errors="coerce")
-    if numbers.notna().all():
-        return "binary" if numbers.isin((0, 1)).all() else "continuous"
+    _check_finite(values, column, csv_path)
+    missing = values.isin(MISSING).to_numpy()
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if not (text := np.isnan(numbers) & ~missing).any():
+        return "binary" if np.isin(numbers[~missing], (0, 1)).all() else "continuous"
     if _classes_for(column, classes) is None:
-        row = int(present.index[numbers.isna()][0])  # the CSV's RangeIndex: row = frame
-        raise ValueError(
-            f"{csv_path}: unknown action name {values[row]!r} in column {column!r} at row {row}"
-            f" (line {row + 2}): text columns other than steer/direction (LEFT/NEUTRAL/RIGHT) need"
-            f" their class list, e.g. classes={{{column!r}: [...]}}"
-        )
+        raise _bad_cell(values, text, column, csv_path, "unknown action name",
+                        ": text columns other than steer/direction (LEFT/NEUTRAL/RIGHT) need"
+                        f" their class list, e.g. classes={{{column!r}: [...]}}")  # fmt: skip
     return "categorical"
 
 
@@ -152,10 +168,7 @@ def _encode(values: pd.Series, spec: LabelSpec, column: str, csv_path: Path) -> 
     missing = values.isin(MISSING).to_numpy()
 
     def fail(bad: np.ndarray, problem: str, hint: str = ""):
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{csv_path}: {problem} {values.iloc[i]!r} in column {column!r} at row {i} (line {i + 2}){hint}"
-        )
+        raise _bad_cell(values, bad, column, csv_path, problem, hint)
 
     if spec.kind == "categorical":
         text = values.str.upper() if spec == STEER_SPEC else values  # steer names in any case
@@ -163,6 +176,7 @@ def _encode(values: pd.Series, spec: LabelSpec, column: str, csv_path: Path) -> 
         if (bad := np.isnan(codes) & ~missing).any():
             fail(bad, "unknown action name", f"; known: {list(spec.classes)}")
         return np.where(missing, -1, np.nan_to_num(codes, nan=-1)).astype(np.int8)
+    _check_finite(values, column, csv_path)
     numbers = pd.to_numeric(values.mask(missing), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     if (bad := np.isnan(numbers) & ~missing).any():
         fail(bad, "non-numeric value", f" of a {spec.kind} label")

@@ -116,6 +116,9 @@ def _labels(actions: list[dict | None], jsonl: Path, frame_index: np.ndarray, de
             raise ValueError(
                 f"{jsonl}: frame {frame}: expected keyboard.keys and mouse.dx/dy ({type(exc).__name__}: {exc})"
             ) from None
+        if not np.isfinite([dx, dy]).all():
+            raise ValueError(f"{jsonl}: frame {frame}: mouse dx/dy must be finite numbers, got {dx}, {dy}"
+                             " (a frame without input is a null line)")
         for label, (key, _) in KEYS.items():
             labels[label][t] = key in keys
         for label, (button, _) in BUTTONS.items():
