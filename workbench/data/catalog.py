@@ -13,8 +13,6 @@ is ``<size>-seed<seed>`` for recordings and ``import`` for imports.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -23,7 +21,8 @@ import xarray as xr
 import yaml
 from tqdm.auto import tqdm
 
-from ..paths import BUILTIN_CATALOG, check_id, import_root, resolve_under, user_catalog_dir
+from ..locks import store_lock
+from ..paths import BUILTIN_CATALOG, atomic_write, check_id, import_root, resolve_under, user_catalog_dir
 from ..provenance import versions
 from .episode import resize_frames
 from .importers import get_importer
@@ -176,7 +175,7 @@ def load_catalog(dirs: list[Path] | None = None) -> dict[str, CatalogEntry]:
         folder = Path(folder)
         if not folder.is_dir():
             continue
-        for path in sorted(folder.glob("*.yaml")):
+        for path in sorted(p for p in folder.glob("*.yaml") if not p.name.startswith(".")):  # not temporaries
             entry = _read_entry(path)
             if entry.id in entries:
                 raise CatalogError(f"duplicate dataset id {entry.id!r} in {path} and {entries[entry.id].path}")
@@ -195,15 +194,20 @@ def materialise(entry: CatalogEntry, size: str | None = None, seed: int | None =
                 force: bool = False, progress: bool = True) -> Path:
     """Record or import ``entry`` into its zarr store (skipped when already complete).
 
-    Recording is deterministic: the same entry, size and seed give the same label bytes.
+    Recording is deterministic: the same entry, size and seed give the same label bytes. A
+    second process materialising the same variant meanwhile stops with a
+    :class:`workbench.locks.LockError`.
     """
     path = entry.store_path(size, seed)
-    clean_stale_tmp(path.parent)
     if is_complete(path) and not force:
         return path
-    if entry.kind == "record":
-        return _record(entry, path, size or entry.default_size, entry.seed if seed is None else int(seed), progress)
-    return _import(entry, path, progress)
+    with store_lock(path.parent):  # one writer per variant: another one's temporaries are not stale
+        clean_stale_tmp(path.parent)
+        if is_complete(path) and not force:  # finished by another process meanwhile
+            return path
+        if entry.kind == "record":
+            return _record(entry, path, size or entry.default_size, entry.seed if seed is None else int(seed), progress)
+        return _import(entry, path, progress)
 
 
 def _base_attrs(entry: CatalogEntry) -> dict:
@@ -276,13 +280,8 @@ def write_user_entry(entry: CatalogEntry) -> Path:
     existing = load_catalog()
     if entry.id in existing and existing[entry.id].path != user_catalog_dir() / f"{entry.id}.yaml":
         raise CatalogError(f"dataset id {entry.id!r} is already used by {existing[entry.id].path}")
-    folder = user_catalog_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{entry.id}.yaml"
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".yaml.tmp")
-    with os.fdopen(fd, "w") as fh:
-        yaml.safe_dump(entry.to_dict(), fh, sort_keys=False)
-    os.replace(tmp, final)
+    final = atomic_write(user_catalog_dir() / f"{entry.id}.yaml",
+                         lambda tmp: Path(tmp).write_text(yaml.safe_dump(entry.to_dict(), sort_keys=False)))
     entry.path = final
     return final
 
