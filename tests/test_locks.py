@@ -220,8 +220,10 @@ def test_one_and_two_torch_threads_give_bit_identical_weights(tmp_path):
                      env={**os.environ, "WORKBENCH_MODELS": str(libraries[threads])})
         out, err = proc.communicate(timeout=TIMEOUT)
         assert proc.returncode == 0, err
+    one, two = (torch.load(lib / "same" / "weights.pt", weights_only=True) for lib in libraries.values())
+    assert one.keys() == two.keys() and all(torch.equal(one[k], two[k]) for k in one)
     one, two = ((lib / "same" / "weights.pt").read_bytes() for lib in libraries.values())
-    assert one == two
+    assert one == two  # and so the same weights_sha256
     cards = [(lib / "same" / "card.yaml").read_text() for lib in libraries.values()]
     assert all(f"torch_threads: {TRAIN_THREADS}" in card for card in cards)
 
