@@ -107,7 +107,11 @@ def acquire(path: str | os.PathLike, what: str) -> str:
             continue  # released between our two calls
         held, owner = found
         if owner is None:
-            if time.time() - path.stat().st_mtime < UNREADABLE_STALE_S:
+            try:
+                young = time.time() - path.stat().st_mtime < UNREADABLE_STALE_S
+            except FileNotFoundError:
+                continue
+            if young:
                 raise LockError(f"{what} is being locked by another process (lock file {path})")
         elif _alive(owner):
             raise LockError(f"{what} is in use by pid {owner['pid']} on {owner.get('host')} since"
