@@ -33,11 +33,12 @@ def _guard(fn, *args, **kwargs):
     """Run ``fn`` turning expected data errors into a one-line message and exit code 2."""
     from .data.catalog import CatalogError
     from .data.store import StoreError
+    from .locks import LockError
     from .models.library import ModelLibraryError
 
     try:
         return fn(*args, **kwargs)
-    except (CatalogError, StoreError, ModelLibraryError, ValueError, FileNotFoundError) as exc:
+    except (CatalogError, StoreError, ModelLibraryError, LockError, ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
 
 
@@ -290,13 +291,15 @@ def train_(
 
 @app.command("models")
 def models_() -> None:
-    """List the model library: id, preset, datasets, steps and test balanced accuracy."""
-    from .models.library import list_models, load_card
+    """List the model library: id, preset, datasets and steps; a warning line for each broken card."""
+    from .models.library import read_library
 
-    for model_id in list_models():
-        card = load_card(model_id)
-        cfg = card.get("config", {})
-        typer.echo(f"{model_id}  [{cfg.get('name')}] datasets={cfg.get('datasets')} steps={card.get('training', {}).get('steps')}")
+    cards, broken = read_library()
+    for model_id, card in cards.items():
+        cfg = card["config"]
+        typer.echo(f"{model_id}  [{cfg.get('name')}] datasets={cfg.get('datasets')} steps={card['training']['steps']}")
+    for line in broken:
+        typer.secho(f"warning: {line}", fg=typer.colors.YELLOW, err=True)
 
 
 @app.command()

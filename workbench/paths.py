@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import uuid
 from pathlib import Path
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
@@ -72,9 +72,10 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
     (``os.replace``): readers never see a half-written file; a failure removes the temporary."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # ends in the final name, so a crash's leftover is still covered by ignore rules such as *.pt
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=f"-{path.name}")
-    os.close(fd)
+    # ends in the final name, so a crash's leftover is still covered by ignore rules such as *.pt;
+    # created like any new file (0666 less the umask), not mkstemp's 0600, so a shared disk can read it
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex[:10]}-{path.name}")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         write(tmp)
         os.replace(tmp, path)

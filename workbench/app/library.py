@@ -39,7 +39,8 @@ def library_page() -> pn.viewable.Viewable:
     parts = [pn.pane.Markdown(f"### Studies ({len(studies)})"),
              table(studies, "studies", index=False) if len(studies)
              else notice("No studies yet: `workbench study`, `workbench worldmodel study`."),
-             pn.pane.Markdown(f"### Models ({len(models)})")]
+             pn.pane.Markdown(f"### Models ({len(models)})"),
+             *(pn.pane.Alert(line, alert_type="warning") for line in models.attrs["skipped"])]
     if not len(models):
         return pn.Column(*parts, notice("The model library is empty: `workbench train`."))
     pick = pn.widgets.Select(name="model card", options=list(models["model"]), width=420)

@@ -25,7 +25,7 @@ from ..analysis.calibration import percentile_calibration
 from ..analysis.summary import dataset_summary
 from ..data.catalog import CatalogEntry, load_catalog
 from ..data.store import open_dataset
-from ..models.library import list_models, load_card, model_path
+from ..models.library import load_card, model_path, read_library
 from ..paths import check_id
 from ..study.runner import studies_dir
 from ..study.wm_report import (capacity_table, controller_table, cycle_table, headlines, health_table, leakage_table,
@@ -308,11 +308,12 @@ def models_table() -> pd.DataFrame:
     balanced accuracy of its main head over its games (IDMs only), and when it was created.
 
     World-model cards (``LatentActionWorldModel``, ``FrameAutoencoder``, controllers) have no
-    balanced accuracy and may name their data only under ``data``."""
+    balanced accuracy and may name their data only under ``data``. A model whose card does not load
+    is left out, with a line saying why in ``attrs["skipped"]``."""
     rows = []
-    for model_id in list_models():
-        card = model_card(model_id)
-        cfg = card.get("config", {})
+    cards, skipped = read_library(model_card)
+    for model_id, card in cards.items():
+        cfg = card["config"]
         head = card.get("main_head", "steer")
         test = card.get("metrics", {}).get("test", {}).get(head, {})
         scores = [m.get("balanced_accuracy") for m in test.values() if isinstance(m, dict)]
@@ -323,4 +324,6 @@ def models_table() -> pd.DataFrame:
                      "games": ", ".join(card.get("games") or []), "steps": card.get("training", {}).get("steps"),
                      f"test bal. acc. ({head})": float(np.mean(scores)) if scores else np.nan,
                      "created": card.get("created", "")})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    table.attrs["skipped"] = skipped
+    return table

@@ -25,6 +25,7 @@ import xarray as xr
 import yaml
 from tqdm.auto import tqdm
 
+from ..locks import store_lock
 from ..paths import (BUILTIN_CATALOG, atomic_write, cache_dir, check_id, import_root, resolve_under,
                      user_catalog_dir)
 from ..provenance import versions
@@ -319,15 +320,20 @@ def materialise(entry: CatalogEntry, size: str | None = None, seed: int | None =
                 force: bool = False, progress: bool = True) -> Path:
     """Record or import ``entry`` into its zarr store (skipped when already complete).
 
-    Recording is deterministic: the same entry, size and seed give the same label bytes.
+    Recording is deterministic: the same entry, size and seed give the same label bytes. A
+    second process materialising the same variant meanwhile stops with a
+    :class:`workbench.locks.LockError`.
     """
     path = entry.store_path(size, seed)
-    clean_stale_tmp(path.parent)
     if is_complete(path) and not force:
         return path
-    if entry.kind == "record":
-        return _record(entry, path, size or entry.default_size, entry.seed if seed is None else int(seed), progress)
-    return _import(entry, path, progress)
+    with store_lock(path.parent):  # one writer per variant: another one's temporaries are not stale
+        clean_stale_tmp(path.parent)
+        if is_complete(path) and not force:  # finished by another process meanwhile
+            return path
+        if entry.kind == "record":
+            return _record(entry, path, size or entry.default_size, entry.seed if seed is None else int(seed), progress)
+        return _import(entry, path, progress)
 
 
 def _base_attrs(entry: CatalogEntry) -> dict:

@@ -32,6 +32,7 @@ from dask.callbacks import Callback
 from tqdm.auto import tqdm
 
 from ..data.store import COORD_CHUNK, derived_path, open_store, write_dataset_atomic
+from ..locks import store_lock
 from ..provenance import code_version, now_utc
 from .compute import check_method, concat_statistics, method_parameters, sequence_flow, successor_mask
 from .labels import DEFAULT_THRESHOLD, proxy_steer
@@ -172,7 +173,8 @@ def compute_flow(
 ) -> Path:
     """Compute flow statistics and ``flow_steer`` proxy labels for every frame of a store.
 
-    Writes the sibling store ``flow-<method>.zarr`` atomically and returns its path;
+    Writes the sibling store ``flow-<method>.zarr`` atomically, holding the folder's lock
+    (:func:`workbench.locks.store_lock`), and returns its path;
     ``open_dataset(frames_store)`` then carries ``flow_dx`` … ``flow_grid`` and ``flow_steer``.
     ``workers`` defaults to the CPU count; see the module docstring for ``scheduler``.
     ``threshold`` and ``flow_sign`` are those of :func:`workbench.flow.labels.proxy_steer`
@@ -184,26 +186,28 @@ def compute_flow(
     workers = int(workers or os.cpu_count() or 1)
     run = _runner(workers, scheduler)
 
-    src = open_store(frames_store)
-    n = src.sizes["frame"]
-    has_next = successor_mask(src["game"].values, src["episode"].values, src["step"].values)
-    blocks = plan_blocks(n, src["frames"].encoding["chunks"][0], workers)
-    tasks = [Task(str(frames_store), a, b, has_next[a:b], method, grid) for a, b in blocks]
-    with tqdm(total=n, unit="frame", desc=f"flow ({method})", disable=not progress) as bar:
-        stats = concat_statistics(run(tasks, bar, workers))
+    with store_lock(frames_store.parent):  # the frames store stays put; no other writer in its folder
+        src = open_store(frames_store)
+        n = src.sizes["frame"]
+        has_next = successor_mask(src["game"].values, src["episode"].values, src["step"].values)
+        blocks = plan_blocks(n, src["frames"].encoding["chunks"][0], workers)
+        tasks = [Task(str(frames_store), a, b, has_next[a:b], method, grid) for a, b in blocks]
+        with tqdm(total=n, unit="frame", desc=f"flow ({method})", disable=not progress) as bar:
+            stats = concat_statistics(run(tasks, bar, workers))
 
-    ds = _flow_dataset(stats, src)
-    signs = src.attrs.get("flow_sign", {}) if flow_sign is None else flow_sign
-    ds["flow_steer"] = proxy_steer(ds, threshold, signs)
-    attrs = {
-        "method": method,
-        "parameters": method_parameters(method),
-        "grid": list(grid),
-        "n_pairs": int(has_next.sum()),
-        "source": frames_store.name,
-        "code_version": code_version(),
-        "opencv": cv2.__version__,
-        "created": now_utc(),
-    }
-    encoding = {name: {"chunks": (COORD_CHUNK, *ds[name].shape[1:])} for name in ds.variables if "frame" in ds[name].dims}
-    return write_dataset_atomic(ds, derived_path(frames_store, f"flow-{method}"), attrs, encoding)
+        ds = _flow_dataset(stats, src)
+        signs = src.attrs.get("flow_sign", {}) if flow_sign is None else flow_sign
+        ds["flow_steer"] = proxy_steer(ds, threshold, signs)
+        attrs = {
+            "method": method,
+            "parameters": method_parameters(method),
+            "grid": list(grid),
+            "n_pairs": int(has_next.sum()),
+            "source": frames_store.name,
+            "code_version": code_version(),
+            "opencv": cv2.__version__,
+            "created": now_utc(),
+        }
+        encoding = {name: {"chunks": (COORD_CHUNK, *ds[name].shape[1:])} for name in ds.variables
+                    if "frame" in ds[name].dims}
+        return write_dataset_atomic(ds, derived_path(frames_store, f"flow-{method}"), attrs, encoding)

@@ -5,7 +5,8 @@ per-head cross-entropy (missing labels ignored) with AdamW, validates every ``ev
 (balanced accuracy per head per game), and checkpoints every ``checkpoint_every`` steps to
 ``<models>/<id>/checkpoint.pt`` (model, optimiser, sampler RNG, step). Running the same config
 again resumes from the checkpoint and, on CPU, ends with the same weights as an uninterrupted
-run: every random draw after initialisation comes from one checkpointed numpy Generator. When
+run: every random draw after initialisation comes from one checkpointed numpy Generator, and
+torch runs on a fixed thread count (:mod:`.session`). One process at a time trains an id. When
 training ends the weights and the card are written and the checkpoint removed; running a
 finished config again returns the existing model.
 """
@@ -23,14 +24,15 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..models.idm import IDMLatentSpatial, default_device, pair_tensor
-from ..models.library import (CARD, CHECKPOINT, ModelLibraryError, atomic_torch_save, delete_model,
-                              load_card, load_model, model_path, save_model)
+from ..models.library import (CARD, CHECKPOINT, ModelLibraryError, delete_model, load_card, load_model, model_path,
+                              save_model)
 from ..paths import check_id
 from ..provenance import code_version, now_utc, versions
 from .augment import flip_plan, hflip
 from .config import TrainConfig
 from .inference import infer, mean_scores, score_table
 from .pairs import PairIndex, Source, balanced_weights, build_pair_index, default_heads, finetune_mask, resolve_source
+from .session import read_checkpoint, training_session, write_checkpoint
 from .stream import FrameReader, PairSampler
 
 EVAL_BATCH = 256
@@ -141,6 +143,11 @@ def train(config: TrainConfig, max_steps: int | None = None, progress: bool = Tr
     error: give the new config its own ``model_id``.
     """
     cfg, index = prepare(config)
+    with training_session(cfg.model_id):
+        return _train(cfg, index, max_steps, progress, force)
+
+
+def _train(cfg: TrainConfig, index: PairIndex, max_steps: int | None, progress: bool, force: bool) -> TrainResult:
     model_id = cfg.model_id
     folder = model_path(model_id)
     if force:
@@ -178,19 +185,16 @@ def train(config: TrainConfig, max_steps: int | None = None, progress: bool = Tr
     # everything the loop carries from step to step, so a resumed run continues exactly
     state = {"step": 0, "history": [], "train_seconds": 0.0, "losses": []}
     ckpt_path = folder / CHECKPOINT
-    if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if ckpt["config"] != cfg.identity():
-            raise ModelLibraryError(f"{ckpt_path} was written by a different config; delete it, pass force=True,"
-                                    " or give this config its own model_id")
+    ckpt = read_checkpoint(ckpt_path, cfg.identity())
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         rng.bit_generator.state = ckpt["rng"]
         state = {k: ckpt[k] for k in state}
 
     def checkpoint() -> None:
-        atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                           "rng": rng.bit_generator.state, "config": cfg.identity(), **state}, ckpt_path)
+        write_checkpoint(ckpt_path, cfg.identity(), model=model.state_dict(), optimizer=optimizer.state_dict(),
+                         rng=rng.bit_generator.state, **state)
 
     stop_at = cfg.steps if max_steps is None else min(cfg.steps, int(max_steps))
     model.train()

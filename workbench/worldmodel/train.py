@@ -6,10 +6,12 @@ with AdamW under a linear warm-up + cosine schedule, validates every ``eval_ever
 fixed sample of validation clips, and checkpoints every ``checkpoint_every`` steps to
 ``<models>/<id>/checkpoint.pt`` (model, optimiser, numpy RNG, step, history). Every random draw
 after initialisation — batches, the noisy latents' samples, codebook resets — follows from one
-checkpointed numpy Generator (each step seeds torch from it), so on CPU a resumed run ends with
-the same weights as an uninterrupted one. When training ends the weights and the card (config,
-data, seed, metrics, code version) are written and the checkpoint removed; running a finished
-config again returns the existing model, and one whose card holds a different config is an error.
+checkpointed numpy Generator (each step seeds torch from it) and torch runs on a fixed thread
+count (:mod:`workbench.training.session`), so on CPU a resumed run ends with the same weights as
+an uninterrupted one; one process at a time trains an id. When training ends the weights and the
+card (config, data, seed, metrics, code version) are written and the checkpoint removed; running a
+finished config again returns the existing model, and one whose card holds a different config is
+an error.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..models.idm import default_device
-from ..models.library import (CARD, CHECKPOINT, ModelLibraryError, atomic_torch_save, delete_model, load_card,
-                              load_model, model_path, save_model)
+from ..models.library import (CARD, CHECKPOINT, ModelLibraryError, delete_model, load_card, load_model, model_path,
+                              save_model)
 from ..provenance import code_version, now_utc, versions
 from ..training.pairs import SPLITS, Source, resolve_source
+from ..training.session import read_checkpoint, training_session, write_checkpoint
 from ..training.stream import PairSampler
 from .autoencoder import GRID, FrameAutoencoder, frames_to_tensor
 from .clips import ActionSpace, ClipIndex, ClipReader, build_clip_index
@@ -104,19 +107,16 @@ def _fit(cfg, model: torch.nn.Module, step_fn: Callable[[np.ndarray], tuple[torc
     rng = np.random.default_rng(cfg.seed)
     state = {"step": 0, "history": [], "train_seconds": 0.0, "stats": []}
     ckpt_path = folder / CHECKPOINT
-    if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if ckpt["config"] != cfg.identity():
-            raise ModelLibraryError(f"{ckpt_path} was written by a different config; delete it, pass force=True,"
-                                    " or give this config its own model_id")
+    ckpt = read_checkpoint(ckpt_path, cfg.identity())
+    if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         rng.bit_generator.state = ckpt["rng"]
         state = {k: ckpt[k] for k in state}
 
     def checkpoint() -> None:
-        atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                           "rng": rng.bit_generator.state, "config": cfg.identity(), **state}, ckpt_path)
+        write_checkpoint(ckpt_path, cfg.identity(), model=model.state_dict(), optimizer=optimizer.state_dict(),
+                         rng=rng.bit_generator.state, **state)
 
     stop_at = cfg.steps if max_steps is None else min(cfg.steps, int(max_steps))
     model.train()
@@ -188,6 +188,12 @@ def train_autoencoder(config: AutoencoderConfig, max_steps: int | None = None, p
     sources = [resolve_source(d, cfg.size, cfg.data_seed) for d in cfg.datasets]
     tag = [*_data_tag(sources, cfg.games), f"{cfg.input_size}px", f"w{cfg.width}c{cfg.rep_channels}"]
     cfg = cfg.replace(model_id=cfg.model_id or model_id_for("frameae", tag, cfg.seed))
+    with training_session(cfg.model_id):
+        return _train_autoencoder(cfg, sources, max_steps, progress, force)
+
+
+def _train_autoencoder(cfg: AutoencoderConfig, sources: list[Source], max_steps: int | None, progress: bool,
+                       force: bool) -> str:
     if _finished(cfg.model_id, cfg, force) is not None:
         return cfg.model_id
     index = build_clip_index(sources, 2, cfg.games, cfg.split_block, cfg.split_fractions, cfg.split_seed)
@@ -241,6 +247,12 @@ def train_world_model(config: WorldModelConfig, max_steps: int | None = None, pr
     cfg = config
     sources = [resolve_source(d, cfg.size, cfg.data_seed) for d in cfg.datasets]
     cfg = cfg.replace(model_id=cfg.model_id or _world_model_id(cfg, sources))
+    with training_session(cfg.model_id):
+        return _train_world_model(cfg, sources, max_steps, progress, force)
+
+
+def _train_world_model(cfg: WorldModelConfig, sources: list[Source], max_steps: int | None, progress: bool,
+                       force: bool) -> str:
     if _finished(cfg.model_id, cfg, force) is not None:
         return cfg.model_id
     encoder_id = cfg.encoder or train_autoencoder(cfg.autoencoder_config(), progress=progress)
@@ -321,6 +333,12 @@ def train_controller(config: ControllerConfig, max_steps: int | None = None, pro
                          f" (family {world_card['config']['family']!r})")
     tag = [cfg.kind, cfg.action_space, cfg.world_model]
     cfg = cfg.replace(model_id=cfg.model_id or model_id_for("ctrl", tag, cfg.seed))
+    with training_session(cfg.model_id):
+        return _train_controller(cfg, world_card, max_steps, progress, force)
+
+
+def _train_controller(cfg: ControllerConfig, world_card: dict, max_steps: int | None, progress: bool,
+                      force: bool) -> str:
     if _finished(cfg.model_id, cfg, force) is not None:
         return cfg.model_id
     device = default_device(cfg.device)
