@@ -160,7 +160,7 @@ def test_files_follow_the_umask(tmp_path, umask, mode):
         saved("a")
         written += [model_path("a") / "card.yaml", model_path("a") / "weights.pt"]
         entry = CatalogEntry.from_dict({"id": "mine", "source": {"type": "import", "format": "video_csv",
-                                                                  "path": "x"}, "labels": []})
+                                                                  "path": "x"}, "labels": [{"name": "steer", "kind": "binary"}]})
         written.append(write_user_entry(entry))
     finally:
         os.umask(previous)
