@@ -31,13 +31,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..paths import atomic_write
 from ..paths import cache_dir as workbench_cache
 
 METHODS = ("tsne", "umap")
@@ -142,15 +142,7 @@ class ProjectionCache:
         if path.exists():
             return np.load(path, allow_pickle=False)
         out = _project_uncached(x, method, seed, pca, **kw)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=path.stem, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, out, allow_pickle=False)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(path, lambda tmp: np.save(tmp, out, allow_pickle=False))
         return out
 
 

@@ -16,13 +16,11 @@ be written outside the exports folder.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from ..paths import cache_dir, check_id
+from ..paths import atomic_write, cache_dir, check_id
 
 
 def exports_dir() -> Path:
@@ -39,17 +37,7 @@ def export_selection(table: pd.DataFrame, name: str) -> Path:
 
     An existing selection of that name is replaced.
     """
-    path = export_path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".csv.tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            table.to_csv(fh, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(export_path(name), lambda tmp: table.to_csv(tmp, index=False))
 
 
 def list_selections() -> list[str]:
@@ -57,7 +45,7 @@ def list_selections() -> list[str]:
     folder = exports_dir()
     if not folder.is_dir():
         return []
-    files = sorted(folder.glob("*.csv"), key=lambda p: p.stat().st_mtime, reverse=True)
+    files = sorted((p for p in folder.glob("*.csv") if not p.name.startswith(".")), key=lambda p: p.stat().st_mtime, reverse=True)
     return [p.stem for p in files]
 
 

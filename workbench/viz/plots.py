@@ -9,13 +9,14 @@ here computes an analysis.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import holoviews as hv
 import numpy as np
 import pandas as pd
+
+from ..paths import atomic_write
 
 #: Seed 000's colours: LEFT blue, RIGHT red, NEUTRAL grey.
 ACTION_COLORS = {"LEFT": "#1f77b4", "NEUTRAL": "#9e9e9e", "RIGHT": "#d62728", "UNLABELED": "#dddddd"}
@@ -254,14 +255,4 @@ def frame_flow(frame: np.ndarray, flow_grid: np.ndarray, show: str = "arrows", t
 def save_figure(obj, path: Path, dpi: int = 110) -> Path:
     """Render ``obj`` to a PNG with the matplotlib backend, atomically (temp file + rename)."""
     _ensure_extensions()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(fd)
-    try:
-        hv.save(obj, tmp, backend="matplotlib", dpi=dpi, fmt="png")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda tmp: hv.save(obj, tmp, backend="matplotlib", dpi=dpi, fmt="png"))
