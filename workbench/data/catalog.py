@@ -13,6 +13,7 @@ is ``<size>-seed<seed>`` for recordings and ``import`` for imports.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -93,6 +94,8 @@ class CatalogEntry:
                 check_id(name, "size name")
                 if not {"episodes", "frames_per_episode"} <= set(s):
                     raise CatalogError(f"{where}: size {name!r} needs episodes and frames_per_episode")
+            for g in games:
+                _check_game_sizes(where, g, sizes)
         elif kind == "import":
             if "format" not in source or "path" not in source:
                 raise CatalogError(f"{where}: an imported dataset needs source.format and source.path")
@@ -156,8 +159,26 @@ class CatalogEntry:
         """Planned frame count of a recorded size (upper bound: episodes may end early)."""
         if self.kind != "record":
             return None
-        s = self.sizes[size or self.default_size]
-        return len(self.games) * int(s["episodes"]) * int(s["frames_per_episode"])
+        return sum(math.prod(game_size(self, g, size or self.default_size)) for g in self.source["games"])
+
+
+def _check_game_sizes(where: str, game_cfg: Mapping, sizes: Mapping) -> None:
+    """A game's ``sizes`` may override ``episodes``/``frames_per_episode`` of the entry's sizes."""
+    for name, s in dict(game_cfg.get("sizes") or {}).items():
+        if name not in sizes:
+            raise CatalogError(f"{where}: game {game_cfg['game']!r} overrides unknown size {name!r}")
+        bad = set(s) - {"episodes", "frames_per_episode"}
+        if bad or not all(isinstance(v, int) and v > 0 for v in s.values()):
+            raise CatalogError(f"{where}: game {game_cfg['game']!r} size {name!r} may set only positive"
+                               f" integer episodes and frames_per_episode, got {dict(s)}")
+
+
+def game_size(entry: CatalogEntry, game_cfg: Mapping, size: str) -> tuple[int, int]:
+    """``(episodes, frames_per_episode)`` of one game at ``size``: the entry's size, updated by the
+    game's own ``sizes`` override (games of one dataset may differ in size, as in seed 000's racing
+    data: 33,770 Pole Position frames against 2,453 of Enduro)."""
+    spec = {**entry.sizes[size], **dict(game_cfg.get("sizes") or {}).get(size, {})}
+    return int(spec["episodes"]), int(spec["frames_per_episode"])
 
 
 def _read_entry(path: Path) -> CatalogEntry:
@@ -216,8 +237,6 @@ def _base_attrs(entry: CatalogEntry) -> dict:
 
 
 def _record(entry: CatalogEntry, path: Path, size: str, seed: int, progress: bool) -> Path:
-    spec = entry.sizes[size]
-    n_eps, n_frames = int(spec["episodes"]), int(spec["frames_per_episode"])
     frame_size = entry.frame_size or (96, 96)
     engines = sorted({g["engine"] for g in entry.source["games"]})
     attrs = {**_base_attrs(entry), "variant": entry.variant(size, seed), "size": size, "seed": seed,
@@ -227,6 +246,7 @@ def _record(entry: CatalogEntry, path: Path, size: str, seed: int, progress: boo
         for game_cfg in entry.source["games"]:
             bar.set_postfix_str(game_cfg["game"])
             engine = get_engine(game_cfg["engine"])
+            n_eps, n_frames = game_size(entry, game_cfg, size)
             for ep in engine.record(game_cfg, n_eps, n_frames, frame_size, seed):
                 labels = {k: v for k, v in ep.labels.items() if k in entry.schema}
                 writer.append(ep.frames, ep.game, ep.episode, ep.step, labels, source=ep.source)
