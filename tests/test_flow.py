@@ -258,3 +258,24 @@ def test_distributed_cluster_equals_serial(store):
     ) as cluster:
         remote = _flow_arrays(compute_flow(store, method="dis", scheduler=cluster.scheduler_address, progress=False))
     _assert_same(serial, remote)
+
+
+@pytest.mark.slow
+def test_builtin_flow_proxies_agree_with_the_true_steering(workbench_dirs):
+    """Every built-in game, recorded from its real emulator (two 300-frame episodes) with
+    Farneback flow and the default threshold rule: the proxy beats chance and beats its own
+    LEFT/RIGHT swap by a margin, so no summary calls its sign inverted. Enduro's former flow_sign +1 failed here (0.27 vs 0.44
+    swapped on the demo recording)."""
+    from workbench.analysis.summary import AGREEMENT_MARGIN, CHANCE, dataset_summary
+    from workbench.data.catalog import load_catalog, materialise
+
+    for entry in load_catalog().values():
+        if entry.kind != "record":
+            continue
+        entry.sizes["check"] = {"episodes": 2, "frames_per_episode": 300}
+        path = materialise(entry, size="check", progress=False)
+        compute_flow(path, workers=2, progress=False)
+        table = dataset_summary(open_dataset(path))
+        shown = table[["flow_balanced_accuracy", "flow_balanced_accuracy_flipped"]].round(3).to_dict("index")
+        assert (table["flow_balanced_accuracy"] > CHANCE).all(), shown
+        assert (table["flow_balanced_accuracy_flipped"] < table["flow_balanced_accuracy"] - AGREEMENT_MARGIN).all(), shown
