@@ -138,13 +138,15 @@ def test_auto_threshold_finds_each_games_neutral_share_without_labels():
     steer = proxy_steer(ds, threshold="auto")
     np.testing.assert_array_equal(steer.values == NEUTRAL, neutral)  # separable: every frame right
     assert steer.attrs["threshold"] == "auto" and "Gaussian mixture" in steer.attrs["threshold_rule"]
-    assert steer.attrs["neutral_percentile"]["A"] == pytest.approx(100 * neutral[:2000].mean(), abs=1)
-    assert steer.attrs["neutral_percentile"]["B"] == pytest.approx(100 * neutral[2000:].mean(), abs=1)
-    assert steer.attrs["threshold_px"]["B"] < 0.5
+    assert steer.attrs["mixture_percentile"]["A"] == pytest.approx(100 * neutral[:2000].mean(), abs=1)
+    assert steer.attrs["mixture_percentile"]["B"] == pytest.approx(100 * neutral[2000:].mean(), abs=1)
+    assert steer.attrs["threshold_px"]["B"] == steer.attrs["mixture_split_px"]["B"] < 0.5
+    # A's split lies above the cap: its threshold is 0.5 px, which still separates its populations
+    assert steer.attrs["mixture_split_px"]["A"] > 0.5 and steer.attrs["threshold_px"]["A"] == 0.5
     assert (proxy_steer(ds, threshold=0.5).values[2000:] == NEUTRAL).all()  # the degenerate default it replaces
     p67 = proxy_steer(ds, threshold="p67").values == NEUTRAL
     assert abs(p67[:2000].mean() - 0.67) < 0.01 and abs(p67[2000:].mean() - 0.67) < 0.01
-    assert "neutral_percentile" not in proxy_steer(ds, threshold=0.5).attrs
+    assert "mixture_percentile" not in proxy_steer(ds, threshold=0.5).attrs
 
 
 def test_agreement_on_known_confusion():
@@ -224,7 +226,7 @@ def test_store_records_the_threshold_rule_and_warns_on_an_inverted_sign(store, c
     out = compute_flow(store, method="dis", workers=1, progress=False)
     attrs = open_store(out)["flow_steer"].attrs
     assert attrs["threshold"] == "auto" and "no true labels" in attrs["threshold_rule"]
-    assert set(attrs["threshold_px"]) == set(attrs["neutral_percentile"]) == {"A", "B"}
+    assert set(attrs["threshold_px"]) == set(attrs["mixture_split_px"]) == {"A", "B"}
     table = dataset_summary(open_dataset(store))
     assert {"flow_threshold_px", "flow_steer_NEUTRAL", "flow_balanced_accuracy_flipped"} <= set(table.columns)
     assert proxy_warnings(table) == []

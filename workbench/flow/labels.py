@@ -12,11 +12,14 @@ its side is ``sign(flow_dom_dx * flow_sign[game])``:
 
 The threshold is set per game by one of three rules, none of which reads a true label:
 
-* ``"auto"`` (the default): the percentile of the game's ``|flow_dom_dx|`` at the neutral share
-  that :func:`auto_percentile` estimates from those magnitudes alone (a two-component Gaussian
-  mixture on log magnitudes). A fixed 0.5 px/frame is degenerate on games whose sprites move a
-  few pixels (MsPacman was 99.7 % NEUTRAL, SpaceInvaders 96 %), and a fixed percentile assumes
-  the neutral share it should measure;
+* ``"auto"`` (the default): the mixture split — the percentile of the game's ``|flow_dom_dx|``
+  at the neutral share that :func:`auto_percentile` estimates from those magnitudes alone (a
+  two-component Gaussian mixture on log magnitudes) — capped at :data:`AUTO_CAP` px/frame. The
+  fixed 0.5 px/frame called games whose sprites move less than that almost all NEUTRAL (MsPacman
+  99.7 %, SpaceInvaders 96 %), and a fixed percentile assumes the neutral share it should
+  measure. The cap keeps the split from rising above 0.5 px where the larger motions are camera
+  or scroll speed rather than turns (CarRacing's split sat at ~2 px and labelled the fastest
+  frames as turns);
 * ``"p67"``: the 67th percentile of the game's ``|flow_dom_dx|``, seed 000 §5's rule that about
   two thirds of gameplay is neutral;
 * a number: that many px/frame for every game.
@@ -35,6 +38,10 @@ import xarray as xr
 from ..data.schema import STEER_CLASSES, UNLABELED, steer_from_sign
 
 DEFAULT_THRESHOLD = "auto"
+#: px/frame. The "auto" threshold never exceeds this: below half a pixel per frame the dominant
+#: horizontal flow of a 96x96 frame can be a small sprite's step, above it camera and scroll speed
+#: dominate (the fixed threshold before "auto").
+AUTO_CAP = 0.5
 #: px/frame. Flow magnitudes below this are estimator noise or exact zeros (static screens); the
 #: automatic percentile counts them as neutral instead of letting their spike in log space
 #: swallow a mixture component.
@@ -42,9 +49,9 @@ NOISE_FLOOR = 1e-3
 _PERCENTILE = re.compile(r"^p(\d+(?:\.\d+)?)$")
 #: The stated rule of each threshold kind, recorded on ``flow_steer``.
 RULES = {
-    "auto": "per game, |flow_dom_dx| percentile at the neutral share a 2-component Gaussian mixture"
-            " on that game's log |flow_dom_dx| estimates (auto_percentile; magnitudes below"
-            f" {NOISE_FLOOR} px/frame count as neutral); no true labels read",
+    "auto": "per game, min(AUTO_CAP px/frame, the |flow_dom_dx| percentile at the neutral share a"
+            " 2-component Gaussian mixture on that game's log |flow_dom_dx| estimates (auto_percentile;"
+            f" magnitudes below {NOISE_FLOOR} px/frame count as neutral)); no true labels read",
     "percentile": "per game, the given percentile of that game's |flow_dom_dx|; no true labels read",
     "px": "the same px/frame threshold for every game",
 }
@@ -115,22 +122,25 @@ def _otsu(x: np.ndarray, bins: int = 64) -> float:
 
 
 def game_thresholds(dom_dx: np.ndarray, game: np.ndarray, threshold: float | str
-                    ) -> tuple[dict[str, float], dict[str, float]]:
-    """``(threshold_px, percentile)``: each game's neutral threshold in px/frame and, for the
-    percentile rules, the percentile of its finite ``|dom_dx|`` that it sits at (``{}`` for a
-    px threshold). A game without any finite value gets NaN (all its labels are -1 anyway).
+                    ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """``(threshold_px, mixture)``: each game's neutral threshold in px/frame and, for "auto",
+    ``{"mixture_percentile": game -> %, "mixture_split_px": game -> px/frame}`` (the mixture's
+    estimate before the cap; ``{}`` otherwise). Percentiles are of the game's finite
+    ``|dom_dx|``; a game without any gets NaN (all its labels are -1 anyway).
     """
     kind, value = parse_threshold(threshold)
-    px, percentile = {}, {}
-    for g in np.unique(game):
+    px, mixture = {}, {"mixture_percentile": {}, "mixture_split_px": {}}
+    for g in map(str, np.unique(game)):
         if kind == "px":
-            px[str(g)] = value
+            px[g] = value
             continue
         mags = np.abs(dom_dx[(game == g) & np.isfinite(dom_dx)])
         p = auto_percentile(mags) if kind == "auto" else value
-        percentile[str(g)] = float(p)
-        px[str(g)] = float(np.percentile(mags, p)) if len(mags) else float("nan")
-    return px, percentile
+        px[g] = float(np.percentile(mags, p)) if len(mags) else float("nan")
+        if kind == "auto":
+            mixture["mixture_percentile"][g], mixture["mixture_split_px"][g] = float(p), px[g]
+            px[g] = min(AUTO_CAP, px[g])
+    return px, mixture if kind == "auto" else {}
 
 
 def game_signs(games, flow_sign: Mapping[str, int] | None, attrs: Mapping) -> dict[str, int]:
@@ -152,12 +162,12 @@ def proxy_steer(
 
     Its attrs record the rule: kind/classes like a schema label, ``threshold`` as given,
     ``threshold_rule`` (the rule in words), ``threshold_px`` (game -> px/frame actually used),
-    ``neutral_percentile`` (game -> the percentile it sits at; percentile rules only) and
-    ``flow_sign`` (game -> ±1).
+    for "auto" ``mixture_percentile``/``mixture_split_px`` (game -> the mixture's estimate before
+    the cap) and ``flow_sign`` (game -> ±1).
     """
     dom_dx = np.asarray(ds["flow_dom_dx"].values, np.float64)
     game = np.asarray(ds["game"].values).astype(str)
-    thresholds, percentiles = game_thresholds(dom_dx, game, threshold)
+    thresholds, mixture = game_thresholds(dom_dx, game, threshold)
     signs = game_signs(thresholds, flow_sign, ds.attrs)
     codes = np.full(len(dom_dx), UNLABELED, np.int8)
     for g, thr in thresholds.items():
@@ -173,7 +183,7 @@ def proxy_steer(
         "threshold": float(threshold) if kind == "px" else threshold,
         "threshold_rule": RULES[kind],
         "threshold_px": thresholds,
-        **({"neutral_percentile": percentiles} if percentiles else {}),
+        **mixture,
         "flow_sign": signs,
     }
     return xr.DataArray(codes, dims="frame", attrs=attrs, name="flow_steer")
