@@ -266,8 +266,8 @@ def test_distributed_cluster_equals_serial(store):
 def test_builtin_flow_proxies_agree_with_the_true_steering(workbench_dirs):
     """Every built-in game, recorded from its real emulator (two 300-frame episodes) with
     Farneback flow and the default threshold rule: the proxy beats chance and beats its own
-    LEFT/RIGHT swap by a margin, so no summary calls its sign inverted. Enduro's former flow_sign +1 failed here (0.27 vs 0.44
-    swapped on the demo recording)."""
+    LEFT/RIGHT swap by a margin, so no summary calls its sign inverted. With Enduro's former flow_sign +1 this fails (balanced
+    accuracy 0.32, 0.42 with LEFT and RIGHT swapped)."""
     from workbench.analysis.summary import AGREEMENT_MARGIN, CHANCE, dataset_summary
     from workbench.data.catalog import load_catalog, materialise
 
