@@ -117,8 +117,10 @@ def test_percentile_threshold_is_per_game():
     assert steer[-1] == -1
     thr = proxy_steer(ds, threshold="p67").attrs["threshold_px"]
     assert thr["A"] == pytest.approx(67.33) and thr["B"] == pytest.approx(673.3)
-    with pytest.raises(ValueError, match="threshold"):
-        proxy_steer(ds, threshold="67%")
+    for bad in ("67%", "p120", "auto2", "-1"):
+        with pytest.raises(ValueError, match="threshold"):
+            proxy_steer(ds, threshold=bad)
+    assert proxy_steer(ds, threshold="0.5").attrs["threshold_px"] == {"A": 0.5, "B": 0.5}  # as the CLI passes it
 
 
 def test_auto_threshold_finds_each_games_neutral_share_without_labels():

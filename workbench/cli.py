@@ -178,9 +178,11 @@ def flow(
 ) -> None:
     """Optical flow statistics and flow-proxy labels for a dataset, with their agreement."""
     from .flow import compute_flow
+    from .flow.labels import parse_threshold
 
+    kind, value = _guard(parse_threshold, threshold)  # before the flow is computed
+    thr = value if kind == "px" else threshold
     path = _materialised(dataset_id, size, seed)
-    thr = threshold if threshold == "auto" or threshold.startswith("p") else _guard(float, threshold)
     _guard(compute_flow, path, method=method, workers=workers, scheduler=scheduler, threshold=thr)
     _print_summary(path)
 

@@ -58,14 +58,19 @@ RULES = {
 
 
 def parse_threshold(threshold: float | str) -> tuple[str, float | None]:
-    """``0.5`` -> ``("px", 0.5)``; ``"p67"`` -> ``("percentile", 67.0)``; ``"auto"`` -> ``("auto", None)``."""
+    """``0.5`` or ``"0.5"`` -> ``("px", 0.5)``; ``"p67"`` -> ``("percentile", 67.0)``;
+    ``"auto"`` -> ``("auto", None)``."""
+    usage = f"threshold {threshold!r}: use 'auto', a number in px/frame or 'p<0..100>', e.g. 'p67'"
     if isinstance(threshold, str):
         if threshold == "auto":
             return "auto", None
         m = _PERCENTILE.match(threshold)
-        if not m or not 0 <= float(m.group(1)) <= 100:
-            raise ValueError(f"threshold {threshold!r}: use 'auto', a number in px/frame or 'p<0..100>', e.g. 'p67'")
-        return "percentile", float(m.group(1))
+        if m and 0 <= float(m.group(1)) <= 100:
+            return "percentile", float(m.group(1))
+        try:
+            threshold = float(threshold)
+        except ValueError:
+            raise ValueError(usage) from None
     value = float(threshold)
     if not np.isfinite(value) or value < 0:
         raise ValueError(f"threshold must be a non-negative number of px/frame, got {threshold!r}")
