@@ -174,7 +174,8 @@ def flow(
     scheduler: Optional[str] = typer.Option(
         None, help="None: local processes; 'local': a dask LocalCluster; or a dask scheduler address."),
     threshold: str = typer.Option("auto", help="Proxy-label neutral threshold per game: 'auto' (Gaussian-mixture"
-                                  " split of the game's unlabeled flow), a percentile like p67, or px/frame."),
+                                  " split of the game's unlabeled flow, at most 0.5 px), a percentile like p67,"
+                                  " or px/frame."),
 ) -> None:
     """Optical flow statistics and flow-proxy labels for a dataset, with their agreement."""
     from .flow import compute_flow

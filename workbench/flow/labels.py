@@ -49,7 +49,7 @@ NOISE_FLOOR = 1e-3
 _PERCENTILE = re.compile(r"^p(\d+(?:\.\d+)?)$")
 #: The stated rule of each threshold kind, recorded on ``flow_steer``.
 RULES = {
-    "auto": "per game, min(AUTO_CAP px/frame, the |flow_dom_dx| percentile at the neutral share a"
+    "auto": f"per game, min({AUTO_CAP} px/frame, the |flow_dom_dx| percentile at the neutral share a"
             " 2-component Gaussian mixture on that game's log |flow_dom_dx| estimates (auto_percentile;"
             f" magnitudes below {NOISE_FLOOR} px/frame count as neutral)); no true labels read",
     "percentile": "per game, the given percentile of that game's |flow_dom_dx|; no true labels read",
