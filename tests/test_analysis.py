@@ -292,6 +292,39 @@ def test_auto_percentile_per_game_in_calibration():
     assert out.loc["B", "percentile"] / 100 == pytest.approx(share_b, abs=0.07)
 
 
+def neutral_share_dataset(shares, n=2000, seed=0):
+    """One game per planted neutral share: log-normal flow magnitudes, neutral exp(N(-2, 0.4))
+    and turns exp(N(0.7, 0.3)), so a threshold at the game's own share labels every frame right."""
+    rng = np.random.default_rng(seed)
+    game = np.repeat([f"share{s:g}" for s in shares], n)
+    neutral = np.concatenate([rng.permutation(n) < s * n for s in shares])
+    side = rng.choice([-1.0, 1.0], len(game))
+    dx = side * np.exp(np.where(neutral, rng.normal(-2.0, 0.4, len(game)), rng.normal(0.7, 0.3, len(game))))
+    y = np.where(neutral, 1, np.where(side > 0, 2, 0))
+    return embedding_dataset(np.zeros((len(game), 2)), game, {"steer": y}, flow_dom_dx=dx)
+
+
+def test_p67_misses_where_the_neutral_share_is_not_two_thirds_and_auto_does_not():
+    """p67 is the oracle prior only at a 0.67 neutral share: it hits there and misses at 0.45;
+    the automatic percentile is judged on the games far from 0.67 (0.45 and 0.85)."""
+    ds = neutral_share_dataset([0.45, 0.67, 0.85])
+    flow = [("flow", "flow")]
+    p67 = calibration.percentile_calibration(ds, percentile=67, variants=flow).set_index("game")
+    auto = calibration.percentile_calibration(ds, percentile="auto", variants=flow).set_index("game")
+    for share in (0.45, 0.67, 0.85):  # the true share sits beside every percentile result
+        assert p67.loc[f"share{share:g}", "true_neutral_share"] == pytest.approx(share, abs=0.04)
+        assert auto.loc[f"share{share:g}", "true_neutral_share"] == p67.loc[f"share{share:g}", "true_neutral_share"]
+    assert p67.loc["share0.67", "balanced_accuracy"] > 0.97
+    assert p67.loc["share0.45", "balanced_accuracy"] < 0.8  # ~40 % of the turns called NEUTRAL
+    for far in ("share0.45", "share0.85"):
+        assert auto.loc[far, "percentile"] / 100 == pytest.approx(auto.loc[far, "true_neutral_share"], abs=0.04)
+        assert auto.loc[far, "balanced_accuracy"] > max(0.95, p67.loc[far, "balanced_accuracy"] + 0.04)
+    sweep = calibration.percentile_sweep(ds, percentiles=[45, 67, 85], variants=flow)
+    assert "true_neutral_share" in sweep
+    best = sweep.loc[sweep.groupby("game")["balanced_accuracy"].idxmax()].set_index("game")["percentile"]
+    assert best.to_dict() == {"share0.45": 45, "share0.67": 67, "share0.85": 85}
+
+
 def test_calibration_gap_fraction_closed():
     idx = pd.MultiIndex.from_tuples([("A", "steer"), ("B", "steer")], names=["game", "head"])
     zero, ceiling = pd.Series([0.5, 0.8], idx), pd.Series([0.9, 0.8], idx)

@@ -117,8 +117,38 @@ def test_percentile_threshold_is_per_game():
     assert steer[-1] == -1
     thr = proxy_steer(ds, threshold="p67").attrs["threshold_px"]
     assert thr["A"] == pytest.approx(67.33) and thr["B"] == pytest.approx(673.3)
-    with pytest.raises(ValueError, match="threshold"):
-        proxy_steer(ds, threshold="67%")
+    for bad in ("67%", "p120", "auto2", "-1"):
+        with pytest.raises(ValueError, match="threshold"):
+            proxy_steer(ds, threshold=bad)
+    assert proxy_steer(ds, threshold="0.5").attrs["threshold_px"] == {"A": 0.5, "B": 0.5}  # as the CLI passes it
+
+
+def test_auto_threshold_finds_each_games_neutral_share_without_labels():
+    """Two games whose neutral shares (0.45, 0.85) and flow scales (x1, x0.05) differ: the
+    Gaussian-mixture rule finds each share from unlabeled magnitudes, where 0.5 px/frame calls
+    the small-scale game all NEUTRAL and p67 misses both shares."""
+    rng = np.random.default_rng(0)
+    values, games, neutral = [], [], []
+    for g, share, scale in (("A", 0.45, 1.0), ("B", 0.85, 0.05)):
+        is_neutral = rng.random(2000) < share
+        mag = scale * np.exp(np.where(is_neutral, rng.normal(-2.5, 0.5, 2000), rng.normal(1.0, 0.3, 2000)))
+        values.append(mag * rng.choice([-1, 1], 2000))
+        games += [g] * 2000
+        neutral.append(is_neutral)
+    ds = _dom_dx_dataset(np.concatenate(values), games)
+    neutral = np.concatenate(neutral)
+    steer = proxy_steer(ds, threshold="auto")
+    np.testing.assert_array_equal(steer.values == NEUTRAL, neutral)  # separable: every frame right
+    assert steer.attrs["threshold"] == "auto" and "Gaussian mixture" in steer.attrs["threshold_rule"]
+    assert steer.attrs["mixture_percentile"]["A"] == pytest.approx(100 * neutral[:2000].mean(), abs=1)
+    assert steer.attrs["mixture_percentile"]["B"] == pytest.approx(100 * neutral[2000:].mean(), abs=1)
+    assert steer.attrs["threshold_px"]["B"] == steer.attrs["mixture_split_px"]["B"] < 0.5
+    # A's split lies above the cap: its threshold is 0.5 px, which still separates its populations
+    assert steer.attrs["mixture_split_px"]["A"] > 0.5 and steer.attrs["threshold_px"]["A"] == 0.5
+    assert (proxy_steer(ds, threshold=0.5).values[2000:] == NEUTRAL).all()  # the degenerate default it replaces
+    p67 = proxy_steer(ds, threshold="p67").values == NEUTRAL
+    assert abs(p67[:2000].mean() - 0.67) < 0.01 and abs(p67[2000:].mean() - 0.67) < 0.01
+    assert "mixture_percentile" not in proxy_steer(ds, threshold=0.5).attrs
 
 
 def test_agreement_on_known_confusion():
@@ -139,6 +169,8 @@ def test_agreement_on_known_confusion():
     assert (a["true_LEFT"], a["true_NEUTRAL"], a["true_RIGHT"]) == pytest.approx((0.3, 0.4, 0.3))
     assert (a["proxy_LEFT"], a["proxy_NEUTRAL"], a["proxy_RIGHT"]) == pytest.approx((0.4, 0.4, 0.2))
     assert b["n"] == 10 and b["accuracy"] == 1 and b["kappa"] == pytest.approx(1)
+    assert b["balanced_accuracy_flipped"] == 0  # LEFT read as RIGHT and back: an inverted sign
+    assert a["balanced_accuracy_flipped"] < a["balanced_accuracy"]
 
 
 def test_plan_blocks_are_chunk_aligned_and_cover_everything():
@@ -169,7 +201,7 @@ def _flow_arrays(path) -> dict[str, np.ndarray]:
 
 
 def test_store_flow_serial(store):
-    out = compute_flow(store, method="dis", workers=1, progress=False)
+    out = compute_flow(store, method="dis", workers=1, progress=False, threshold=0.5)
     assert out == derived_path(store, "flow-dis")
     ds = open_dataset(store)
     assert {"frames", "steer", "flow_dx", "flow_grid", "flow_steer"} <= set(ds.variables)
@@ -185,6 +217,29 @@ def test_store_flow_serial(store):
     attrs = open_store(out).attrs
     assert attrs["method"] == "dis" and attrs["grid"] == [4, 4] and attrs["opencv"] == cv2.__version__
     assert ds["flow_steer"].attrs["threshold_px"] == {"A": 0.5, "B": 0.5}
+
+
+def test_store_records_the_threshold_rule_and_warns_on_an_inverted_sign(store, capsys):
+    """The default rule and its per-game thresholds are written to the flow store; a wrong
+    flow_sign (B recorded as +1) is named by the summary's warning, the right one is not."""
+    from workbench.analysis.summary import dataset_summary, proxy_warnings
+    from workbench.cli import _print_summary
+
+    out = compute_flow(store, method="dis", workers=1, progress=False)
+    attrs = open_store(out)["flow_steer"].attrs
+    assert attrs["threshold"] == "auto" and "no true labels" in attrs["threshold_rule"]
+    assert set(attrs["threshold_px"]) == set(attrs["mixture_split_px"]) == {"A", "B"}
+    table = dataset_summary(open_dataset(store))
+    assert {"flow_threshold_px", "flow_steer_NEUTRAL", "flow_balanced_accuracy_flipped"} <= set(table.columns)
+    assert proxy_warnings(table) == []
+
+    compute_flow(store, method="dis", workers=1, progress=False, threshold=0.5, flow_sign={"A": 1, "B": 1})
+    table = dataset_summary(open_dataset(store))
+    assert table.loc["B", "flow_balanced_accuracy"] == 0 and table.loc["B", "flow_balanced_accuracy_flipped"] == 1
+    (warning,) = proxy_warnings(table)
+    assert warning.startswith("flow_sign looks inverted for B")
+    _print_summary(store)
+    assert "warning: flow_sign looks inverted for B" in capsys.readouterr().err
 
 
 def _assert_same(a: dict, b: dict):
@@ -207,3 +262,24 @@ def test_distributed_cluster_equals_serial(store):
     ) as cluster:
         remote = _flow_arrays(compute_flow(store, method="dis", scheduler=cluster.scheduler_address, progress=False))
     _assert_same(serial, remote)
+
+
+@pytest.mark.slow
+def test_builtin_flow_proxies_agree_with_the_true_steering(workbench_dirs):
+    """Every built-in game, recorded from its real emulator (two 300-frame episodes) with
+    Farneback flow and the default threshold rule: the proxy beats chance and beats its own
+    LEFT/RIGHT swap by a margin, so no summary calls its sign inverted. With Enduro's former flow_sign +1 this fails (balanced
+    accuracy 0.32, 0.42 with LEFT and RIGHT swapped)."""
+    from workbench.analysis.summary import AGREEMENT_MARGIN, CHANCE, dataset_summary
+    from workbench.data.catalog import load_catalog, materialise
+
+    for entry in load_catalog().values():
+        if entry.kind != "record":
+            continue
+        entry.sizes["check"] = {"episodes": 2, "frames_per_episode": 300}
+        path = materialise(entry, size="check", progress=False)
+        compute_flow(path, workers=2, progress=False)
+        table = dataset_summary(open_dataset(path))
+        shown = table[["flow_balanced_accuracy", "flow_balanced_accuracy_flipped"]].round(3).to_dict("index")
+        assert (table["flow_balanced_accuracy"] > CHANCE).all(), shown
+        assert (table["flow_balanced_accuracy_flipped"] < table["flow_balanced_accuracy"] - AGREEMENT_MARGIN).all(), shown

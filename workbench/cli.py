@@ -126,12 +126,14 @@ def _split_variant(variant: str) -> tuple[Optional[str], Optional[int]]:
 def _print_summary(path: Path, out: Optional[Path] = None) -> None:
     import pandas as pd
 
-    from .analysis.summary import dataset_summary
+    from .analysis.summary import dataset_summary, proxy_warnings
     from .data.store import open_dataset
 
     table = dataset_summary(open_dataset(path))
     with pd.option_context("display.width", 200, "display.max_columns", 40, "display.float_format", "{:.3f}".format):
         typer.echo(table.to_string())
+    for line in proxy_warnings(table):
+        typer.secho(f"warning: {line}", fg=typer.colors.YELLOW, err=True)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(out)
@@ -202,13 +204,17 @@ def flow(
     workers: Optional[int] = typer.Option(None, help="Processes (default: all cores)."),
     scheduler: Optional[str] = typer.Option(
         None, help="None: local processes; 'local': a dask LocalCluster; or a dask scheduler address."),
-    threshold: str = typer.Option("0.5", help="Proxy-label neutral threshold: px/frame or a percentile like p67."),
+    threshold: str = typer.Option("auto", help="Proxy-label neutral threshold per game: 'auto' (Gaussian-mixture"
+                                  " split of the game's unlabeled flow, at most 0.5 px), a percentile like p67,"
+                                  " or px/frame."),
 ) -> None:
     """Optical flow statistics and flow-proxy labels for a dataset, with their agreement."""
     from .flow import compute_flow
+    from .flow.labels import parse_threshold
 
+    kind, value = _guard(parse_threshold, threshold)  # before the flow is computed
+    thr = value if kind == "px" else threshold
     path = _materialised(dataset_id, size, seed)
-    thr = threshold if threshold.startswith("p") else float(threshold)
     _guard(compute_flow, path, method=method, workers=workers, scheduler=scheduler, threshold=thr)
     _print_summary(path)
 

@@ -1,8 +1,9 @@
 """Seeded, human-like scripted players: inputs held for realistic durations.
 
 A human does not press a new key every frame: a turn is held for a while, then released,
-and most of the time (about two thirds of frames in the seed paper's games) nothing is
-turned at all. Each input channel is therefore an *alternating renewal process*: a neutral
+and much of the time nothing is turned at all. Seed 000 assumes about two thirds; the catalog
+sets the share per game (0.45-0.85) so that a two-thirds prior can be wrong, as it would be
+for real players. Each input channel is therefore an *alternating renewal process*: a neutral
 stretch, then an active stretch (a turn, a key held), then neutral again, with gamma-distributed
 hold times whose means are set so the long-run neutral fraction matches ``neutral_fraction``.
 Everything is drawn from one ``numpy.random.Generator`` so a seed reproduces the inputs.
@@ -20,7 +21,8 @@ import numpy as np
 class PlayerStyle:
     """Per-game style of the scripted player (all durations in recorded steps).
 
-    neutral_fraction: long-run fraction of steps with no turn input (seed 000: ~2/3).
+    neutral_fraction: long-run fraction of steps with no turn input (seed 000 assumes ~2/3; the
+    built-in catalog spreads it over 0.45-0.85 per game, so the p67 rule is not the oracle).
     turn_hold: mean length of one held turn. hold_cv: coefficient of variation of hold times.
     p_right: probability that a turn goes right. turn_strength: (low, high) range of the
     per-turn magnitude for analogue inputs (CarRacing steering, ViZDoom mouse degrees/step).
