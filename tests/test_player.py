@@ -43,7 +43,7 @@ def test_per_game_size_overrides_the_entry_size():
     assert [game_size(entry, g, "demo") for g in games] == [(4, 100), (1, 50)]
     assert entry.n_frames("demo") == 450 and entry.n_frames("tiny") == 20
     for bad, match in (({"huge": {"episodes": 1}}, "unknown size 'huge'"),
-                       ({"demo": {"episodes": 0}}, "positive integer"),
+                       ({"demo": {"episodes": 0}}, "positive whole-number"),
                        ({"demo": {"seed": 3}}, "may set only")):
         games[1]["sizes"] = bad
         with pytest.raises(CatalogError, match=match):
