@@ -8,6 +8,7 @@ Screenshots land in ``test-artifacts/dashboard/``.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -233,6 +234,11 @@ def _wait_changed(page, before: str, scope: str = ".bk-Canvas", timeout: float =
     raise AssertionError("the plot did not redraw")
 
 
+def _data_url(name: str, data: bytes) -> str:
+    """The ``src`` Panel gives a PNG or GIF pane of a saved picture."""
+    return f"data:image/{name.rsplit('.', 1)[-1]};base64,{base64.b64encode(data).decode()}"
+
+
 def _query(page) -> dict:
     return dict(re.findall(r"[?&]([^=&]+)=([^&]*)", page.url))
 
@@ -372,19 +378,21 @@ def test_world_models_page_tables_pictures_and_deep_link(page, server, study_env
     _shot(page, "worldmodels")
 
     for kind, label in (("filmstrips", "filmstrips of model"), ("planning", "planning rollouts of model")):
-        first = page.locator(f".wb-{kind} img").first
-        first.wait_for()
-        assert first.evaluate("img => img.naturalWidth") > 0  # a saved PNG, sent from the server
-        before, groups = first.get_attribute("src"), sources.wm_pictures(run, kind)
-        shown = sources.wm_picture(run, kind, first.get_attribute("alt"))
-        # tiny models may draw identical pictures: switch to a model whose first picture differs
-        model = next(m for m, names in groups.items() if sources.wm_picture(run, kind, names[0]) != shown)
-        page.locator(".bk-input-group", has_text=label).locator("select").select_option(model)
-        deadline = time.monotonic() + 30
-        while first.get_attribute("alt") != groups[model][0] and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert first.get_attribute("alt") == groups[model][0] and first.get_attribute("src") != before
-    first.scroll_into_view_if_needed()
+        # the page promises each model's own saved files, whatever an untrained model drew in them
+        groups = sources.wm_pictures(run, kind)
+        models = list(groups)
+        shown = page.locator(f".wb-{kind} img")
+        shown.first.wait_for()
+        assert shown.first.evaluate("img => img.naturalWidth") > 0  # a saved PNG, sent from the server
+        for model in (models[0], models[-1]):  # the first model as the page opens, then another one chosen
+            page.locator(".bk-input-group", has_text=label).locator("select").select_option(model)
+            deadline = time.monotonic() + 30
+            while shown.evaluate_all("imgs => imgs.map(i => i.alt)") != list(groups[model]):
+                assert time.monotonic() < deadline, f"{kind} of {model} not shown"
+                time.sleep(0.1)
+            assert shown.evaluate_all("imgs => imgs.map(i => i.src)") == [
+                _data_url(name, sources.wm_picture(run, kind, name)) for name in groups[model]]
+    shown.first.scroll_into_view_if_needed()
     _shot(page, "worldmodels-pictures")
     assert page.locator(".wb-filmstrips img").nth(1).get_attribute("src").startswith("data:image/gif")
     with pytest.raises(FileNotFoundError, match="no filmstrips picture"):

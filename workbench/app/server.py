@@ -153,6 +153,7 @@ def serve(config: ServeConfig, show: bool = False) -> None:
     os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba"))
     import panel as pn
 
+    from . import sources
     from .auth import LoginProvider, component_route_guarded, guard_component_route
     from .main import create_app
 
@@ -163,8 +164,12 @@ def serve(config: ServeConfig, show: bool = False) -> None:
         kind = "basic auth" if config.login else "no auth: this machine only"
     login = {"auth_provider": LoginProvider(config.login)} if config.login else {}
     guard_component_route()
+    sources.preload()
+    # warm: one session is rendered before the port opens, so imports, compilation and cache fills
+    # happen once per server instead of in the first visitors' page views
     server = pn.serve({"/": create_app}, address=config.address, port=config.port, websocket_origin=config.origins,
-                      show=show, start=False, title="Latent Action Workbench", num_procs=1, **config.auth, **login)
+                      show=show, start=False, title="Latent Action Workbench", num_procs=1, warm=True,
+                      **config.auth, **login)
     if not component_route_guarded(server):
         raise ServeError(f"could not guard Panel {pn.__version__}'s /components/ route (see workbench/app/auth.py);"
                          " refusing to serve")
