@@ -69,7 +69,9 @@ def test_exposed_servers_need_exact_origins_and_complete_auth(tmp_path):
     with pytest.raises(ServeError, match="--origin"):
         plan(address="0.0.0.0", basic_auth=str(users), env={})
     behind_proxy = plan(address="0.0.0.0", origin="lab.example:443", basic_auth=str(users), env={})
-    assert behind_proxy.origins == ["lab.example:443"]
+    assert behind_proxy.origins == ["lab.example:443", "lab.example:80"]  # https://lab.example, as Bokeh reads it
+    from bokeh.server.util import check_allowlist
+    assert check_allowlist("lab.example", behind_proxy.origins)  # the Origin header of https://lab.example/
     for bad in ("*", "*:5006", "lab.example", "http://lab.example:5006/x"):
         with pytest.raises(ServeError, match="exact host:port"):
             plan(address="0.0.0.0", origin=bad, basic_auth=str(users), env={})

@@ -135,7 +135,9 @@ def plan(address: str = "127.0.0.1", port: int = 5006, origin: str | None = None
         host, sep, origin_port = origin.rpartition(":")
         if "*" in origin or not sep or not host or not origin_port.isdigit() or "/" in origin:
             raise ServeError(f"--origin must be an exact host:port such as workbench.lab.example:5006, got {origin!r}")
-        origins = [origin]
+        # Browsers send https://host without its default port, which Bokeh compares as host:80
+        # (bokeh.server.util.check_allowlist): allow that form too for a TLS proxy on 443.
+        origins = [origin] + ([f"{host}:80"] if origin_port == "443" else [])
     return ServeConfig(address=address, port=port, origins=origins, threads=threads, auth=auth, login=login)
 
 
