@@ -2,8 +2,9 @@
 
 A real ``workbench serve`` on 127.0.0.1 (loopback only) serves a synthetic study of ``n`` points
 (the size of a demo study's racing domain: the geometry page draws every point); each client
-opens new connections and GETs ``/`` — the server builds that visitor's session and page — until
-the level's request count is done or its time limit passes. The first request after start-up is
+opens new connections and GETs ``/`` — the server builds that visitor's session: the dashboard's
+objects and their Bokeh models (the browser then pulls the document over the websocket, which is
+not timed here) — until the level's request count is done or its time limit passes. The first request after start-up is
 reported on its own. Figures are measured, never asserted; the server stops with the run.
 ``python -m benchmarks concurrency``.
 """
@@ -106,7 +107,8 @@ def to_markdown(r: dict) -> str:
              f"load average {r['load_average']:.1f} before, {r['load_average_after']:.1f} after)", "",
              f"Server start to listening: {r['start_to_listening_s']:.1f} s; first request: "
              f"{r['first_request_s']:.2f} s.", "",
-             "| clients | requests (completed / errors / not sent) | p50 s | p95 s | max s | wall s |", "|---|---|---|---|---|---|"]
+             "| clients | requests (completed / errors / not sent) | p50 s | p95 s | max s | wall s |",
+             "|---|---|---|---|---|---|"]
     fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
     for lv in r["levels"]:
         lines.append(f"| {lv['clients']} | {lv['requests']} ({lv['completed']} / {lv['errors']} / {lv['not_sent']}) | "

@@ -76,7 +76,8 @@ def _free_port(address: str) -> int:
         return sock.getsockname()[1]
 
 
-def _auth(basic_auth: str | None, oauth_provider: str | None, env) -> tuple[dict, object]:
+def _auth(basic_auth: str | None, oauth_provider: str | None,
+          env) -> tuple[dict, UsersFileLogin | SharedPassword | None]:
     """The ``pn.serve`` auth keywords and the login check (None: OAuth or no auth) from the options
     and the environment; ({}, None) means no auth."""
     if env.get("PANEL_BASIC_AUTH"):
@@ -120,8 +121,8 @@ def plan(address: str = "127.0.0.1", port: int = 5006, origin: str | None = None
         raise ServeError(
             f"refusing to serve on {address}, which other machines can reach, without authentication. Either keep the"
             " default --address 127.0.0.1 (and use an SSH tunnel), or add auth: --basic-auth users.json (made with"
-            f" `workbench users add NAME --file users.json`), one shared password in {PASSWORD_ENV}, or OAuth (--oauth-provider with PANEL_OAUTH_KEY, PANEL_OAUTH_SECRET and PANEL_COOKIE_SECRET"
-            " in the environment).")
+            f" `workbench users add NAME --file users.json`), one shared password in {PASSWORD_ENV}, or OAuth"
+            " (--oauth-provider with PANEL_OAUTH_KEY, PANEL_OAUTH_SECRET and PANEL_COOKIE_SECRET in the environment).")
     if threads < 1:
         raise ServeError(f"threads must be at least 1, got {threads}")
     port = port or _free_port(address)
