@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from .dashboard import REPO, _free_port, _wait_for, synthetic_points, write_study
 
@@ -47,8 +48,15 @@ def _get(port: int, timeout: float = 180.0) -> float:
     return time.perf_counter() - t
 
 
-def load_level(port: int, clients: int, requests: int, limit: float = LEVEL_LIMIT) -> dict:
-    """``requests`` GETs of ``/`` by ``clients`` concurrent clients; latency percentiles and errors."""
+def _cpu(process: psutil.Process) -> float:
+    """CPU seconds (user + system) the server has used so far."""
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def load_level(port: int, clients: int, requests: int, server: psutil.Process, limit: float = LEVEL_LIMIT) -> dict:
+    """``requests`` GETs of ``/`` by ``clients`` concurrent clients: latency percentiles, errors, and the
+    server's CPU seconds per completed request (what a page view costs, whatever else the machine runs)."""
     lock, left, stop = threading.Lock(), [requests], time.perf_counter() + limit
     latencies, errors = [], []
 
@@ -63,14 +71,15 @@ def load_level(port: int, clients: int, requests: int, limit: float = LEVEL_LIMI
             except Exception as exc:  # recorded, not raised: the figure is how many failed
                 errors.append(repr(exc))
 
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _cpu(server)
     with ThreadPoolExecutor(clients) as pool:
         for _ in range(clients):
             pool.submit(client)
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, _cpu(server) - cpu
     lat = np.array(latencies)
     return {"clients": clients, "requests": requests, "completed": len(lat), "errors": len(errors),
-            "not_sent": left[0], "wall_s": wall, "p50_s": float(np.percentile(lat, 50)) if len(lat) else None,
+            "not_sent": left[0], "wall_s": wall, "server_cpu_per_request_s": cpu / max(len(lat), 1),
+            "p50_s": float(np.percentile(lat, 50)) if len(lat) else None,
             "p95_s": float(np.percentile(lat, 95)) if len(lat) else None,
             "max_s": float(lat.max()) if len(lat) else None, "first_errors": errors[:3]}
 
@@ -92,7 +101,8 @@ def run(workers: int | None = None, n: int = 10_000) -> dict:
             _wait_for(port, server, timeout=300)
             results["start_to_listening_s"] = time.perf_counter() - t
             results["first_request_s"] = _get(port)
-            results["levels"] = [load_level(port, clients, requests) for clients, requests in LEVELS]
+            process = psutil.Process(server.pid)
+            results["levels"] = [load_level(port, clients, requests, process) for clients, requests in LEVELS]
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -107,12 +117,13 @@ def to_markdown(r: dict) -> str:
              f"load average {r['load_average']:.1f} before, {r['load_average_after']:.1f} after)", "",
              f"Server start to listening: {r['start_to_listening_s']:.1f} s; first request: "
              f"{r['first_request_s']:.2f} s.", "",
-             "| clients | requests (completed / errors / not sent) | p50 s | p95 s | max s | wall s |",
-             "|---|---|---|---|---|---|"]
+             "| clients | requests (completed / errors / not sent) | p50 s | p95 s | max s | wall s "
+             "| server CPU s per request |", "|---|---|---|---|---|---|---|"]
     fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
     for lv in r["levels"]:
         lines.append(f"| {lv['clients']} | {lv['requests']} ({lv['completed']} / {lv['errors']} / {lv['not_sent']}) | "
-                     f"{fmt(lv['p50_s'])} | {fmt(lv['p95_s'])} | {fmt(lv['max_s'])} | {lv['wall_s']:.1f} |")
+                     f"{fmt(lv['p50_s'])} | {fmt(lv['p95_s'])} | {fmt(lv['max_s'])} | {lv['wall_s']:.1f} | "
+                     f"{lv['server_cpu_per_request_s']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
