@@ -19,6 +19,8 @@ app = typer.Typer(
 )
 catalog_app = typer.Typer(help="Browse the dataset catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+users_app = typer.Typer(help="Dashboard users for `workbench serve --basic-auth users.json`.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 SIZE = typer.Option(None, "--size", "-s", help="Catalog size to use (e.g. demo, full); default: the entry's.")
 SEED = typer.Option(None, "--seed", help="Recording seed; default: the entry's.")
@@ -335,8 +337,8 @@ def serve(
     address: str = typer.Option("127.0.0.1", "--address", help="Interface to bind; anything but loopback needs auth."),
     port: int = typer.Option(5006, "--port", help="Port (0: a free one)."),
     origin: Optional[str] = typer.Option(None, "--origin", help="Exact host:port browsers use, if not address:port."),
-    basic_auth: Optional[str] = typer.Option(None, "--basic-auth", help='JSON file {"user": "password"} (trusted'
-                                             " networks; or PANEL_BASIC_AUTH)."),
+    basic_auth: Optional[Path] = typer.Option(None, "--basic-auth", help="Users file of password hashes (made with"
+                                              " `workbench users add`); or one shared password in WORKBENCH_PASSWORD."),
     oauth_provider: Optional[str] = typer.Option(None, "--oauth-provider", help="e.g. github; secrets from"
                                                  " PANEL_OAUTH_KEY, PANEL_OAUTH_SECRET, PANEL_COOKIE_SECRET."),
     threads: int = typer.Option(4, "--threads", help="Worker threads for the dashboard's callbacks."),
@@ -347,11 +349,38 @@ def serve(
     from .app.server import serve as run_server
 
     try:
-        config = plan(address=address, port=port, origin=origin, basic_auth=basic_auth,
+        config = plan(address=address, port=port, origin=origin, basic_auth=basic_auth and str(basic_auth),
                       oauth_provider=oauth_provider, threads=threads)
+        run_server(config, show=show)
     except ServeError as exc:
         _fail(str(exc))
-    run_server(config, show=show)
+
+
+@users_app.command("add")
+def users_add(
+    name: str = typer.Argument(..., help="Login name (no spaces)."),
+    file: Path = typer.Option(..., "--file", "-f", help="Users file for `workbench serve --basic-auth` (created if"
+                              " missing)."),
+) -> None:
+    """Add a dashboard user, or set a new password: asks for it twice and stores only its salted hash."""
+    from .app.users import add_user, check_password
+
+    password = typer.prompt(f"password for {name}", hide_input=True, confirmation_prompt=True)
+    _guard(check_password, password)
+    new = _guard(add_user, file, name, password)
+    typer.echo(f"{'added' if new else 'updated'} {name} in {file}")
+
+
+@users_app.command("remove")
+def users_remove(
+    name: str = typer.Argument(..., help="Login name."),
+    file: Path = typer.Option(..., "--file", "-f", help="Users file."),
+) -> None:
+    """Remove a dashboard user (a running server refuses their next login; a restart ends open ones)."""
+    from .app.users import remove_user
+
+    _guard(remove_user, file, name)
+    typer.echo(f"removed {name} from {file}")
 
 
 def _notebook_params(args: List[str]) -> dict:

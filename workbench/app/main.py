@@ -107,8 +107,19 @@ class Dashboard:
         sidebar = [self.study, self.domain, self.about,
                    pn.pane.Markdown("The address bar links to this view: study, domain, page, projection, "
                                     "colour, game, percentile and world-model run.", styles={"font-size": "12px"})]
-        return pn.template.FastListTemplate(title="Latent Action Workbench", sidebar=sidebar, main=[self.tabs],
-                                            sidebar_width=280, accent="#1f77b4")
+        return _Template(title="Latent Action Workbench", sidebar=sidebar, main=[self.tabs], sidebar_width=280,
+                         accent="#1f77b4")
+
+
+class _Template(pn.template.FastListTemplate):
+    """The FastListTemplate, attached to a visitor's document in one go: Bokeh re-indexes every model
+    of a document each time a root is added unless it is frozen, and the template adds a root per
+    area — with the embedding plot's thousands of points that re-indexing was most of a page view."""
+
+    def server_doc(self, doc=None, title=None, location=True):
+        doc = doc or pn.state.curdoc
+        with doc.models.freeze():
+            return super().server_doc(doc, title, location)
 
 
 def create_app() -> pn.template.BaseTemplate:

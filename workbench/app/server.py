@@ -6,11 +6,14 @@
   - OAuth (``--oauth-provider github|google|azure|gitlab|okta|...`` or ``PANEL_OAUTH_PROVIDER``)
     with the client id and secret in ``PANEL_OAUTH_KEY`` / ``PANEL_OAUTH_SECRET`` and a cookie
     secret in ``PANEL_COOKIE_SECRET`` (never on the command line, where ``ps`` shows them);
-  - basic auth for a trusted network: ``--basic-auth users.json`` (``{"user": "password"}``,
-    Panel's format) or ``PANEL_BASIC_AUTH`` (a shared password or such a file).
+  - basic auth: ``--basic-auth users.json``, a file of salted password hashes written by
+    ``workbench users add NAME --file users.json`` (:mod:`workbench.app.users`), checked at start-up;
+    or one shared password for everybody in ``WORKBENCH_PASSWORD`` (never on the command line).
 
 * The browser may open the websocket only from the exact origin ``host:port`` it was served
   from (``--origin`` when a proxy or DNS name fronts it); ``*`` is refused.
+* Panel's ``/components/`` route only serves resources of already-imported Panel, Bokeh and
+  workbench modules, and only to logged-in users when auth is on (:mod:`workbench.app.auth`).
 * One process; Panel handles events on ``threads`` worker threads.
 * Nothing is written outside the workbench cache: exports go to ``<cache>/exports``, and the
   font cache of matplotlib and the compiled-function cache of numba (datashader) to
@@ -25,11 +28,13 @@ import os
 import secrets
 import socket
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..paths import cache_dir
+from .users import SharedPassword, UsersFileLogin
 
 LOOPBACK_NAMES = {"localhost"}
+#: The environment variable holding one shared basic-auth password.
+PASSWORD_ENV = "WORKBENCH_PASSWORD"
 
 
 class ServeError(ValueError):
@@ -55,6 +60,8 @@ class ServeConfig:
     origins: list[str]
     threads: int
     auth: dict = field(default_factory=dict)
+    #: who may log in with basic auth: a :class:`UsersFileLogin` or :class:`SharedPassword` (None: none)
+    login: UsersFileLogin | SharedPassword | None = None
 
     @property
     def url(self) -> str:
@@ -69,12 +76,18 @@ def _free_port(address: str) -> int:
         return sock.getsockname()[1]
 
 
-def _auth(basic_auth: str | None, oauth_provider: str | None, env) -> dict:
-    """The ``pn.serve`` auth keywords from the options and the environment ({} = no auth)."""
-    basic_auth = basic_auth or env.get("PANEL_BASIC_AUTH")
+def _auth(basic_auth: str | None, oauth_provider: str | None,
+          env) -> tuple[dict, UsersFileLogin | SharedPassword | None]:
+    """The ``pn.serve`` auth keywords and the login check (None: OAuth or no auth) from the options
+    and the environment; ({}, None) means no auth."""
+    if env.get("PANEL_BASIC_AUTH"):
+        raise ServeError("workbench serve does not read PANEL_BASIC_AUTH: pass a users file with --basic-auth"
+                         " users.json (`workbench users add NAME --file users.json`) or put one shared password in"
+                         " WORKBENCH_PASSWORD, and unset PANEL_BASIC_AUTH")
+    password = env.get(PASSWORD_ENV)
     oauth_provider = oauth_provider or env.get("PANEL_OAUTH_PROVIDER")
-    if basic_auth and oauth_provider:
-        raise ServeError("choose one of basic auth and OAuth, not both")
+    if sum(map(bool, (basic_auth, password, oauth_provider))) > 1:
+        raise ServeError(f"choose one of --basic-auth, {PASSWORD_ENV} and OAuth, not several")
     if oauth_provider:
         missing = [k for k in ("PANEL_OAUTH_KEY", "PANEL_OAUTH_SECRET", "PANEL_COOKIE_SECRET") if not env.get(k)]
         if missing:
@@ -84,15 +97,15 @@ def _auth(basic_auth: str | None, oauth_provider: str | None, env) -> dict:
         auth = {"oauth_provider": oauth_provider, "oauth_key": env["PANEL_OAUTH_KEY"],
                 "oauth_secret": env["PANEL_OAUTH_SECRET"], "cookie_secret": env["PANEL_COOKIE_SECRET"]}
         optional = {"oauth_redirect_uri": "PANEL_OAUTH_REDIRECT_URI", "oauth_encryption_key": "PANEL_OAUTH_ENCRYPTION"}
-        return {**auth, **{key: env[name] for key, name in optional.items() if env.get(name)}}
-    if basic_auth:
-        looks_like_file = basic_auth.endswith(".json") or os.sep in basic_auth
-        if looks_like_file and not Path(basic_auth).is_file():
-            raise ServeError(f"basic auth file {basic_auth} does not exist (expected JSON: {{\"user\": \"password\"}})")
-        # Login cookies are signed; a fresh secret per start (logins end on restart) unless one is given.
-        return {"basic_auth": str(Path(basic_auth).resolve()) if looks_like_file else basic_auth,
-                "cookie_secret": env.get("PANEL_COOKIE_SECRET") or secrets.token_hex(32)}
-    return {}
+        return {**auth, **{key: env[name] for key, name in optional.items() if env.get(name)}}, None
+    if not basic_auth and not password:
+        return {}, None
+    try:
+        login = UsersFileLogin(basic_auth) if basic_auth else SharedPassword(password, PASSWORD_ENV)
+    except ValueError as exc:  # UsersFileError, or a too short shared password
+        raise ServeError(str(exc)) from None
+    # Login cookies are signed; a fresh secret per start (logins end on restart) unless one is given.
+    return {"cookie_secret": env.get("PANEL_COOKIE_SECRET") or secrets.token_hex(32)}, login
 
 
 def plan(address: str = "127.0.0.1", port: int = 5006, origin: str | None = None, basic_auth: str | None = None,
@@ -103,13 +116,13 @@ def plan(address: str = "127.0.0.1", port: int = 5006, origin: str | None = None
     not an exact ``host:port``, or the auth settings are incomplete.
     """
     env = os.environ if env is None else env
-    auth = _auth(basic_auth, oauth_provider, env)
+    auth, login = _auth(basic_auth, oauth_provider, env)
     if not is_loopback(address) and not auth:
         raise ServeError(
             f"refusing to serve on {address}, which other machines can reach, without authentication. Either keep the"
-            " default --address 127.0.0.1 (and use an SSH tunnel), or add auth: --basic-auth users.json (a trusted"
-            " network) or OAuth (--oauth-provider with PANEL_OAUTH_KEY, PANEL_OAUTH_SECRET and PANEL_COOKIE_SECRET"
-            " in the environment).")
+            " default --address 127.0.0.1 (and use an SSH tunnel), or add auth: --basic-auth users.json (made with"
+            f" `workbench users add NAME --file users.json`), one shared password in {PASSWORD_ENV}, or OAuth"
+            " (--oauth-provider with PANEL_OAUTH_KEY, PANEL_OAUTH_SECRET and PANEL_COOKIE_SECRET in the environment).")
     if threads < 1:
         raise ServeError(f"threads must be at least 1, got {threads}")
     port = port or _free_port(address)
@@ -123,8 +136,10 @@ def plan(address: str = "127.0.0.1", port: int = 5006, origin: str | None = None
         host, sep, origin_port = origin.rpartition(":")
         if "*" in origin or not sep or not host or not origin_port.isdigit() or "/" in origin:
             raise ServeError(f"--origin must be an exact host:port such as workbench.lab.example:5006, got {origin!r}")
-        origins = [origin]
-    return ServeConfig(address=address, port=port, origins=origins, threads=threads, auth=auth)
+        # Browsers send https://host without its default port, which Bokeh compares as host:80
+        # (bokeh.server.util.check_allowlist): allow that form too for a TLS proxy on 443.
+        origins = [origin] + ([f"{host}:80"] if origin_port == "443" else [])
+    return ServeConfig(address=address, port=port, origins=origins, threads=threads, auth=auth, login=login)
 
 
 def _is_unspecified(address: str) -> bool:
@@ -141,13 +156,26 @@ def serve(config: ServeConfig, show: bool = False) -> None:
     os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba"))
     import panel as pn
 
+    from . import sources
+    from .auth import LoginProvider, component_route_guarded, guard_component_route
     from .main import create_app
 
     pn.config.nthreads = config.threads
     if "oauth_provider" in config.auth:
         kind = f"OAuth via {config.auth['oauth_provider']}"
     else:
-        kind = "basic auth" if config.auth else "no auth: this machine only"
+        kind = "basic auth" if config.login else "no auth: this machine only"
+    login = {"auth_provider": LoginProvider(config.login)} if config.login else {}
+    guard_component_route()
+    sources.preload()
+    # warm: one session is rendered before the port opens, so imports, compilation and cache fills
+    # happen once per server instead of in the first visitors' page views
+    server = pn.serve({"/": create_app}, address=config.address, port=config.port, websocket_origin=config.origins,
+                      show=show, start=False, title="Latent Action Workbench", num_procs=1, warm=True,
+                      **config.auth, **login)
+    if not component_route_guarded(server):
+        raise ServeError(f"could not guard Panel {pn.__version__}'s /components/ route (see workbench/app/auth.py);"
+                         " refusing to serve")
     print(f"Latent Action Workbench dashboard at {config.url} ({kind}); Ctrl+C stops it.", flush=True)
-    pn.serve({"/": create_app}, address=config.address, port=config.port, websocket_origin=config.origins,
-             show=show, start=True, title="Latent Action Workbench", num_procs=1, **config.auth)
+    server.start()
+    server.io_loop.start()

@@ -13,6 +13,7 @@ Returned DataFrames and datasets are shared between sessions: treat them as read
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +36,7 @@ from ..study.worldmodels import RECORD as WM_RECORD
 #: Projections a study may save as ``<study>/<domain>/points-<name>.csv``.
 PROJECTIONS = ("tsne", "umap")
 _embedding_lock = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 def _mtime(path: Path) -> int:
@@ -110,6 +112,18 @@ def points(study_id: str, domain: str, projection: str) -> pd.DataFrame | None:
     if projection not in PROJECTIONS:
         raise ValueError(f"projection must be one of {PROJECTIONS}, got {projection!r}")
     return study_table(study_id, domain, f"points-{projection}")
+
+
+def preload() -> None:
+    """Read every study's record and saved projections into the caches (once, when a server starts),
+    so that no visitor waits for them; a study that cannot be read is logged and left to its page."""
+    for study_id in list_studies():
+        try:
+            for domain in study_domains(study_id):
+                for projection in projections(study_id, domain):
+                    points(study_id, domain, projection)
+        except Exception:  # its pages show the error to whoever opens them
+            log.exception("could not preload study %s", study_id)
 
 
 # ----------------------------------------------------------------------------- world-model runs (seed 002)
