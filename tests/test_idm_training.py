@@ -326,6 +326,9 @@ def test_finetune_from_a_joint_model(tiny_stores):
     assert card["model"] == load_card(joint.model_id)["model"]
     assert 1 <= card["train_pairs_used"] <= 9
     assert card["config"]["datasets"] == [str(store)] and card["config"]["split_block"] == 4  # inherited
+    assert card["config"]["balanced"] is True and card["config"]["hflip"] is True  # v3's sampling and flips
+    plain = prepare(cfg.replace(balanced=False, finetune={**cfg.finetune, "seed": 7}))[0]
+    assert plain.balanced is False and plain.hflip is True and plain.finetune["seed"] == 7
 
 
 # --- embeddings --------------------------------------------------------------------------------
