@@ -10,18 +10,59 @@ from typer.testing import CliRunner
 
 from workbench.cli import app
 from workbench.study import StudyConfig
+from workbench.study.runner import ceiling_configs, model_configs
 from workbench.study.report import accuracy_pivot
 
 
-def test_study_config_budgets_and_validation():
+def test_study_config_budgets_ids_and_validation():
     cfg = StudyConfig(size="demo")
-    assert cfg.steps == 120 and cfg.finetune_steps == 60 and cfg.study_id == "seed000-demo-s0"
+    assert cfg.steps == 32 and cfg.finetune_steps == 40
+    assert cfg.study_id.startswith("seed000-demo-s0-d0-r0-") and cfg.study_id == StudyConfig(size="demo").study_id
     assert StudyConfig(size="tiny", steps=5).steps == 5
-    assert StudyConfig(size="tiny", steps=5).study_id == "seed000-tiny-s0-5steps"  # its own models
+    # every setting that changes a result changes the id; how it runs does not
+    ids = {StudyConfig(**change).study_id for change in ({}, {"steps": 5}, {"draw_seed": 1}, {"data_seed": 1},
+                                                         {"seed": 1}, {"percentile": 70.0}, {"proxy_domains": []})}
+    assert len(ids) == 7
+    assert StudyConfig(workers=1).study_id == StudyConfig(domains=["racing"]).study_id == cfg.study_id
     with pytest.raises(ValueError, match="unknown domains"):
         StudyConfig(domains=["chess"])
     with pytest.raises(ValueError, match="invalid study id"):
         StudyConfig(study_id="../x")
+
+
+GAMES = ["A", "B", "C"]
+
+
+def test_every_model_gets_the_same_updates_per_game():
+    cfg = StudyConfig(size="demo")
+    configs = model_configs("atari", GAMES, cfg)
+    assert {"single:A", "joint_v3", "pair:A+B", "proxy:single:C", "proxy:joint_v1"} <= set(configs)
+    for name, c in configs.items():
+        assert c.steps == cfg.steps * len(c.games or GAMES), name  # steps_for: steps per game x games
+    assert configs["joint_v3"].steps == 3 * configs["single:A"].steps == 1.5 * configs["pair:A+B"].steps
+    assert configs["proxy:joint_v3"].targets == {"steer": "flow_steer"} and configs["joint_v3"].targets == {}
+    assert configs["proxy:joint_v3"].steps == configs["joint_v3"].steps  # same models, same budget
+    assert not any(n.startswith("proxy:") for n in model_configs("racing", GAMES, cfg))
+    ceilings = ceiling_configs("atari", GAMES, cfg, "joint")
+    assert {c.steps for c in ceilings.values()} == {cfg.finetune_steps}
+    assert all(c.balanced is None and c.hflip is None for c in ceilings.values())  # inherited from joint v3
+
+
+def test_seeds_vary_one_thing_each():
+    base = StudyConfig(size="demo")
+    configs = model_configs("atari", GAMES, base)
+    draw = StudyConfig(size="demo", draw_seed=1)
+    assert model_configs("atari", GAMES, draw) == configs  # the same models (and ids): only draws change
+    a, b = ceiling_configs("atari", GAMES, base, "joint"), ceiling_configs("atari", GAMES, draw, "joint")
+    for name in a:
+        assert a[name].finetune["seed"] == 0 and b[name].finetune["seed"] == 1  # the ceiling's label draw
+        assert a[name].replace(finetune=None, model_id=None) == b[name].replace(finetune=None, model_id=None)
+    data = model_configs("atari", GAMES, StudyConfig(size="demo", data_seed=1))
+    model = model_configs("atari", GAMES, StudyConfig(size="demo", seed=1))
+    for name, c in configs.items():
+        assert data[name].data_seed == 1 and data[name].seed == 0
+        assert model[name].seed == 1 and model[name].data_seed == 0
+        assert data[name].model_id != c.model_id != model[name].model_id
 
 
 def test_accuracy_pivot_is_table_one_layout():
