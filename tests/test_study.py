@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 from workbench.cli import app
 from workbench.study import StudyConfig
 from workbench.study.runner import ceiling_configs, model_configs
-from workbench.study.report import accuracy_pivot
+from workbench.analysis.calibration import calibration_gap
+from workbench.analysis.tables import proxy_arm
+from workbench.study.report import accuracy_pivot, write_report
 
 
 def test_study_config_budgets_ids_and_validation():
@@ -75,6 +77,39 @@ def test_accuracy_pivot_is_table_one_layout():
     assert list(table.index) == ["chance", "single", "joint_v1", "ceiling"]
     assert table.loc["single", "A · steer"] == 0.9 and table.loc["ceiling", "A · steer"] == 0.95
     assert pd.isna(table.loc["ceiling", "B · steer"])
+
+
+def test_report_says_no_gap_in_words_and_shows_the_proxy_arm(tmp_path):
+    folder = tmp_path / "study"
+    (folder / "atari").mkdir(parents=True)
+    games = ["A", "B"]
+    zero, ceiling = pd.Series({"A": 0.6, "B": 0.7}), pd.Series({"A": 0.8, "B": 0.65})  # B: ceiling below zero-shot
+    calibration_gap(zero, few_shot=pd.Series({"A": 0.75, "B": 0.6}), ceiling=ceiling).rename_axis("game").to_csv(
+        folder / "atari" / "calibration_gap.csv")
+    acc = pd.DataFrame({"model": ["single:A", "single:B", "proxy:single:A", "proxy:single:B", "joint_v3", "joint_v3",
+                                  "proxy:joint_v3", "proxy:joint_v3", "ceiling:A", "pair:A+B"],
+                        "game": ["A", "B", "A", "B", "A", "B", "A", "B", "A", "A"], "head": "steer", "chance": 1 / 3,
+                        "balanced_accuracy": [0.5, 0.6, 0.4, 0.45, 0.7, 0.72, 0.55, 0.5, 0.8, 0.6]})
+    acc.to_csv(folder / "atari" / "accuracy.csv", index=False)
+    arm = proxy_arm(acc)
+    assert set(arm["model"]) == {"single", "joint_v3"} and len(arm) == 8
+    assert arm.set_index(["game", "model", "trained_on"]).loc[("B", "joint_v3", "proxy"), "balanced_accuracy"] == 0.5
+    arm.to_csv(folder / "atari" / "proxy_arm.csv", index=False)
+    pd.DataFrame({"game": games, "n": [10, 10], "proxy_LEFT": [0.1, 0.0], "proxy_NEUTRAL": [0.8, 0.97],
+                  "proxy_RIGHT": [0.1, 0.03], "proxy_balanced_accuracy": [0.4, 0.35]}).to_csv(
+        folder / "atari" / "proxy_balance.csv", index=False)
+    config = {"study_id": "s", "size": "demo", "seed": 0, "data_seed": 0, "draw_seed": 0, "steps": 32,
+              "finetune_steps": 40, "split_block": 64}
+    (folder / "study.json").write_text(json.dumps({"config": config, "code_version": "x", "started": "now", "domains": {
+        "atari": {"games": games, "models": {}, "timings": {}}}}))
+    report = write_report(folder).read_text()
+    assert "same updates per game" in report and "n × 32 optimiser steps" in report
+    gap_rows = [line for line in report.splitlines() if line.startswith("| B |") and "0.650" in line]
+    assert gap_rows and "no gap at this budget" in gap_rows[0] and "–" not in gap_rows[0]
+    assert "ceiling 0.650 (no gap at this budget)" in report
+    proxy_rows = [line for line in report.splitlines() if line.startswith("| B |") and "0.970" in line]
+    assert proxy_rows and "0.500" in proxy_rows[0]  # balance and proxy-trained joint v3 in one row
+    assert "joint_v3 · proxy labels" in report and "proxy:" not in report.split("Balanced accuracy")[-1][:400]
 
 
 @pytest.mark.slow

@@ -37,6 +37,7 @@ from ..analysis.knn import benefit_matrix, knn_matrix, knn_predicts_benefit
 from ..analysis.metrics import accuracy_table
 from ..analysis.probes import HELD_OUT, linear_probe
 from ..analysis.summary import dataset_summary
+from ..analysis.tables import proxy_arm
 from ..data.catalog import get_entry, materialise
 from ..data.store import derived_path, is_complete, open_dataset
 from ..flow import compute_flow
@@ -228,6 +229,7 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
     accuracy = pd.concat(rows, ignore_index=True)
     write_csv(accuracy, out / "accuracy.csv", index=False)
     if dataset_id in cfg.proxy_domains:
+        write_csv(proxy_arm(accuracy), out / "proxy_arm.csv", index=False)
         write_csv(proxy_balance(test), out / "proxy_balance.csv", index=False)
     timings["evaluate_s"] = time.perf_counter() - t0
 
