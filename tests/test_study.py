@@ -18,7 +18,7 @@ from workbench.study.report import accuracy_pivot, write_report
 
 def test_study_config_budgets_ids_and_validation():
     cfg = StudyConfig(size="demo")
-    assert cfg.steps == 32 and cfg.finetune_steps == 40
+    assert cfg.steps == 30 and cfg.finetune_steps == 36
     assert cfg.study_id.startswith("seed000-demo-s0-d0-r0-") and cfg.study_id == StudyConfig(size="demo").study_id
     assert StudyConfig(size="tiny", steps=5).steps == 5
     # every setting that changes a result changes the id; how it runs does not
@@ -116,22 +116,39 @@ def test_report_says_no_gap_in_words_and_shows_the_proxy_arm(tmp_path):
 def test_tiny_study_cli_end_to_end(workbench_dirs, monkeypatch):
     monkeypatch.setenv("WORKBENCH_STUDIES", str(workbench_dirs["cache"] / "studies"))
     result = CliRunner().invoke(app, ["study", "--size", "tiny", "--domain", "racing", "--domain", "atari",
-                                      "--steps", "8"])
+                                      "--steps", "3", "--draw-seed", "2"])
     assert result.exit_code == 0, result.output
     assert "Headline numbers" in result.output and "report:" in result.output
-    folder = workbench_dirs["cache"] / "studies" / "seed000-tiny-s0-8steps"
+    cfg = StudyConfig(size="tiny", steps=3, draw_seed=2)
+    folder = workbench_dirs["cache"] / "studies" / cfg.study_id
     record = json.loads((folder / "study.json").read_text())
-    assert set(record["domains"]) == {"racing", "atari"}
+    assert set(record["domains"]) == {"racing", "atari"} and record["config"]["draw_seed"] == 2
     models = record["domains"]["atari"]["models"]
-    assert len(models) == 7 + 3 + 7 + 21  # single, joint, ceilings, pairs
-    assert models["joint_v3"] == "seed000-tiny-s0-8steps.atari.joint_v3"
+    assert len(models) == 7 + 3 + 7 + 21 + 7 + 3  # single, joint, ceilings, pairs, proxy single + joint
+    assert models["joint_v3"] == model_configs("atari", [], cfg)["joint_v3"].model_id
+    assert record["domains"]["atari"]["steps"]["joint_v3"] == 7 * 3 and record["domains"]["racing"]["steps"]["joint_v1"] == 6
     for name in ("accuracy.csv", "calibration_gap.csv", "knn_matrix.csv", "probes.csv", "geometry.csv",
-                 "percentile_sweep.csv", "few_shot_curve.csv", "points-tsne.csv", "points-umap.csv"):
+                 "percentile_sweep.csv", "few_shot_curve.csv", "points-tsne.csv", "points-umap.csv",
+                 "test_predictions.csv"):
         assert (folder / "racing" / name).is_file(), name
     assert (folder / "atari" / "knn_benefit.json").is_file()
     knn = pd.read_csv(folder / "atari" / "knn_matrix.csv", index_col=0)
     assert knn.shape == (7, 7) and knn.stack().between(0, 1).all()
+    points = pd.read_csv(folder / "racing" / "points-tsne.csv")
+    assert set(points["split"]) == {"test"}  # geometry from test frames only
+    preds = pd.read_csv(folder / "atari" / "test_predictions.csv", keep_default_na=False)
+    for column in ("block", "steer", "joint_v3", "single", "ceiling", "proxy_joint_v3", "few_shot_draw_0",
+                   "flow_percentile", "flow_auto", "model_percentile"):
+        assert column in preds.columns, column
+    acc = pd.read_csv(folder / "atari" / "accuracy.csv").set_index(["model", "game", "head"])
+    for model in ("joint_v3", "proxy:joint_v3"):  # the saved predictions are the scored ones
+        column = model.replace(":", "_")
+        for game, rows in preds.groupby("game"):
+            hit = (rows[column] == rows["steer"]).groupby(rows["steer"]).mean().mean()
+            assert hit == pytest.approx(acc.loc[(model, game, "steer"), "balanced_accuracy"])
+    balance = pd.read_csv(folder / "atari" / "proxy_balance.csv")
+    assert len(balance) == 7 and balance[["proxy_LEFT", "proxy_NEUTRAL", "proxy_RIGHT"]].sum(axis=1).round(6).eq(1).all()
     report = (folder / "report.md").read_text()
     for figure in ("racing-tsne.png", "racing-knn.png", "racing-calibration.png", "atari-percentile-sweep.png"):
         assert f"figures/{figure}" in report and (folder / "figures" / figure).stat().st_size > 5000
-    assert "calibration gap" in report and "Spearman" in report
+    assert "calibration gap" in report and "Spearman" in report and "Proxy-label arm" in report

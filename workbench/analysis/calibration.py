@@ -94,23 +94,14 @@ def few_shot_predictions(
     return out
 
 
-def few_shot(
-    ds: xr.Dataset,
-    head: str = "steer",
-    k: int = 50,
-    seeds: int | Iterable[int] = 5,
-    C: float = 1.0,
-    train_split: str | Iterable[str] = "train",
-    test_split: str | Iterable[str] = "test",
-    seed: int = 0,
-) -> pd.DataFrame:
+def few_shot(ds: xr.Dataset, head: str = "steer", k: int = 50, **kw) -> pd.DataFrame:
     """Re-fit only the decision boundary, per game, from ``k`` labeled frames per class
-    (:func:`few_shot_predictions`), scored by balanced accuracy on the game's labeled
-    ``test_split`` frames. Columns: ``game``, ``head``, ``k``, ``n_test``,
-    ``balanced_accuracy`` (mean over the draws), ``std``, ``zero_shot`` (the IDM's own
-    ``pred_<head>`` on the same frames).
+    (:func:`few_shot_predictions`, which takes ``kw``: ``seeds``, ``C``, ``train_split``,
+    ``test_split``, ``seed``), scored by balanced accuracy on the game's labeled test frames.
+    Columns: ``game``, ``head``, ``k``, ``n_test``, ``balanced_accuracy`` (mean over the
+    draws), ``std``, ``zero_shot`` (the IDM's own ``pred_<head>`` on the same frames).
     """
-    preds = few_shot_predictions(ds, head, k, seeds, C, train_split, test_split, seed)
+    preds = few_shot_predictions(ds, head, k, **kw)
     y = np.asarray(ds[head].values, np.int64)
     pred = np.asarray(ds[f"pred_{head}"].values, np.int64)
     rows = []
