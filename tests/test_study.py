@@ -125,7 +125,7 @@ def test_tiny_study_cli_end_to_end(workbench_dirs, monkeypatch):
     assert set(record["domains"]) == {"racing", "atari"} and record["config"]["draw_seed"] == 2
     models = record["domains"]["atari"]["models"]
     assert len(models) == 7 + 3 + 7 + 21 + 7 + 3  # single, joint, ceilings, pairs, proxy single + joint
-    assert models["joint_v3"] == model_configs("atari", [], cfg)["joint_v3"].model_id
+    assert models["joint_v3"] == model_configs("atari", record["domains"]["atari"]["games"], cfg)["joint_v3"].model_id
     assert record["domains"]["atari"]["steps"]["joint_v3"] == 7 * 3 and record["domains"]["racing"]["steps"]["joint_v1"] == 6
     for name in ("accuracy.csv", "calibration_gap.csv", "knn_matrix.csv", "probes.csv", "geometry.csv",
                  "percentile_sweep.csv", "few_shot_curve.csv", "points-tsne.csv", "points-umap.csv",
