@@ -100,6 +100,26 @@ def test_probe_recovers_planted_linear_signal_and_is_at_chance_on_noise():
     assert (noise["balanced_accuracy"] - 1 / 3).abs().max() < 0.08, noise
 
 
+def test_probe_on_memorised_training_frames_is_at_chance_on_held_out_frames():
+    """An IDM that memorised random labels on its training frames (a lookup: each train frame's
+    embedding holds its label) and knows nothing elsewhere. The old all-splits probe looks good;
+    the held-out protocol (fit and score on frames the IDM never trained on) scores chance."""
+    rng = np.random.default_rng(0)
+    n = 3200
+    game = np.repeat(["A", "B"], n // 2)
+    y = rng.integers(3, size=n)  # random labels: nothing to learn from the frames
+    x = rng.normal(size=(n, 12))
+    ds = embedding_dataset(x, game, {"steer": y})
+    train = ds["split"].values == "train"
+    x[train, :3] += 4 * np.eye(3)[y[train]]  # memorised: the train frames' embeddings encode their labels
+    ds["embedding"].values[:] = x
+    everything = probes.linear_probe(ds)
+    assert (everything["balanced_accuracy"] > 0.7).all(), everything  # looks like information is present
+    held_out = probes.linear_probe(ds, **probes.HELD_OUT)
+    assert (held_out["balanced_accuracy"] - 1 / 3).abs().max() < 0.08, held_out
+    assert (held_out["n"] == (ds["split"].values == "test").sum() // 2).all()  # scored on test frames only
+
+
 def test_probe_groups_are_game_qualified_blocks():
     ds = embedding_dataset(np.zeros((256, 2)), np.repeat(["A", "B"], 128), {"steer": np.zeros(256)})
     groups = probes.block_groups(ds)
@@ -187,6 +207,32 @@ def test_knn_matrix_aligned_vs_permuted_game_and_benefit_correlation():
     assert result["n_pairs"] == 6 and result["rho"] == pytest.approx(1.0)
 
 
+def test_knn_references_are_validation_frames_standardised_on_their_own():
+    """Queries are test frames, references validation frames; the scaler is fitted on the
+    reference game's rows only, so outlying query frames of another game change nothing."""
+    rng = np.random.default_rng(1)
+    centres = rng.normal(0, 3, (3, 8))
+    games, xs, ys = [], [], []
+    for g in ("A", "B", "C"):
+        y = rng.integers(3, size=640)
+        xs.append(centres[y] + rng.normal(0, 0.5, (640, 8)))
+        ys.append(y)
+        games += [g] * 640
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    ds = embedding_dataset(x, games, {"steer": y})
+    split = ds["split"].values
+    wrong = (split == "train")
+    ds["steer"].values[wrong] = (y[wrong] + 1) % 3  # train frames carry shifted labels: unused by default
+    m = knn.knn_matrix(ds, k=10)
+    assert np.nanmin(m.to_numpy()) > 0.95
+    assert knn.knn_matrix(ds, k=10, reference_split="train").to_numpy().max() < 0.05
+    outliers = ds.copy(deep=True)
+    far = (np.asarray(games) == "C") & (split == "test")
+    outliers["embedding"].values[far] *= 1e4  # C's test frames are only ever queries
+    m2 = knn.knn_matrix(outliers, k=10)
+    assert np.allclose(m2.loc[["A", "B"], ["A", "B"]], m.loc[["A", "B"], ["A", "B"]])
+
+
 def test_benefit_matrix_subtracts_single_game_model():
     joint = pd.DataFrame([[0.8, 0.7], [0.6, 0.9]], index=["A", "B"], columns=["A", "B"])
     b = knn.benefit_matrix(joint, pd.Series({"A": 0.75, "B": 0.5}))
@@ -223,7 +269,22 @@ def test_few_shot_recovers_planted_boundary_shift():
     ceiling = calibration.few_shot(ds, k=400, seeds=1)  # many labels: the calibrated ceiling
     gap = calibration.calibration_gap(metrics.accuracy_table(ds, split="test"), fs.reset_index(), ceiling)
     assert gap.loc[("B", "steer"), "gap"] > 0.15
-    assert gap.loc[("B", "steer"), "few_shot_closed"] > 0.8
+    assert gap.loc[("B", "steer"), "few_shot_closed"] > 0.75
+
+
+def test_few_shot_draw_seed_changes_only_the_label_draws():
+    ds = shifted_boundary_dataset()
+    a = calibration.few_shot_predictions(ds, k=5, seeds=3, seed=0)
+    assert list(a.columns) == ["game", "draw_0", "draw_1", "draw_2"]
+    assert a.index.equals(pd.Index(np.flatnonzero(ds["split"].values == "test"), name="row"))
+    assert a.equals(calibration.few_shot_predictions(ds, k=5, seeds=3, seed=0))  # reproducible
+    b = calibration.few_shot_predictions(ds, k=5, seeds=3, seed=1)
+    assert a.index.equals(b.index) and a["game"].equals(b["game"])  # same test frames
+    assert not a.drop(columns="game").equals(b.drop(columns="game"))  # other label draws
+    table = calibration.few_shot(ds, k=5, seeds=3, seed=0).set_index("game")
+    y = ds["steer"].values
+    draws = [metrics.balanced_accuracy(y[a.index[a.game == "B"]], a.loc[a.game == "B", c]) for c in a.columns[1:]]
+    assert table.loc["B", "balanced_accuracy"] == pytest.approx(np.mean(draws))
 
 
 def test_calibration_needs_train_rows_and_says_how_to_get_them():
@@ -333,3 +394,19 @@ def test_calibration_gap_fraction_closed():
     assert gap.loc[("A", "steer"), "few_shot_closed"] == pytest.approx(0.75)
     assert gap.loc[("A", "steer"), "flow_closed"] == pytest.approx(0.25)
     assert np.isnan(gap.loc[("B", "steer"), "flow_closed"])  # no gap to close
+    assert gap.loc[("B", "steer"), "gap_note"] == calibration.NO_GAP == "no gap at this budget"
+    assert gap.loc[("A", "steer"), "gap_note"] == ""
+    below = calibration.calibration_gap(zero, few_shot=zero, ceiling=pd.Series([0.4, 0.9], idx))
+    assert below.loc[("A", "steer"), "gap_note"] == calibration.NO_GAP  # ceiling below zero-shot
+
+
+def test_percentile_predictions_are_the_scored_ones():
+    ds = percentile_dataset()
+    table, preds = calibration.percentile_calibration(ds, percentile=67, return_predictions=True)
+    y = ds["steer"].values
+    assert list(preds.columns) == ["game"] + [f"{g}-{s}" for g, s in calibration.VARIANTS]
+    assert set(ds["split"].values[preds.index]) == {"test"} and (y[preds.index] >= 0).all()
+    for _, row in table.iterrows():
+        sel = preds[preds.game == row["game"]]
+        score = metrics.balanced_accuracy(y[sel.index], sel[f"{row['gate']}-{row['side']}"])
+        assert score == pytest.approx(row["balanced_accuracy"])

@@ -18,7 +18,7 @@ from workbench.models.library import ModelLibraryError
 from workbench.training import TrainConfig, build_pair_index, extract_embeddings, make_config, train
 from workbench.training.augment import flip_plan, hflip
 from workbench.training.trainer import prepare
-from workbench.training.pairs import PairIndex, assign_split, balanced_weights, finetune_mask, resolve_source
+from workbench.training.pairs import PURGED, SPLITS, PairIndex, assign_split, balanced_weights, finetune_mask, resolve_source
 from workbench.training.stream import FrameReader, PairSampler
 
 STEER = ["LEFT", "NEUTRAL", "RIGHT"]
@@ -134,7 +134,7 @@ def test_split_blocks_are_disjoint_reproducible_and_per_game():
     split = assign_split(game, source, frame, 64, seed=3)
     blocks = frame // 64
     for b in np.unique(blocks):
-        assert len(np.unique(split[blocks == b])) == 1
+        assert len(np.unique(split[(blocks == b) & (split != PURGED)])) == 1
     for g, n_blocks in (("A", 20), ("B", 10)):
         per_block = np.bincount(split[(game == g) & (frame % 64 == 0)], minlength=3)
         assert per_block.tolist() == [round(0.7 * n_blocks), round(0.1 * n_blocks), round(0.2 * n_blocks)]
@@ -142,6 +142,23 @@ def test_split_blocks_are_disjoint_reproducible_and_per_game():
     assert not np.array_equal(split, assign_split(game, source, frame, 64, seed=4))
     alone = assign_split(game[game == "B"], source[game == "B"], frame[game == "B"], 64, seed=3)
     assert np.array_equal(alone, split[game == "B"])  # a game's split does not depend on the others
+
+
+def test_purge_gap_no_frame_shared_between_splits():
+    game = np.array(["A"] * 1280 + ["B"] * 640)
+    frame = np.arange(len(game))
+    split = assign_split(game, np.zeros(len(game), np.int64), frame, 64, seed=3)
+    purged = split == PURGED
+    # only a block's last pair (t + 1 opens the next block) is purged, and only where the split changes
+    assert purged.any() and ((frame[purged] + 1) % 64 == 0).all()
+    assert purged.sum() < (frame % 64 == 63).sum()
+
+    def frames(code):  # every frame a pair of this split reads: t and t + 1 (pairs never cross games)
+        sel = (split == code) & (frame + 1 < len(frame)) & (game == np.roll(game, -1))
+        return set(frame[sel]) | set(frame[sel] + 1)
+
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        assert not frames(a) & frames(b), (SPLITS[a], SPLITS[b])
 
 
 def constructed_index(counts: dict[str, list[int]]) -> PairIndex:
@@ -216,7 +233,11 @@ def test_pair_index_on_a_real_recording(tiny_stores):
     assert src.dataset_id == "first_person" and src.n_frames == 80 and src.chunk == 64
     index = build_pair_index([src], ["steer", "key_w", "key_a", "key_d"], block=4)
     assert index.games == ["freedoom1_smooth", "freedoom2_flick"]
-    assert len(index) == 78  # each episode's last frame has no successor
+    everything = build_pair_index([src], ["steer"], block=1000)  # one block per game: nothing purged
+    assert len(everything) == 78  # each episode's last frame has no successor
+    assert 60 < len(index) < 78 and set(index.split) == {0, 1, 2}  # purged at split boundaries
+    read = {s: set(index.frame[index.split == s]) | set(index.frame[index.split == s] + 1) for s in range(3)}
+    assert not read[0] & read[2] and not read[0] & read[1] and not read[1] & read[2]
     assert index.heads["key_w"] == ["0", "1"] and index.kinds["steer"] == "categorical"
     from workbench.data.store import open_dataset
 
@@ -306,6 +327,9 @@ def test_finetune_from_a_joint_model(tiny_stores):
     assert card["model"] == load_card(joint.model_id)["model"]
     assert 1 <= card["train_pairs_used"] <= 9
     assert card["config"]["datasets"] == [str(store)] and card["config"]["split_block"] == 4  # inherited
+    assert card["config"]["balanced"] is True and card["config"]["hflip"] is True  # v3's sampling and flips
+    plain = prepare(cfg.replace(balanced=False, finetune={**cfg.finetune, "seed": 7}))[0]
+    assert plain.balanced is False and plain.hflip is True and plain.finetune["seed"] == 7
 
 
 # --- embeddings --------------------------------------------------------------------------------
@@ -315,7 +339,7 @@ def test_extract_embeddings_contract(tiny_stores, workbench_dirs):
     store = tiny_stores["first_person"]
     result = train(tiny_config(store, name="joint_v1", targets={"steer": "flow_steer"}), progress=False)
     ds = extract_embeddings(result.model_id, store, split="all", batch_size=16, progress=False)
-    n = 78
+    n = len(build_pair_index([resolve_source(store)], ["steer"], block=4, labeled_only=False))  # 78 less purged
     assert ds.sizes["frame"] == n and ds.sizes["dim"] == 32
     assert ds["embedding"].dtype == np.float32 and ds["embedding"].dims == ("frame", "dim")
     assert ds["game"].values.dtype.kind == "U" and set(ds["game"].values) == {"freedoom1_smooth", "freedoom2_flick"}

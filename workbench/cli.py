@@ -258,7 +258,7 @@ def demo(
     typer.echo(f"\nsummaries written to {cache_dir() / 'reports'}")
     if run_study:
         typer.secho("\n== seed 000 study", bold=True)
-        study(size=size, seed=seed or 0, domain=None, steps=None, pairwise=True)
+        study(size=size, seed=0, data_seed=seed or 0, draw_seed=0, domain=None, steps=None, pairwise=True)
     if serve_after:
         typer.secho("\n== dashboard (Ctrl-C to stop)", bold=True)
         serve(address="127.0.0.1", port=port, origin=None, basic_auth=None, oauth_provider=None, threads=4, show=False)
@@ -313,17 +313,21 @@ def models_() -> None:
 @app.command()
 def study(
     size: str = typer.Option("demo", "--size", "-s", help="Catalog size: tiny, demo or full."),
-    seed: int = typer.Option(0, "--seed", help="Recording and training seed."),
+    seed: int = typer.Option(0, "--seed", help="Model seed: initialisation and training batches."),
+    data_seed: int = typer.Option(0, "--data-seed", help="Recording seed of the catalog data."),
+    draw_seed: int = typer.Option(0, "--draw-seed", help="Seed of the analyses' draws (few-shot and ceiling labels,"
+                                  " calibration frames, plotted points)."),
     domain: Optional[List[str]] = typer.Option(None, "--domain", help="racing, atari, first_person (default all)."),
-    steps: Optional[int] = typer.Option(None, help="Training steps per model (default: the size's budget)."),
+    steps: Optional[int] = typer.Option(None, help="Training steps per game (a model on n games runs n × steps;"
+                                        " default: the size's budget)."),
     pairwise: bool = typer.Option(True, help="Train pairwise joint models to test whether KNN predicts benefit."),
 ) -> None:
     """Seed 000's cross-game IDM study on the catalog; writes report.md and figures."""
     from .study import StudyConfig, run_study
     from .study.report import write_report
 
-    cfg = _guard(StudyConfig, size=size, seed=seed, steps=steps, pairwise=pairwise,
-                 **({"domains": list(domain)} if domain else {}))
+    cfg = _guard(StudyConfig, size=size, seed=seed, data_seed=data_seed, draw_seed=draw_seed, steps=steps,
+                 pairwise=pairwise, **({"domains": list(domain)} if domain else {}))
     folder = _guard(run_study, cfg)
     report = write_report(folder)
     text = report.read_text()

@@ -42,7 +42,7 @@ def _seeds(seeds: int | Iterable[int]) -> list[int]:
     return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
 
 
-def few_shot(
+def few_shot_predictions(
     ds: xr.Dataset,
     head: str = "steer",
     k: int = 50,
@@ -50,46 +50,67 @@ def few_shot(
     C: float = 1.0,
     train_split: str | Iterable[str] = "train",
     test_split: str | Iterable[str] = "test",
+    seed: int = 0,
 ) -> pd.DataFrame:
-    """Re-fit only the decision boundary, per game, from ``k`` labeled frames per class.
+    """Per labeled ``test_split`` frame, the few-shot boundary's prediction for each label draw.
 
-    For each game and seed: draw ``k`` labeled ``train_split`` frames of each class (all of a
-    class when it has fewer), fit a class-balanced LogisticRegression on their frozen embeddings
-    (standardised with the game's unlabeled ``train_split`` statistics — no labels), and score
-    balanced accuracy on the game's labeled ``test_split`` frames. Columns: ``game``, ``head``,
-    ``k``, ``n_test``, ``balanced_accuracy`` (mean over seeds), ``std``, ``zero_shot`` (the
-    IDM's own ``pred_<head>`` on the same frames).
+    For each game and draw ``s`` in ``seeds``: draw ``k`` labeled ``train_split`` frames of each
+    class (all of a class when it has fewer) with ``numpy.random.default_rng([seed, s])`` — so
+    ``seed`` (a study's draw seed) changes every draw and nothing else — fit a class-balanced
+    LogisticRegression on their frozen embeddings (standardised with the game's unlabeled
+    ``train_split`` statistics — no labels), and predict the game's test frames. Index ``row``
+    (position in ``ds``); columns ``game`` and ``draw_<s>`` (int codes, -1 where the game has no
+    train frames or a single class).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     x = np.asarray(ds["embedding"].values, np.float32)
     y = np.asarray(ds[head].values, np.int64)
-    pred = np.asarray(ds[f"pred_{head}"].values, np.int64)
     game = np.asarray(ds["game"].values).astype(str)
     train = require_rows(ds, train_split, "few_shot")
     test = require_rows(ds, test_split, "few_shot") & (y >= 0)
-    rows = []
+    draws = _seeds(seeds)
+    rows = np.flatnonzero(test)
+    out = pd.DataFrame({"game": game[rows], **{f"draw_{s}": np.full(len(rows), -1, np.int64) for s in draws}},
+                       index=pd.Index(rows, name="row"))
     with one_blas_thread():
-        for g in dict.fromkeys(game):
-            tr, te = train & (game == g), test & (game == g)
-            scores = []
-            if tr.any() and te.any():
-                scaler = StandardScaler().fit(x[tr])
-                x_test = scaler.transform(x[te])
-                by_class = [np.flatnonzero(tr & (y == c)) for c in np.unique(y[tr & (y >= 0)])]
-                for seed in _seeds(seeds) if len(by_class) > 1 else []:
-                    rng = np.random.default_rng(seed)
-                    pick = np.concatenate([rng.choice(r, min(k, len(r)), replace=False) for r in by_class])
-                    clf = LogisticRegression(C=C, class_weight="balanced", max_iter=1000)
-                    clf.fit(scaler.transform(x[pick]), y[pick])
-                    scores.append(balanced_accuracy(y[te], clf.predict(x_test)))
-            rows.append({
-                "game": g, "head": head, "k": k, "n_test": int(te.sum()),
-                "balanced_accuracy": float(np.mean(scores)) if scores else float("nan"),
-                "std": float(np.std(scores)) if scores else float("nan"),
-                "zero_shot": balanced_accuracy(y[te], pred[te]),
-            })
+        for g in dict.fromkeys(game[rows]):
+            tr, te = train & (game == g), rows[game[rows] == g]
+            by_class = [np.flatnonzero(tr & (y == c)) for c in np.unique(y[tr & (y >= 0)])]
+            if len(by_class) < 2:
+                continue
+            scaler = StandardScaler().fit(x[tr])
+            x_test = scaler.transform(x[te])
+            for s in draws:
+                rng = np.random.default_rng([int(seed), int(s)])
+                pick = np.concatenate([rng.choice(r, min(k, len(r)), replace=False) for r in by_class])
+                clf = LogisticRegression(C=C, class_weight="balanced", max_iter=1000)
+                out.loc[te, f"draw_{s}"] = clf.fit(scaler.transform(x[pick]), y[pick]).predict(x_test)
+    return out
+
+
+def few_shot(ds: xr.Dataset, head: str = "steer", k: int = 50, **kw) -> pd.DataFrame:
+    """Re-fit only the decision boundary, per game, from ``k`` labeled frames per class
+    (:func:`few_shot_predictions`, which takes ``kw``: ``seeds``, ``C``, ``train_split``,
+    ``test_split``, ``seed``), scored by balanced accuracy on the game's labeled test frames.
+    Columns: ``game``, ``head``, ``k``, ``n_test``, ``balanced_accuracy`` (mean over the
+    draws), ``std``, ``zero_shot`` (the IDM's own ``pred_<head>`` on the same frames).
+    """
+    preds = few_shot_predictions(ds, head, k, **kw)
+    y = np.asarray(ds[head].values, np.int64)
+    pred = np.asarray(ds[f"pred_{head}"].values, np.int64)
+    rows = []
+    for g in dict.fromkeys(np.asarray(ds["game"].values).astype(str)):
+        te = preds.index[preds["game"] == g]
+        draws = preds.loc[te].drop(columns="game")
+        scores = [balanced_accuracy(y[te], d) for _, d in draws.items() if (d >= 0).all()] if len(te) else []
+        rows.append({
+            "game": g, "head": head, "k": k, "n_test": len(te),
+            "balanced_accuracy": float(np.mean(scores)) if scores else float("nan"),
+            "std": float(np.std(scores)) if scores else float("nan"),
+            "zero_shot": balanced_accuracy(y[te], pred[te]),
+        })
     return pd.DataFrame(rows)
 
 
@@ -100,6 +121,9 @@ def few_shot_curve(ds: xr.Dataset, head: str = "steer", ks: Sequence[int] = (1, 
 
 
 # --------------------------------------------------------------------------- the gap
+
+#: What a table says instead of a fraction closed when the ceiling does not beat zero-shot.
+NO_GAP = "no gap at this budget"
 
 
 def _scores(x, name: str) -> pd.Series:
@@ -121,15 +145,18 @@ def calibration_gap(zero_shot, few_shot=None, ceiling=None, **methods) -> pd.Dat
     All inputs are balanced accuracies indexed alike (Series by game or (game, head), or this
     package's tables: :func:`~workbench.analysis.metrics.accuracy_table`, :func:`few_shot`,
     :func:`percentile_calibration` filtered to one variant, ...). Columns: ``zero_shot``,
-    ``ceiling``, ``gap`` (ceiling − zero-shot), and per method (``few_shot`` and any keyword)
-    its accuracy and ``<method>_closed`` = (method − zero-shot) / gap (1 = gap closed; NaN where
-    the gap is not positive).
+    ``ceiling``, ``gap`` (ceiling − zero-shot), ``gap_note`` (:data:`NO_GAP` where the gap is
+    not positive — the ceiling did not beat zero-shot at this training budget, so there is
+    nothing to close — else empty), and per method (``few_shot`` and any keyword) its accuracy
+    and ``<method>_closed`` = (method − zero-shot) / gap (1 = gap closed; NaN where ``gap_note``
+    says there is no gap).
     """
     if ceiling is None:
         raise ValueError("calibration_gap needs the ceiling (e.g. a fine-tuned model or a probe)")
     methods = {"few_shot": few_shot, **methods} if few_shot is not None else methods
     out = pd.concat([_scores(zero_shot, "zero_shot"), _scores(ceiling, "ceiling")], axis=1, join="inner")
     out["gap"] = out["ceiling"] - out["zero_shot"]
+    out["gap_note"] = np.where(out["gap"] <= 0, NO_GAP, "")
     gap = out["gap"].where(out["gap"] > 0)
     for name, scores in methods.items():
         out[name] = _scores(scores, name).reindex(out.index)
@@ -207,6 +234,7 @@ def _prepare(ds, head, variants, n_unlabeled, fit_split, eval_split, flow_sign, 
             "eval_side": {side: signal[f"{side}_side"][ev] for side in sides},
             "flow_fit": signal["flow_gate"][fit] if "flow_gate" in signal else None,
         })
+        out[-1]["rows"] = np.flatnonzero(ev)  # positions in ds of the eval frames
     return out
 
 
@@ -237,7 +265,8 @@ def percentile_calibration(
     flow_sign: Mapping[str, int] | None = None,
     auto_method: str = "gmm",
     seed: int = 0,
-) -> pd.DataFrame:
+    return_predictions: bool = False,
+) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Zero-label calibration of a LEFT/NEUTRAL/RIGHT head (seed 000 §5).
 
     Per game, ``n_unlabeled`` random frames of ``fit_split`` (fewer if the game has fewer; their
@@ -246,6 +275,8 @@ def percentile_calibration(
     :data:`VARIANTS`). ``percentile`` is a number, a game -> number mapping, or ``"auto"``
     (:func:`auto_percentile` of the fit frames' |flow_dom_dx|, applied to every gate).
     ``flow_sign`` (game -> ±1) defaults to the one recorded on ``flow_steer``, else +1.
+    ``return_predictions`` also returns the per-frame predictions: index ``row`` (position in
+    ``ds`` of a labeled ``eval_split`` frame), columns ``game`` and ``<gate>-<side>`` (codes).
 
     Returns one row per game and variant: ``game``, ``head``, ``gate``, ``side``,
     ``percentile``, ``true_neutral_share`` (the NEUTRAL share of the scored frames' true labels,
@@ -254,7 +285,7 @@ def percentile_calibration(
     ``balanced_accuracy`` on the labeled ``eval_split`` frames, and ``zero_shot`` (the IDM's
     argmax on the same frames).
     """
-    rows = []
+    rows, preds = [], []
     for game in _prepare(ds, head, variants, n_unlabeled, fit_split, eval_split, flow_sign, seed):
         if isinstance(percentile, str):
             if percentile != "auto":
@@ -267,7 +298,15 @@ def percentile_calibration(
             p = float(percentile[game["game"]])
         else:
             p = float(percentile)
-        rows += _evaluate(game, p, variants, head)
+        new = _evaluate(game, p, variants, head)
+        rows += new
+        if return_predictions:
+            preds.append(pd.DataFrame(
+                {"game": game["game"], **{f"{r['gate']}-{r['side']}": gated_steer(
+                    game["eval_gate"][r["gate"]], game["eval_side"][r["side"]], r["threshold"], game["classes"])
+                    for r in new}}, index=pd.Index(game["rows"], name="row")))
+    if return_predictions:
+        return pd.DataFrame(rows), pd.concat(preds) if preds else pd.DataFrame()
     return pd.DataFrame(rows)
 
 

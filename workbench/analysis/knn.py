@@ -22,7 +22,7 @@ def knn_matrix(
     metric: str = "cosine",
     standardize: bool = True,
     query_split: str | Iterable[str] | None = "test",
-    reference_split: str | Iterable[str] | None = "train",
+    reference_split: str | Iterable[str] | None = "val",
 ) -> pd.DataFrame:
     """Balanced accuracy of predicting A's ``head`` labels by majority vote of their ``k``
     nearest neighbours among B's labeled frames (sklearn ``KNeighborsClassifier``).
@@ -30,22 +30,21 @@ def knn_matrix(
     Rows (index ``query``) are the games A whose ``query_split`` frames are classified; columns
     (``reference``) the games B whose ``reference_split`` frames vote. Query rows are never
     references, so the diagonal is a held-out within-game score (extract the embeddings with
-    ``split="all"`` so that both splits are there). With ``standardize`` every
-    dimension is z-scored over the rows used (one scaler for all games, so game offsets stay).
+    ``split="all"`` so that both splits are there). The defaults keep both sides off the IDM's
+    training frames (test queries, validation references), whose embeddings may have memorised
+    their labels. With ``standardize`` every dimension is z-scored with B's reference rows only
+    (the queries are transformed, never fitted, so game offsets stay).
     """
     from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     y = np.asarray(ds[head].values, np.int64)
     game = np.asarray(ds["game"].values).astype(str)
     query = (y >= 0) & require_rows(ds, query_split, "knn_matrix (query)")
     reference = (y >= 0) & require_rows(ds, reference_split, "knn_matrix (reference)") & ~query
-    used = query | reference
-    x = np.asarray(ds["embedding"].values, np.float32)[used]
-    if standardize and len(x):
-        x = StandardScaler().fit_transform(x)
-    y, game, query, reference = y[used], game[used], query[used], reference[used]
-    games = list(dict.fromkeys(game))
+    x = np.asarray(ds["embedding"].values, np.float32)
+    games = list(dict.fromkeys(game[query | reference]))
     out = pd.DataFrame(np.nan, index=pd.Index(games, name="query"), columns=pd.Index(games, name="reference"))
     xq, yq, gq = x[query], y[query], game[query]
     for b in games:
@@ -53,6 +52,7 @@ def knn_matrix(
         if not ref.any() or not len(yq):
             continue
         clf = KNeighborsClassifier(n_neighbors=min(k, int(ref.sum())), metric=metric)
+        clf = make_pipeline(StandardScaler(), clf) if standardize else clf
         pred = clf.fit(x[ref], y[ref]).predict(xq)
         for a in games:
             out.loc[a, b] = balanced_accuracy(yq[gq == a], pred[gq == a])

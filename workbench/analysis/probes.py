@@ -8,6 +8,10 @@ frames are nearly identical, so letting them fall on both sides of a fold would 
 
 Two variants: ``joint`` (one probe trained on all games, scored per game — one boundary for all)
 and ``per_game`` (a probe per game — each game its own boundary).
+
+Beside an IDM's zero-shot accuracy, fit and score probes on frames the IDM never trained on
+(:data:`HELD_OUT`: its validation and test splits, scored on test): on its training frames an
+embedding can memorise labels, and a probe there measures memory, not information.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ from threadpoolctl import threadpool_limits
 from .metrics import balanced_accuracy, chance_level, head_classes, split_mask
 
 VARIANTS = ("joint", "per_game")
+#: ``linear_probe`` keywords of the held-out protocol: cross-validated over the blocks of the
+#: IDM's validation and test frames, scored on its test frames.
+HELD_OUT = {"split": ("val", "test"), "score_split": "test"}
 
 
 def one_blas_thread() -> threadpool_limits:
@@ -75,14 +82,16 @@ def linear_probe(
     split: str | Iterable[str] | None = None,
     n_splits: int = 5,
     block: int = 64,
+    score_split: str | Iterable[str] | None = None,
     **probe,
 ) -> pd.DataFrame:
     """Cross-validated probe accuracy per game, head and variant.
 
-    Uses the labeled rows of ``split`` (default all). ``probe`` goes to :func:`make_probe`
-    (``C``, ``class_weight``, ``max_iter``). Columns: ``game``, ``head``, ``variant``, ``n``,
-    ``chance`` (1/K of the classes present), ``balanced_accuracy`` (NaN where a game has a
-    single class or block).
+    Uses the labeled rows of ``split`` (default all) and scores the out-of-fold predictions of
+    those in ``score_split`` (default all used; ``**HELD_OUT`` for the held-out protocol).
+    ``probe`` goes to :func:`make_probe` (``C``, ``class_weight``, ``max_iter``). Columns:
+    ``game``, ``head``, ``variant``, ``n`` (scored rows), ``chance`` (1/K of the classes
+    present), ``balanced_accuracy`` (NaN where a game has a single class or block).
     """
     unknown = set(variants) - set(VARIANTS)
     if unknown:
@@ -91,11 +100,12 @@ def linear_probe(
     game = np.asarray(ds["game"].values).astype(str)
     groups = block_groups(ds, block)
     in_split = split_mask(ds, split)
+    scored = split_mask(ds, score_split)
     rows = []
     for head in heads or list(head_classes(ds)):
         y_all = np.asarray(ds[head].values, np.int64)
         keep = in_split & (y_all >= 0)
-        x, y, g, grp = x_all[keep], y_all[keep], game[keep], groups[keep]
+        x, y, g, grp, sc = x_all[keep], y_all[keep], game[keep], groups[keep], scored[keep]
         games = list(dict.fromkeys(g))
         preds = {}
         if "joint" in variants:
@@ -108,7 +118,7 @@ def linear_probe(
             preds["per_game"] = pred
         for variant, pred in preds.items():
             for name in games:
-                sel = g == name
+                sel = (g == name) & sc
                 ok = pred[sel] >= 0
                 rows.append({
                     "game": name, "head": head, "variant": variant, "n": int(sel.sum()),

@@ -7,6 +7,7 @@ stacked with readable method names.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 #: Readable names of the study's model keys and probe variants.
@@ -23,10 +24,10 @@ def accuracy_by_game(accuracy: pd.DataFrame, probes: pd.DataFrame | None = None,
     """Balanced accuracy per game of the study's models and linear probes on one head.
 
     ``accuracy`` is the study's ``accuracy.csv`` (``model`` like ``joint_v3``, ``single:<game>``,
-    ``ceiling:<game>``; pairwise models are left out), ``probes`` its ``probes.csv``. Columns:
+    ``ceiling:<game>``; pairwise and proxy-label models are left out), ``probes`` its ``probes.csv``. Columns:
     ``game``, ``method``, ``balanced_accuracy``, ``chance``; methods in :data:`METHOD_NAMES` order.
     """
-    acc = accuracy[(accuracy["head"] == head) & ~accuracy["model"].str.startswith("pair:")].copy()
+    acc = accuracy[(accuracy["head"] == head) & ~accuracy["model"].str.startswith(("pair:", "proxy:"))].copy()
     acc["method"] = acc["model"].str.split(":").str[0]
     parts = [acc[["game", "method", "balanced_accuracy", "chance"]]]
     if probes is not None and len(probes):
@@ -50,3 +51,16 @@ def calibration_by_game(calibration: pd.DataFrame) -> pd.DataFrame:
                                           for g, s in zip(calibration["gate"], calibration["side"])])
     cols = ["game", "method", "balanced_accuracy", "percentile", "threshold"]
     return pd.concat([zero[cols], variants[cols]], ignore_index=True)
+
+
+def proxy_arm(accuracy: pd.DataFrame, head: str = "steer") -> pd.DataFrame:
+    """The proxy-label arm beside the true-label arm: per game and model kind (``single``,
+    ``joint_v1`` …), balanced accuracy against the TRUE labels of the model trained on true labels
+    and of the one trained on the flow proxy (study names ``proxy:<model>``). Long format:
+    ``game``, ``model``, ``trained_on`` (``true``/``proxy``), ``balanced_accuracy``, ``chance``;
+    kinds without a proxy model are left out."""
+    acc = accuracy[(accuracy["head"] == head) & ~accuracy["model"].str.startswith(("pair:", "ceiling:"))].copy()
+    acc["trained_on"] = np.where(acc["model"].str.startswith("proxy:"), "proxy", "true")
+    acc["model"] = acc["model"].str.removeprefix("proxy:").str.split(":").str[0]
+    acc = acc[acc["model"].isin(acc.loc[acc["trained_on"] == "proxy", "model"])]
+    return acc[["game", "model", "trained_on", "balanced_accuracy", "chance"]].reset_index(drop=True)

@@ -275,7 +275,8 @@ def joint_embeddings(study_id: str, domain: str) -> xr.Dataset:
     cfg = record["config"]
     weights = model_path(model_id) / "weights.pt"
     with _embedding_lock:
-        return _embeddings(model_id, domain_record(study_id, domain)["dataset"], cfg.get("size"), cfg.get("seed"),
+        return _embeddings(model_id, domain_record(study_id, domain)["dataset"], cfg.get("size"),
+                           cfg.get("data_seed", cfg.get("seed")),
                            _mtime(weights) if weights.exists() else 0)
 
 
@@ -286,7 +287,8 @@ def flow_signs(study_id: str, domain: str) -> dict:
 
 @lru_cache(maxsize=512)
 def _calibration(study_id: str, domain: str, percentile: float, record_mtime: int) -> pd.DataFrame:
-    seed = study_record(study_id)["config"].get("seed", 0)
+    cfg = study_record(study_id)["config"]
+    seed = cfg.get("draw_seed", cfg.get("seed", 0))  # the study's calibration frames
     return percentile_calibration(joint_embeddings(study_id, domain), head="steer", percentile=percentile,
                                   flow_sign=flow_signs(study_id, domain), seed=seed)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..analysis.calibration import NO_GAP
 from ..viz.plots import curves, embedding_scatter, grouped_bars, matrix_heatmap, save_figure
 from ..models.library import atomic_write_text
 from .files import markdown_table
@@ -35,7 +36,7 @@ def accuracy_pivot(accuracy: pd.DataFrame) -> pd.DataFrame:
     """Table 1/2 layout: rows = models (single, joint v1-v3, ceiling), columns = game / head."""
     acc = accuracy.copy()
     acc["row"] = acc["model"].str.replace(r"^(single|ceiling):.*", r"\1", regex=True)
-    acc = acc[~acc.model.str.startswith("pair:")]
+    acc = acc[~acc.model.str.startswith(("pair:", "proxy:"))]
     table = acc.pivot_table(index="row", columns=["game", "head"], values="balanced_accuracy", aggfunc="first")
     chance = acc.groupby(["game", "head"])["chance"].first()
     table.loc["chance"] = chance
@@ -46,6 +47,20 @@ def accuracy_pivot(accuracy: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def proxy_table(arm: pd.DataFrame, balance: pd.DataFrame) -> pd.DataFrame:
+    """The proxy arm as one table per game: the proxy's class shares and agreement
+    (``proxy_balance.csv``, indexed by game), then per model kind its balanced accuracy against
+    the true labels when trained on true labels and on the proxy (``proxy_arm.csv``)."""
+    wide = arm.pivot_table(index="game", columns=["model", "trained_on"], values="balanced_accuracy", aggfunc="first")
+    order = [(m, t) for m in ("single", "joint_v1", "joint_v2", "joint_v3") for t in ("true", "proxy")
+             if (m, t) in wide.columns]
+    wide = wide[order]
+    wide.columns = [f"{m} · {t} labels" for m, t in order]
+    table = balance.join(wide, how="outer")
+    table.index.name = "game"
+    return table
+
+
 def _domain_section(folder: Path, domain: str, figures: Path, meta: dict) -> list[str]:
     out = [f"## {TITLES.get(domain, domain)} (`{domain}`: {', '.join(meta['games'])})", ""]
     acc = _read(folder, "accuracy.csv")
@@ -53,6 +68,13 @@ def _domain_section(folder: Path, domain: str, figures: Path, meta: dict) -> lis
         out += ["**Balanced accuracy on held-out test frames** (seed 000 Tables 1–2). `single`: one model per "
                 "game; `joint_v1`: one model for all games; `v2`: + balanced sampling; `v3`: + horizontal flips; "
                 "`ceiling`: joint v3 fine-tuned on 20 % of that game's labels.", "", markdown_table(accuracy_pivot(acc)), ""]
+    arm, balance = _read(folder, "proxy_arm.csv"), _read(folder, "proxy_balance.csv", index_col=0)
+    if arm is not None and balance is not None:
+        out += ["**Proxy-label arm** (seed 000 trained Atari on Farneback flow labels): the same models with the "
+                "same budget trained on the stored flow-proxy steering labels instead of the true inputs, all "
+                "scored against the TRUE labels on test frames. `proxy_<CLASS>`: the proxy's class shares on the "
+                "test frames; `proxy_balanced_accuracy`: the proxy itself against the true labels.", "",
+                markdown_table(proxy_table(arm, balance)), ""]
     summary = _read(folder, "data_summary.csv", index_col=0)
     if summary is not None:
         cols = [c for c in summary.columns if c in ("frames", "steer_LEFT", "steer_NEUTRAL", "steer_RIGHT",
@@ -72,7 +94,7 @@ def _domain_section(folder: Path, domain: str, figures: Path, meta: dict) -> lis
     geometry = _read(folder, "geometry.csv", index_col=0)
     if geometry is not None:
         g = geometry["value"]
-        out += [f"Geometry (joint v3 penultimate layer): silhouette by action **{g.get('silhouette_by_action', np.nan):.3f}** "
+        out += [f"Geometry (joint v3 penultimate layer, test frames only): silhouette by action **{g.get('silhouette_by_action', np.nan):.3f}** "
                 f"vs by game **{g.get('silhouette_by_game', np.nan):.3f}**; interleaving of games within action "
                 f"clusters **{g.get('interleaving_all', np.nan):.2f}** (1 = perfectly mixed, 0 = separated); "
                 f"k-NN preservation of the 2-D maps: t-SNE {g.get('knn_preservation_tsne', np.nan):.2f}, "
@@ -85,28 +107,40 @@ def _domain_section(folder: Path, domain: str, figures: Path, meta: dict) -> lis
         table = probe.join(zero, how="left")
         table.index = [f"{g} · {h}" for g, h in table.index]
         table.index.name = "game · head"
-        out += ["**Is the information present?** Linear probes on the joint v3 embedding (cross-validated over "
-                "64-frame blocks) vs the model's own head.", "", markdown_table(table), ""]
+        out += ["**Is the information present?** Linear probes on the joint v3 embedding vs the model's own head, "
+                "both on frames the IDM never trained on: each probe is cross-validated over the split blocks of the "
+                "validation and test frames and scored on the test frames (a probe on training frames would read "
+                "what the embedding memorised).", "", markdown_table(table), ""]
     knn = _read(folder, "knn_matrix.csv", index_col=0)
     if knn is not None:
         name = f"{domain}-knn.png"
         save_figure(matrix_heatmap(knn, title=f"{TITLES.get(domain, domain)}: cross-game KNN accuracy (steer)"),
                     figures / name)
-        out += [f"![knn](figures/{name})", ""]
+        out += [f"![knn](figures/{name})", "",
+                "KNN accuracy: game A's test frames (rows) classified by their 10 nearest neighbours among game B's "
+                "validation frames (columns), standardised with B's frames only — neither side is a training frame.", ""]
         bench = folder / "knn_benefit.json"
         if bench.is_file():
             kb = json.loads(bench.read_text())
             out += [f"Does the KNN matrix predict which pairs gain from joint training? Spearman ρ = "
                     f"**{kb['rho']:.2f}** (p = {kb['p_value']:.3f}, {kb['n_pairs']} ordered pairs), benefit = "
-                    "accuracy of a model trained on A+B on A minus the single-game model on A.", ""]
+                    "accuracy of a model trained on A+B on A minus the single-game model on A. Both models had the "
+                    "same updates per game (the pair model twice the single model's steps), so a benefit is not "
+                    "extra training.", ""]
     gap = _read(folder, "calibration_gap.csv", index_col=0)
     if gap is not None:
         cols = [c for c in gap.columns if c in ("zero_shot", "ceiling", "gap") or c.endswith("_closed")]
+        shown = gap[cols].astype(object)
+        if "gap_note" in gap.columns:  # no positive gap: nothing to close, say so instead of NaN
+            for c in (c for c in cols if c.endswith("_closed")):
+                shown.loc[gap["gap_note"].eq(NO_GAP), c] = NO_GAP
         out += ["**The calibration gap** (steer): zero-shot joint v3, the 20 %-label ceiling, and the fraction of "
                 "the gap each fix closes (`few_shot`: a new linear boundary from 50 labels per class; `flow_percentile`:"
                 " zero labels, neutral threshold at the 67th percentile of flow magnitude over ≤ 1000 unlabeled "
                 "frames; `flow_auto`: the percentile chosen per game from the unlabeled flow distribution; "
-                "`model_percentile`: the IDM's own turn score gated at the 67th percentile).", "", markdown_table(gap[cols]), ""]
+                "`model_percentile`: the IDM's own turn score gated at the 67th percentile). The ceiling fine-tunes "
+                "joint v3 with its balanced sampling and flips; where it does not beat zero-shot the table says "
+                f"*{NO_GAP}*.", "", markdown_table(shown), ""]
         methods = [c for c in ("zero_shot", "few_shot", "ceiling", "flow_percentile", "flow_auto", "model_percentile")
                    if c in gap.columns]
         long = gap[methods].rename(columns=_METHOD_LABELS).rename_axis("game").reset_index().melt(
@@ -146,9 +180,16 @@ def write_report(study: Path) -> Path:
     cfg = record["config"]
     lines = [f"# Cross-game IDM study — `{cfg['study_id']}`", "",
              f"Seed 000 (*Cross-Game Semantic Alignment of Latent Action Representations*) on the workbench catalog "
-             f"at size `{cfg['size']}`, seed {cfg['seed']}; {cfg['steps']} training steps per model "
-             f"({cfg['finetune_steps']} for fine-tunes). Code {record['code_version']}; started {record['started']}"
-             + (f", {record['wall_s'] / 60:.1f} min wall time." if "wall_s" in record else "."), ""]
+             f"at size `{cfg['size']}`; seeds: data {cfg.get('data_seed', cfg['seed'])}, models {cfg['seed']}, "
+             f"draws {cfg.get('draw_seed', cfg['seed'])}. Code {record['code_version']}; started {record['started']}"
+             + (f", {record['wall_s'] / 60:.1f} min wall time." if "wall_s" in record else "."), "",
+             f"**Budget rule: every model gets the same updates per game.** A model trained on n games runs "
+             f"n × {cfg['steps']} optimiser steps (batch 64): {cfg['steps']} for a single-game model, "
+             f"{2 * cfg['steps']} for a pair, G × {cfg['steps']} for a joint model on G games; the ceilings fine-tune "
+             f"{cfg['finetune_steps']} steps on one game. Every number is on held-out test frames (blocks of "
+             f"{cfg['split_block']} frames, with the pair at each split boundary purged); each domain's "
+             "`test_predictions.csv` holds every method's prediction per test frame with its block, for bootstrap "
+             "intervals over test blocks.", ""]
     lines += _headlines(study, record)
     for domain, meta in record["domains"].items():
         lines += _domain_section(study / domain, domain, figures, meta)
@@ -167,7 +208,8 @@ def _headlines(study: Path, record: dict) -> list[str]:
         if gap is None:
             continue
         for game, row in gap.iterrows():
-            parts = [f"zero-shot {row.get('zero_shot', np.nan):.3f}", f"ceiling {row.get('ceiling', np.nan):.3f}"]
+            parts = [f"zero-shot {row.get('zero_shot', np.nan):.3f}", f"ceiling {row.get('ceiling', np.nan):.3f}"
+                     + (f" ({NO_GAP})" if row.get("gap_note") == NO_GAP else "")]
             for col, label in (("few_shot", "50 labels"), ("flow_percentile", "0 labels (p67)"),
                                ("flow_auto", "0 labels (auto)")):
                 if col in row:

@@ -13,6 +13,9 @@ The presets follow seed 000's racing table (Table 1) and its calibration experim
                    paper's "calibrated ceiling"
 =================  ===================================================================
 
+A fine-tune keeps its start model's sampling and augmentation (``balanced``/``hflip`` left at
+``None`` inherit them), so a ceiling differs from its start model only in the labels it sees.
+
 For Atari the paper trained on flow-proxy labels: ``targets={"steer": "flow_steer"}``.
 A config is plain data, so papermill and the CLI can pass it as YAML (``yaml.safe_load``).
 """
@@ -26,7 +29,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-FINETUNE_KEYS = {"game", "k_per_class", "fraction"}
+FINETUNE_KEYS = {"game", "k_per_class", "fraction", "seed"}
 # Fields that change how a run executes but not what it computes: ignored when deciding whether
 # an existing model or checkpoint belongs to a config.
 RUNTIME_FIELDS = ("device", "checkpoint_every", "cache_chunks")
@@ -89,8 +92,10 @@ class TrainConfig(ConfigIO):
     (default itself); ``main_head`` (default the first head) is the one balanced sampling and
     ``finetune_k`` count classes of. Split: contiguous blocks of ``split_block`` frames assigned
     per game to train/val/test in ``split_fractions``, seeded by ``split_seed`` (not ``seed``, so
-    every training seed sees the same test set). ``finetune`` is a mapping with ``game`` and one
-    of ``k_per_class`` (of ``main_head``'s classes) / ``fraction``; it needs ``init_from``.
+    every training seed sees the same test set). ``finetune`` is a mapping with ``game``, one
+    of ``k_per_class`` (of ``main_head``'s classes) / ``fraction``, and optionally ``seed``
+    (the draw of those labels; default ``seed``); it needs ``init_from``. ``balanced`` and
+    ``hflip`` left at ``None`` are the ``init_from`` model's (else off).
     """
 
     name: str = "joint_v1"
@@ -101,8 +106,8 @@ class TrainConfig(ConfigIO):
     heads: list[str] | None = None
     targets: dict[str, str] = field(default_factory=dict)
     main_head: str | None = None
-    balanced: bool = False
-    hflip: bool = False
+    balanced: bool | None = None
+    hflip: bool | None = None
     flip_pairs: list[list[str]] = field(default_factory=lambda: [["key_a", "key_d"]])
     steps: int = 3000
     batch_size: int = 64

@@ -2,7 +2,8 @@
 
 The returned dataset is the contract the analyses (geometry, probes, KNN, calibration) rely on::
 
-    dims      frame (one row per pair t -> t+1), dim, <head>_class
+    dims      frame (one row per pair t -> t+1 of a split; pairs purged at split boundaries
+              are left out), dim, <head>_class
     embedding       float32 (frame, dim)          penultimate activations
     coords    game (str), episode, step, source_frame (index of t in the source store),
               split (str: train/val/test, the model's block split rule applied to this dataset)
@@ -34,11 +35,14 @@ from ..models.idm import default_device
 from ..models.library import load_card, load_model
 from ..paths import cache_dir, check_id
 from .inference import infer
-from .pairs import SPLITS, Source, assign_split, resolve_source
+from .pairs import PURGED, SPLITS, Source, assign_split, resolve_source
 from .stream import FrameReader
 
 FLOW_VARIABLES = ("flow_steer", "flow_dom_dx", "flow_mag")
-CACHE_KEYS = ("model_id", "weights_sha256", "dataset_id", "variant", "split", "source_frames", "derived")
+CACHE_KEYS = ("model_id", "weights_sha256", "dataset_id", "variant", "split", "source_frames", "derived", "split_rule")
+#: Version of the split rule (:func:`~workbench.training.pairs.assign_split`): embeddings cached
+#: under another rule hold other rows and are recomputed.
+SPLIT_RULE = "blocks+purge"
 
 
 def embeddings_path(model_id: str, source: Source, split: str) -> Path:
@@ -81,7 +85,7 @@ def extract_embeddings(
         "model_id": card["model_id"], "weights_sha256": card.get("weights_sha256", ""),
         "dataset_id": source.dataset_id, "variant": source.variant, "split": split,
         "source_frames": source.n_frames, "derived": list(data.attrs.get("derived", [])),
-        "heads": {h: list(spec["classes"]) for h, spec in card["heads"].items()},
+        "heads": {h: list(spec["classes"]) for h, spec in card["heads"].items()}, "split_rule": SPLIT_RULE,
     }
     path = embeddings_path(card["model_id"], source, split)
     use_cache = cache and bool(attrs["weights_sha256"])
@@ -95,9 +99,8 @@ def extract_embeddings(
     cfg = card["config"]
     split_code = assign_split(game[frame], np.zeros(len(frame), np.int64), frame, cfg["split_block"],
                               cfg["split_fractions"], cfg["split_seed"])
-    if split != "all":
-        keep = split_code == SPLITS.index(split)
-        frame, split_code = frame[keep], split_code[keep]
+    keep = split_code != PURGED if split == "all" else split_code == SPLITS.index(split)
+    frame, split_code = frame[keep], split_code[keep]
     if not len(frame):
         raise ValueError(f"{source.dataset_id} ({source.variant}) has no {split} pairs (a game with a single"
                          f" {cfg['split_block']}-frame block is all train); use split='all' or a larger size")

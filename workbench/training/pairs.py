@@ -9,7 +9,10 @@ The split avoids leakage between neighbouring, nearly identical frames: the fram
 store is cut into contiguous blocks of ``block`` frames (default one zarr chunk, 64 frames),
 and each game's blocks are shuffled and dealt to train/val/test (70/10/20 by default). The
 shuffle is seeded by the split seed *and the game's name*, so a game gets the same split whether
-it is trained alone or jointly with others, and whatever the training seed.
+it is trained alone or jointly with others, and whatever the training seed. A purge gap keeps
+pairs of different splits from sharing a frame: the last pair of a block (``t -> t+1`` with
+``t+1`` the next block's first frame) is dropped (split code :data:`PURGED`) when the next block
+went to another split.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from ..data.store import StoreError, is_complete, open_dataset, open_store
 from ..flow.compute import successor_mask
 
 SPLITS = ("train", "val", "test")
+PURGED = -1  # split code of a pair dropped at a split boundary (it shares a frame with the next block)
 BINARY_CLASSES = ["0", "1"]
 EXCLUDED_DEFAULT_HEADS = {"ale_action"}  # 18 classes, redundant with steer/fire/…; opt in by name
 
@@ -90,16 +94,21 @@ def default_heads(sources: Sequence[Source]) -> list[str]:
 
 def assign_split(game: np.ndarray, source: np.ndarray, frame: np.ndarray, block: int,
                  fractions: Sequence[float] = (0.7, 0.1, 0.2), seed: int = 0) -> np.ndarray:
-    """int8 split codes (0 train, 1 val, 2 test) of pairs, by contiguous blocks per game.
+    """int8 split codes (0 train, 1 val, 2 test, :data:`PURGED` -1) of pairs, by contiguous blocks per game.
 
-    ``game`` (str), ``source`` (int), ``frame`` (int) are per pair. A block is ``(source,
-    frame // block)``; each game's blocks are permuted with a generator seeded by ``seed`` and
-    the game's name, and the first ``round(0.7 n)`` go to train, up to ``round(0.8 n)`` to val,
-    the rest to test. A game with one block is all train.
+    ``game`` (str), ``source`` (int), ``frame`` (int, frame ``t`` of pair ``t -> t+1``) are per
+    pair. A block is ``(source, frame // block)``; each game's blocks are permuted with a
+    generator seeded by ``seed`` and the game's name, and the first ``round(0.7 n)`` go to train,
+    up to ``round(0.8 n)`` to val, the rest to test. A game with one block is all train. A
+    block's last pair is purged when the game's next block of the same source has another split,
+    so no two pairs of different splits share a frame.
     """
     game = np.asarray(game).astype(str)
+    source = np.asarray(source, np.int64)
+    frame = np.asarray(frame, np.int64)
     out = np.zeros(len(game), np.int8)
-    unit = np.asarray(source, np.int64) * (1 << 40) + np.asarray(frame, np.int64) // int(block)
+    unit = source * (1 << 40) + frame // int(block)
+    next_unit = source * (1 << 40) + (frame + 1) // int(block)
     edges = np.cumsum(np.asarray(fractions, np.float64))
     for g in np.unique(game):
         sel = np.flatnonzero(game == g)
@@ -111,6 +120,11 @@ def assign_split(game: np.ndarray, source: np.ndarray, frame: np.ndarray, block:
         position[rng.permutation(n)] = np.arange(n)
         unit_split = np.searchsorted(bounds, position, side="right").clip(0, 2).astype(np.int8)
         out[sel] = unit_split[inverse]
+        # the pair t -> t+1 whose t+1 opens the next block shares that frame with the block's first pair
+        crossing = next_unit[sel] != unit[sel]
+        nxt = np.searchsorted(units, next_unit[sel]).clip(0, n - 1)
+        other = crossing & (units[nxt] == next_unit[sel]) & (unit_split[nxt] != out[sel])
+        out[sel[other]] = PURGED
     return out
 
 
@@ -170,7 +184,8 @@ def build_pair_index(
     the head's own label); a head a store lacks is missing (-1) there, but every head must exist
     in at least one store and have the same classes everywhere. ``games`` keeps those games
     only. ``labeled_only`` drops pairs without any target (for training; extraction keeps all).
-    The split is computed on all pairs before any filtering, so it never depends on the labels.
+    The split is computed on all pairs before any filtering, so it never depends on the labels;
+    pairs purged at split boundaries are left out.
     """
     unknown_targets = set(targets or {}) - set(heads)
     if unknown_targets:
@@ -211,7 +226,7 @@ def build_pair_index(
         if absent:
             raise ValueError(f"games {absent} are not in the datasets (they hold {all_games})")
         all_games = [g for g in all_games if g in set(games)]
-    keep = np.isin(game, all_games)
+    keep = np.isin(game, all_games) & (split != PURGED)
     if labeled_only:
         keep &= np.any([v >= 0 for v in y.values()], axis=0)
     lookup = {g: i for i, g in enumerate(all_games)}

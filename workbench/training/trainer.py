@@ -76,8 +76,9 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, PairIndex]:
     """The config with every default made explicit (data, heads, model id …) and its pair index.
 
     A model started from ``init_from`` inherits its architecture, heads, targets and block split
-    (so its test pairs are the ones the start model never saw) and, unless given, its data; a
-    fine-tune is restricted to its game unless ``games`` says otherwise.
+    (so its test pairs are the ones the start model never saw) and, unless given, its data,
+    sampling (``balanced``) and augmentation (``hflip``, ``flip_pairs``); a fine-tune is
+    restricted to its game unless ``games`` says otherwise.
     """
     cfg = config
     if cfg.init_from:
@@ -90,7 +91,10 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, PairIndex]:
             main_head=cfg.main_head or init["main_head"],
             **{k: init["model"][k] for k in ("input_size", "width", "embed_dim")},
             **{k: ic[k] for k in ("split_block", "split_fractions", "split_seed")},
+            **{k: ic[k] for k in ("balanced", "hflip") if getattr(cfg, k) is None},
+            **({"flip_pairs": ic["flip_pairs"]} if cfg.hflip is None else {}),
         )
+    cfg = cfg.replace(balanced=bool(cfg.balanced), hflip=bool(cfg.hflip))
     if cfg.finetune and not cfg.games:
         cfg = cfg.replace(games=[cfg.finetune["game"]])
     sources = [resolve_source(d, cfg.size, cfg.data_seed) for d in cfg.datasets]
@@ -171,7 +175,8 @@ def _train(cfg: TrainConfig, index: PairIndex, max_steps: int | None, progress: 
     train_mask = index.split == 0
     if cfg.finetune:
         ft = cfg.finetune
-        train_mask &= finetune_mask(index, ft["game"], cfg.main_head, ft.get("k_per_class"), ft.get("fraction"), cfg.seed)
+        train_mask &= finetune_mask(index, ft["game"], cfg.main_head, ft.get("k_per_class"), ft.get("fraction"),
+                                    ft.get("seed", cfg.seed))
     train_set = index.subset(train_mask)
     if not len(train_set):
         raise ValueError(f"model {model_id}: no labeled train pairs (games {index.games})")
