@@ -69,7 +69,7 @@ def catalog_show(dataset_id: str = typer.Argument(..., help="Dataset id from `wo
     typer.echo(yaml.safe_dump(entry.to_dict(), sort_keys=False, allow_unicode=True).rstrip())
     typer.echo(f"\nentry file: {entry.path}")
     for variant in entry.materialised():
-        path = entry.store_path(*_split_variant(variant))
+        path = entry.store_path(*entry.split_variant(variant))
         typer.echo(f"materialised: {variant} at {path}")
         _print_summary(path)
 
@@ -85,13 +85,6 @@ def _materialised(dataset_id: str, size: Optional[str], seed: Optional[int]) -> 
         verb = "record" if entry.kind == "record" else "import"
         _fail(f"dataset {dataset_id!r} ({entry.variant(size, seed)}) is not materialised; run `workbench {verb} {dataset_id}` first")
     return path
-
-
-def _split_variant(variant: str) -> tuple[Optional[str], Optional[int]]:
-    if variant == "import":
-        return None, None
-    size, seed = variant.rsplit("-seed", 1)
-    return size, int(seed)
 
 
 def _print_summary(path: Path, out: Optional[Path] = None) -> None:
@@ -135,6 +128,8 @@ def import_(
     game: Optional[List[str]] = typer.Option(None, "--game", help="Game name(s) the files hold."),
     frame_size: Optional[str] = typer.Option(None, help="Resize frames to HxW, e.g. 96x96."),
     param: Optional[List[str]] = typer.Option(None, "--param", "-p", help="Importer parameter key=value (repeatable)."),
+    crop: Optional[str] = typer.Option(None, "--crop", help="Cut a HUD off every native frame before resizing,"
+                                       " e.g. bottom=12,right=8 (pixels per edge)."),
     force: bool = typer.Option(False, "--force", help="Import again even if a complete store exists."),
 ) -> None:
     """Import a public dataset in its native format as a new catalog entry."""
@@ -157,7 +152,14 @@ def import_(
             _fail(f"--frame-size {frame_size!r}: expected HxW, e.g. 96x96")
     if game and "game" not in params and len(game) == 1:
         params["game"] = game[0]
-    store = _guard(import_dataset, fmt, path, dataset_id, games=game, frame_size=size, params=params, force=force)
+    hud = {}
+    if crop:
+        try:
+            hud["crop"] = {k.strip(): int(v) for k, v in (item.split("=", 1) for item in crop.split(","))}
+        except ValueError:
+            _fail(f"--crop {crop!r}: expected edge=pixels pairs, e.g. bottom=12,right=8")
+    store = _guard(import_dataset, fmt, path, dataset_id, games=game, frame_size=size, params=params, force=force,
+                   hud=hud)
     typer.echo(f"{dataset_id}: {store}")
     _print_summary(store)
 

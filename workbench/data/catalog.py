@@ -7,7 +7,9 @@ its seed. Built-in entries live in ``data_catalog/`` of the checkout; entries wr
 ``yaml.safe_load`` and importer paths are resolved inside :func:`workbench.paths.import_root`.
 
 Materialised data are cached at ``<cache>/datasets/<id>/<variant>/frames.zarr`` where the variant
-is ``<size>-seed<seed>`` for recordings and ``import`` for imports.
+is ``<size>-seed<seed>`` for recordings and ``import`` for imports, followed by ``-mask<hash>``
+when the entry removes a HUD (``crop``/``mask``, at entry level or per game: see
+:mod:`workbench.data.mask`), so a store recorded under other settings is never reused.
 """
 
 from __future__ import annotations
@@ -25,15 +27,15 @@ from tqdm.auto import tqdm
 
 from ..paths import BUILTIN_CATALOG, check_id, import_root, resolve_under, user_catalog_dir
 from ..provenance import versions
-from .episode import resize_frames
 from .importers import get_importer
+from .mask import FrameMask, mask_tag, prepare_frames
 from .recorders import get_engine
 from .schema import LabelSchema
 from .store import StoreWriter, clean_stale_tmp, dataset_dir, frames_path, is_complete, open_dataset
 
 ENTRY_KEYS = {
     "id", "title", "domain", "description", "source", "frame_size", "labels", "sizes",
-    "default_size", "seed",
+    "default_size", "seed", "crop", "mask",
 }
 
 
@@ -56,6 +58,7 @@ class CatalogEntry:
     default_size: str | None = None
     seed: int = 0
     path: Path | None = None
+    hud: FrameMask = field(default_factory=FrameMask)  # entry-level crop/mask, for every game
 
     @classmethod
     def from_dict(cls, d: Mapping, path: Path | None = None) -> "CatalogEntry":
@@ -84,6 +87,7 @@ class CatalogEntry:
                     raise CatalogError(f"{where}: every game needs 'game' and 'engine' keys, got {g}")
                 try:
                     get_engine(g["engine"])
+                    FrameMask.from_config(g, f"game {g['game']}")
                 except ValueError as exc:
                     raise CatalogError(f"{where}: {exc}") from None
             sizes = dict(d.get("sizes") or {})
@@ -104,12 +108,16 @@ class CatalogEntry:
         else:
             raise CatalogError(f"{where}: source.type must be 'record' or 'import', got {kind!r}")
         frame_size = d.get("frame_size")
+        try:
+            hud = FrameMask.from_config(d, "entry")
+        except ValueError as exc:
+            raise CatalogError(f"{where}: {exc}") from None
         return cls(
             id=d["id"], source=source, schema=schema, title=str(d.get("title", "")),
             domain=str(d.get("domain", "")), description=str(d.get("description", "")).strip(),
             frame_size=tuple(int(v) for v in frame_size) if frame_size else None,
             sizes=sizes, default_size=d.get("default_size") or (next(iter(sizes)) if sizes else None),
-            seed=int(d.get("seed", 0)), path=path,
+            seed=int(d.get("seed", 0)), path=path, hud=hud,
         )
 
     def to_dict(self) -> dict:
@@ -121,7 +129,7 @@ class CatalogEntry:
         if self.sizes:
             out["sizes"] = self.sizes
             out["default_size"] = self.default_size
-        return out
+        return {**out, **self.hud.to_dict()}
 
     @property
     def kind(self) -> str:
@@ -133,24 +141,48 @@ class CatalogEntry:
             return [g["game"] for g in self.source["games"]]
         return list(self.source.get("games", []))
 
+    def frame_mask(self, game: str) -> FrameMask:
+        """What is removed from ``game``'s native frames: its own crop/mask, else the entry's."""
+        for g in self.source.get("games", []) if self.kind == "record" else []:
+            if g["game"] == game and ("crop" in g or "mask" in g):
+                return FrameMask.from_config(g, f"game {game}")
+        return self.hud
+
+    def frame_masks(self) -> dict[str, FrameMask]:
+        """Every game's :meth:`frame_mask` (``*``: the entry-level one, for imported games)."""
+        return {"*": self.hud, **{g: self.frame_mask(g) for g in self.games}}
+
     def variant(self, size: str | None = None, seed: int | None = None) -> str:
-        """Name of the cache folder for this size and seed (``import`` for imported data)."""
+        """Name of the cache folder for this size, seed and HUD removal (``import…`` for imports)."""
+        tag = mask_tag(self.frame_masks())
         if self.kind == "import":
-            return "import"
+            return "import" + tag
         size = size or self.default_size
         if size not in self.sizes:
             raise CatalogError(f"dataset {self.id!r} has no size {size!r}; sizes: {list(self.sizes)}")
-        return f"{size}-seed{self.seed if seed is None else int(seed)}"
+        return f"{size}-seed{self.seed if seed is None else int(seed)}{tag}"
+
+    def split_variant(self, variant: str) -> tuple[str | None, int | None] | None:
+        """``(size, seed)`` of a variant name of this entry's current settings (``(None, None)``
+        for an import), or None for a stale one (recorded under other crop/mask settings)."""
+        if self.kind == "import":
+            return (None, None) if variant == self.variant() else None
+        size, _, rest = variant.partition("-seed")
+        seed = rest.split("-", 1)[0]
+        if size in self.sizes and seed.isdigit() and variant == self.variant(size, int(seed)):
+            return size, int(seed)
+        return None
 
     def store_path(self, size: str | None = None, seed: int | None = None) -> Path:
         return frames_path(self.id, self.variant(size, seed))
 
     def materialised(self) -> list[str]:
-        """Variants of this entry whose store is complete in the cache."""
+        """Variants of this entry's current settings whose store is complete in the cache."""
         folder = dataset_dir(self.id, "x").parent
         if not folder.is_dir():
             return []
-        return sorted(p.parent.name for p in folder.glob("*/frames.zarr") if is_complete(p))
+        return sorted(p.parent.name for p in folder.glob("*/frames.zarr")
+                      if is_complete(p) and self.split_variant(p.parent.name) is not None)
 
     def n_frames(self, size: str | None = None) -> int | None:
         """Planned frame count of a recorded size (upper bound: episodes may end early)."""
@@ -212,6 +244,7 @@ def _base_attrs(entry: CatalogEntry) -> dict:
         "source": json.loads(json.dumps(entry.source)),
         "flow_sign": {g["game"]: int(g.get("flow_sign", 1)) for g in entry.source.get("games", [])
                       if isinstance(g, Mapping)},
+        "frame_mask": {game: m.to_dict() for game, m in entry.frame_masks().items() if m},
     }
 
 
@@ -227,9 +260,11 @@ def _record(entry: CatalogEntry, path: Path, size: str, seed: int, progress: boo
         for game_cfg in entry.source["games"]:
             bar.set_postfix_str(game_cfg["game"])
             engine = get_engine(game_cfg["engine"])
-            for ep in engine.record(game_cfg, n_eps, n_frames, frame_size, seed):
+            mask = entry.frame_mask(game_cfg["game"])
+            for ep in engine.record(game_cfg, n_eps, n_frames, None, seed):  # native frames
                 labels = {k: v for k, v in ep.labels.items() if k in entry.schema}
-                writer.append(ep.frames, ep.game, ep.episode, ep.step, labels, source=ep.source)
+                writer.append(prepare_frames(ep.frames, mask, frame_size, ep.source), ep.game, ep.episode, ep.step,
+                              labels, source=ep.source)
                 bar.update(n_frames)
     bar.close()
     return path
@@ -250,17 +285,17 @@ def _import(entry: CatalogEntry, path: Path, progress: bool) -> Path:
         raise CatalogError(f"dataset {entry.id!r}: bad {source['format']} import parameters ({exc})") from None
     if first is None:
         raise CatalogError(f"dataset {entry.id!r}: no episodes found in {files}")
-    frame_size = entry.frame_size or tuple(first.frames.shape[1:3])
+    frame_size = entry.frame_size or tuple(entry.hud.apply(first.frames[:1], first.source).shape[1:3])
     if not games:
         games = [first.game]  # a multi-game import lists its games in the entry
-    attrs = {**_base_attrs(entry), "variant": "import", "import_format": source["format"],
+    attrs = {**_base_attrs(entry), "variant": entry.variant(), "import_format": source["format"],
              "import_path": str(files), "versions": versions("h5py", "decord", "opencv-python-headless")}
     bar = tqdm(desc=f"import {entry.id}", unit="frame", disable=not progress)
     with StoreWriter(path, entry.schema, games, frame_size, attrs) as writer:
         for ep in _chain(first, episodes):
             labels = {k: v for k, v in ep.labels.items() if k in entry.schema}
-            writer.append(resize_frames(ep.frames, frame_size), ep.game, ep.episode, ep.step, labels,
-                          source=ep.source or str(files))
+            writer.append(prepare_frames(ep.frames, entry.hud, frame_size, ep.source or str(files)), ep.game,
+                          ep.episode, ep.step, labels, source=ep.source or str(files))
             bar.update(len(ep.frames))
     bar.close()
     return path
@@ -289,8 +324,12 @@ def write_user_entry(entry: CatalogEntry) -> Path:
 
 def import_dataset(fmt: str, path: str, dataset_id: str, games: list[str] | None = None,
                    frame_size: tuple[int, int] | None = None, params: Mapping | None = None,
-                   progress: bool = True, force: bool = False) -> Path:
-    """Import files of a public dataset format as a new catalog entry and materialise it."""
+                   progress: bool = True, force: bool = False, hud: Mapping | None = None) -> Path:
+    """Import files of a public dataset format as a new catalog entry and materialise it.
+
+    ``hud`` holds ``crop``/``mask`` settings (native pixels, :mod:`workbench.data.mask`) that
+    remove a HUD, speedometer or minimap from every frame before resizing.
+    """
     importer = get_importer(fmt)
     files = resolve_under(import_root(), path)  # fail before writing anything
     if not files.exists():
@@ -305,6 +344,7 @@ def import_dataset(fmt: str, path: str, dataset_id: str, games: list[str] | None
                    **({"games": list(games)} if games else {})},
         "labels": schema.to_list(),
         **({"frame_size": list(frame_size)} if frame_size else {}),
+        **dict(hud or {}),
     })
     store = materialise(entry, force=force, progress=progress)
     write_user_entry(entry)

@@ -1,0 +1,158 @@
+"""The leak audit and HUD removal: a planted HUD strip is flagged, motion-only labels pass, the
+crop removes the HUD (before resizing, under a new variant name), and on real CarRacing frames
+the indicator bar is flagged until the entry crops it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+import yaml
+
+from workbench.analysis.leaks import audit_verdict, cached_audit, leak_audit, regions
+from workbench.data.catalog import BUILTIN_CATALOG, CatalogEntry, CatalogError, materialise
+from workbench.data.mask import FrameMask, prepare_frames
+from workbench.data.store import open_dataset
+
+SIZE = 32
+HUD_ROWS = 4
+
+
+def moving_square(n_episodes: int = 3, n: int = 200, hud: bool = False, seed: int = 0) -> xr.Dataset:
+    """A white square on black moving 2 px left / not / right per step; ``steer`` (drawn
+    independently every step, so no single frame predicts it) is the move from ``t`` to ``t+1``.
+    ``hud`` draws, in the bottom rows of frame ``t+1``, a bar at the third of the width that
+    names that move — an indicator like CarRacing's."""
+    rng = np.random.default_rng(seed)
+    frames, steer, episode, step = [], [], [], []
+    for ep in range(n_episodes):
+        labels = rng.integers(0, 3, n)
+        x = (int(rng.integers(0, SIZE)) + np.concatenate([[0], np.cumsum(2 * (labels[:-1] - 1))])) % SIZE
+        y = rng.integers(4, SIZE - HUD_ROWS - 8)
+        for t in range(n):
+            f = np.zeros((SIZE, SIZE, 3), np.uint8)
+            f[y:y + 4, x[t]:x[t] + 4] = 255
+            if hud and t > 0:
+                third = SIZE // 3
+                f[-HUD_ROWS:, labels[t - 1] * third:(labels[t - 1] + 1) * third] = 200
+            frames.append(f)
+        steer.append(labels)
+        episode.append(np.full(n, ep))
+        step.append(np.arange(n))
+    return xr.Dataset(
+        {"frames": (("frame", "y", "x", "rgb"), np.stack(frames)),
+         "steer": ("frame", np.concatenate(steer).astype(np.int8), {"kind": "categorical", "classes": ["L", "N", "R"]})},
+        coords={"game": ("frame", np.full(n_episodes * n, "Squares")), "episode": ("frame", np.concatenate(episode)),
+                "step": ("frame", np.concatenate(step))})
+
+
+AUDIT = {"block": 16, "n_splits": 3, "grid": 4, "band": 2}
+
+
+def test_regions_cover_grid_and_edges():
+    named = regions(16, 20, grid=4, band=2)
+    assert len(named) == 20
+    image = np.zeros((16, 20))
+    for name, (ry, rx) in named.items():
+        if name[0] == "r" and name[1].isdigit():
+            image[ry, rx] += 1
+    assert (image == 1).all()  # the grid tiles the image exactly once
+    assert named["bottom"][0] == slice(14, 16) and named["right"][1] == slice(18, 20)
+
+
+def test_planted_hud_strip_is_flagged():
+    table = leak_audit(moving_square(hud=True), **AUDIT)
+    verdict = audit_verdict(table).set_index("game").loc["Squares"]
+    bottom = table.set_index(["region", "feature"]).loc[("bottom", "frame_t1")]
+    assert bottom.balanced_accuracy > 0.95 and bottom.leak
+    assert verdict.leak and "bottom (frame_t1)" in verdict.leaks
+    # the strip shows the move into frame t+1, so frame t alone (the previous move) shows nothing
+    assert table.set_index(["region", "feature"]).loc[("bottom", "frame_t"), "balanced_accuracy"] < 0.5
+    assert not table[table.feature == "frame_t"].leak.any()
+
+
+def test_motion_only_labels_pass():
+    table = leak_audit(moving_square(hud=False), **AUDIT)
+    verdict = audit_verdict(table).iloc[0]
+    assert verdict.motion > 0.8  # the whole-frame difference reads the move ...
+    assert verdict.single_frame < 0.5 and verdict.best_region_accuracy < 0.5  # ... a single frame cannot
+    assert not verdict.leak and not table.leak.any()
+
+
+def test_crop_removes_the_hud_and_the_audit_then_passes():
+    ds = moving_square(hud=True)
+    cropped = FrameMask.from_config({"crop": {"bottom": HUD_ROWS}}, "test").apply(ds["frames"].values)
+    assert cropped.shape[1:] == (SIZE - HUD_ROWS, SIZE, 3)
+    clean = moving_square(hud=False)["frames"].values[:, :SIZE - HUD_ROWS]
+    np.testing.assert_array_equal(cropped, clean)
+    masked = ds.drop_vars("frames").assign(frames=(("frame", "y", "x", "rgb"), cropped))
+    assert not audit_verdict(leak_audit(masked, **AUDIT)).leak.any()
+
+
+def test_mask_regions_fill_and_prepare_frames_masks_before_resizing():
+    frames = np.full((2, 8, 8, 3), 50, np.uint8)
+    frames[:, -2:] = 255  # a bright HUD in the native frame's bottom two rows
+    mask = FrameMask.from_config({"mask": [{"y0": -2, "fill": [0, 0, 0]}]}, "test")
+    out = mask.apply(frames)
+    assert (out[:, -2:] == 0).all() and (out[:, :-2] == 50).all() and (frames[:, -2:] == 255).all()
+    # resizing first would smear the HUD into the rows above; cropping first leaves none of it
+    resized = prepare_frames(frames, FrameMask.from_config({"crop": {"bottom": 2}}, "test"), (4, 4))
+    assert resized.shape == (2, 4, 4, 3) and (resized == 50).all()
+    assert mask.to_dict() == {"mask": [{"y0": -2, "fill": [0, 0, 0]}]}
+
+
+@pytest.mark.parametrize("cfg, message", [
+    ({"crop": {"bottom": -1}}, ">= 0"), ({"crop": {"middle": 3}}, "edges"), ({"crop": {"top": 1.5}}, "whole number"),
+    ({"mask": [{"y0": 0, "fill": 300}]}, "fill"), ({"mask": [{"z0": 1}]}, "mask region"),
+])
+def test_bad_mask_settings_are_one_line_errors(cfg, message):
+    with pytest.raises(ValueError, match=message):
+        FrameMask.from_config(cfg, "racing.yaml CarRacing")
+
+
+def test_crop_that_leaves_nothing_is_refused():
+    with pytest.raises(ValueError, match="leaves nothing"):
+        FrameMask.from_config({"crop": {"top": 4, "bottom": 4}}, "test").apply(np.zeros((1, 8, 8, 3), np.uint8))
+
+
+def _racing(crop: dict | None, frames: int = 40) -> CatalogEntry:
+    """The built-in racing entry's CarRacing game with ``crop`` (None: the HUD kept)."""
+    d = yaml.safe_load((BUILTIN_CATALOG / "racing.yaml").read_text())
+    game = next(g for g in d["source"]["games"] if g["game"] == "CarRacing")
+    game.pop("crop", None)
+    game.pop("mask", None)
+    if crop:
+        game["crop"] = crop
+    d["source"]["games"] = [game]
+    d["sizes"] = {"audit": {"episodes": 1, "frames_per_episode": frames}}
+    d["default_size"] = "audit"
+    return CatalogEntry.from_dict(d)
+
+
+def test_mask_settings_change_the_variant_and_provenance():
+    builtin = yaml.safe_load((BUILTIN_CATALOG / "racing.yaml").read_text())
+    assert any("crop" in g or "mask" in g for g in builtin["source"]["games"] if g["game"] == "CarRacing")
+    plain, cropped = _racing(None), _racing({"bottom": 12})
+    assert plain.variant() == "audit-seed0"
+    assert cropped.variant().startswith("audit-seed0-mask") and cropped.variant() != _racing({"bottom": 11}).variant()
+    assert cropped.split_variant(cropped.variant()) == ("audit", 0)
+    assert cropped.split_variant("audit-seed0") is None  # an unmasked store is stale, never listed
+    assert cropped.frame_mask("CarRacing").crop == (0, 12, 0, 0)
+    with pytest.raises(CatalogError, match="crop"):
+        _racing({"bottom": "all"})
+
+
+@pytest.mark.slow
+def test_real_carracing_hud_is_flagged_until_cropped():
+    """Recorded CarRacing: the indicator bar predicts steering from frame t+1 alone; with the
+    catalog's crop the store holds no HUD rows and the audit flags no region."""
+    tables = {}
+    for name, crop in (("unmasked", None), ("masked", {"bottom": 12})):
+        entry = _racing(crop, frames=700)
+        store = materialise(entry, progress=False)
+        ds = open_dataset(store)
+        assert ds.attrs["frame_mask"] == ({"CarRacing": {"crop": {"bottom": 12}}} if crop else {})
+        tables[name] = audit_verdict(cached_audit(store, ds)).set_index("game").loc["CarRacing"]
+        assert len(list(store.parent.glob("leak-audit-*.csv"))) == 1  # computed once, kept beside the store
+    assert tables["unmasked"].leak and "bottom (frame_t1)" in tables["unmasked"].leaks
+    assert not tables["masked"].leak, tables["masked"].leaks
