@@ -10,8 +10,11 @@ import xarray as xr
 import yaml
 
 from workbench.analysis.leaks import audit_verdict, cached_audit, leak_audit, regions
-from workbench.data.catalog import BUILTIN_CATALOG, CatalogEntry, CatalogError, materialise
+from fixtures_formats import csgo_file
+from workbench.data.catalog import BUILTIN_CATALOG, CatalogEntry, CatalogError, get_entry, import_dataset, materialise
+from workbench.data.episode import resize_frames
 from workbench.data.mask import FrameMask, prepare_frames
+from workbench.data.recorders import get_engine
 from workbench.data.store import open_dataset
 
 SIZE = 32
@@ -140,6 +143,28 @@ def test_mask_settings_change_the_variant_and_provenance():
     assert cropped.frame_mask("CarRacing").crop == (0, 12, 0, 0)
     with pytest.raises(CatalogError, match="crop"):
         _racing({"bottom": "all"})
+
+
+def test_recorder_stores_cropped_then_resized_frames():
+    """Enduro's odometer rows (native 155-209) never reach the store: stored = resize(crop(native))."""
+    game = {"game": "Enduro", "engine": "ale", "buttons": {"accel": "FIRE", "brake": "DOWN"}, "crop": {"bottom": 55}}
+    entry = CatalogEntry.from_dict({"id": "hudless", "source": {"type": "record", "games": [game]},
+                                    "labels": [{"name": "steer", "classes": ["LEFT", "NEUTRAL", "RIGHT"]}],
+                                    "frame_size": [32, 32], "sizes": {"t": {"episodes": 1, "frames_per_episode": 12}}})
+    ds = open_dataset(materialise(entry, progress=False))
+    assert ds.attrs["variant"] == entry.variant() != "t-seed0" and ds.attrs["frame_mask"] == {"Enduro": {"crop": {"bottom": 55}}}
+    (native,) = get_engine("ale").record(game, 1, 12, None, 0)
+    assert native.frames.shape[1:3] == (210, 160)
+    np.testing.assert_array_equal(ds["frames"].values, resize_frames(native.frames[:, :155], (32, 32)))
+
+
+def test_importer_applies_the_entry_crop(workbench_dirs):
+    h5, frames = csgo_file(workbench_dirs["imports"] / "hdf5_dm_july2021_1.hdf5")
+    store = import_dataset("csgo", h5.name, "cropped_csgo", progress=False, hud={"crop": {"top": 30, "right": 80}})
+    ds = open_dataset(store)
+    assert store.parent.name.startswith("import-mask") and ds.attrs["frame_mask"] == {"*": {"crop": {"top": 30, "right": 80}}}
+    np.testing.assert_array_equal(ds["frames"].values, frames[:, 30:, :200])
+    assert get_entry("cropped_csgo").materialised() == [store.parent.name]
 
 
 @pytest.mark.slow

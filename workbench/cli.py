@@ -196,6 +196,38 @@ def summary(
 
 
 @app.command()
+def audit(
+    dataset_id: str = typer.Argument(..., help="Catalog id of a materialised dataset."),
+    size: Optional[str] = SIZE,
+    seed: Optional[int] = SEED,
+    head: Optional[List[str]] = typer.Option(None, "--head", help="Label(s) to audit (default: steer)."),
+) -> None:
+    """Leak audit: can one frame, or one region of it, predict a label as well as motion does?
+
+    Prints per game and head the motion signal, the whole-frame single-frame probes and the
+    flagged regions, then each region's probe accuracy; exits with code 1 when a region leaks.
+    """
+    import pandas as pd
+
+    from .analysis.leaks import audit_verdict, cached_audit
+    from .data.store import open_dataset
+
+    path = _materialised(dataset_id, size, seed)
+    table = _guard(cached_audit, path, open_dataset(path), **({"heads": tuple(head)} if head else {}))
+    verdict = audit_verdict(table)
+    regions = table.pivot_table(index=["game", "head", "region"], columns="feature", values="balanced_accuracy",
+                                sort=False)
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500,
+                           "display.max_colwidth", 80, "display.float_format", "{:.3f}".format):
+        typer.echo(verdict.to_string(index=False))
+        typer.echo("\n" + regions.to_string())
+    if verdict.leak.any():
+        typer.secho(f"leak: {', '.join(verdict[verdict.leak].game)} — a single frame shows the label as well as motion",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+
+
+@app.command()
 def demo(
     size: str = typer.Option("demo", "--size", "-s", help="Catalog size to record and study."),
     seed: Optional[int] = SEED,
@@ -221,7 +253,7 @@ def demo(
     typer.echo(f"\nsummaries written to {cache_dir() / 'reports'}")
     if run_study:
         typer.secho("\n== seed 000 study", bold=True)
-        study(size=size, seed=seed or 0, domain=None, steps=None, pairwise=True)
+        study(size=size, seed=seed or 0, domain=None, steps=None, pairwise=True, allow_leaks=False)
     if serve_after:
         typer.secho("\n== dashboard (Ctrl-C to stop)", bold=True)
         serve(address="127.0.0.1", port=port, origin=None, basic_auth=None, oauth_provider=None, threads=4, show=False)
@@ -278,12 +310,14 @@ def study(
     domain: Optional[List[str]] = typer.Option(None, "--domain", help="racing, atari, first_person (default all)."),
     steps: Optional[int] = typer.Option(None, help="Training steps per model (default: the size's budget)."),
     pairwise: bool = typer.Option(True, help="Train pairwise joint models to test whether KNN predicts benefit."),
+    allow_leaks: bool = typer.Option(False, "--allow-leaks", help="Report a domain even if its leak audit flags a"
+                                     " region that shows the label in a single frame."),
 ) -> None:
     """Seed 000's cross-game IDM study on the catalog; writes report.md and figures."""
     from .study import StudyConfig, run_study
     from .study.report import write_report
 
-    cfg = _guard(StudyConfig, size=size, seed=seed, steps=steps, pairwise=pairwise,
+    cfg = _guard(StudyConfig, size=size, seed=seed, steps=steps, pairwise=pairwise, allow_leaks=allow_leaks,
                  **({"domains": list(domain)} if domain else {}))
     folder = _guard(run_study, cfg)
     report = write_report(folder)

@@ -189,17 +189,37 @@ def audit_verdict(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def cached_audit(store: Path, ds: xr.Dataset, **params) -> pd.DataFrame:
-    """:func:`leak_audit` of the dataset of ``store`` (opened as ``ds``), computed once per
-    store and parameters and kept as ``leak-audit-<hash>.csv`` beside it (written atomically)."""
-    settings = {**DEFAULTS, **params}
-    settings["heads"] = list(settings["heads"])
+def audit_path(store: Path, ds: xr.Dataset, **params) -> Path:
+    """Where :func:`cached_audit` keeps the audit of ``store`` (opened as ``ds``) with ``params``:
+    ``leak-audit-<hash>.csv`` beside the store, the hash over the parameters, the store's write
+    time and the derived (flow) stores merged."""
+    settings = {**DEFAULTS, **params, "heads": list(params.get("heads", DEFAULTS["heads"]))}
     meta = Path(store) / ".zmetadata"
     key = json.dumps({**settings, "store": meta.stat().st_mtime_ns if meta.exists() else 0,
                       "derived": list(ds.attrs.get("derived", []))}, sort_keys=True)
-    path = Path(store).parent / f"leak-audit-{hashlib.sha1(key.encode()).hexdigest()[:10]}.csv"
+    return Path(store).parent / f"leak-audit-{hashlib.sha1(key.encode()).hexdigest()[:10]}.csv"
+
+
+def cached_audit(store: Path, ds: xr.Dataset, **params) -> pd.DataFrame:
+    """:func:`leak_audit` of the dataset of ``store`` (opened as ``ds``), computed once per store
+    and parameters and kept at :func:`audit_path` (written atomically)."""
+    settings = {**DEFAULTS, **params}
+    path = audit_path(store, ds, **params)
     with _cache_lock:
         if not path.is_file():
             table = leak_audit(ds, **settings)
             atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
     return pd.read_csv(path)
+
+
+class LeakError(ValueError):
+    """A dataset's leak audit flags a region; a study refuses to report it unless told to go on."""
+
+
+def refuse_leaks(table: pd.DataFrame, where: str) -> None:
+    """Raise :class:`LeakError` naming every flagged game, head and region of an audit ``table``."""
+    flagged = audit_verdict(table).query("leak")
+    if len(flagged):
+        found = "; ".join(f"{r.game} · {r.head}: {r.leaks} vs motion {r.motion:.2f}" for r in flagged.itertuples())
+        raise LeakError(f"{where}: the leak audit finds single-frame regions that predict the label as well as motion"
+                        f" ({found}); remove the HUD with crop/mask in the catalog entry, or pass --allow-leaks")
