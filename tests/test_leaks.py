@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from workbench.analysis.leaks import audit_verdict, cached_audit, leak_audit, regions
+from workbench.analysis.leaks import LeakError, audit_verdict, cached_audit, leak_audit, refuse_leaks, regions
 from fixtures_formats import csgo_file
 from workbench.data.catalog import BUILTIN_CATALOG, CatalogEntry, CatalogError, get_entry, import_dataset, materialise
 from workbench.data.episode import resize_frames
@@ -72,6 +72,8 @@ def test_planted_hud_strip_is_flagged():
     # the strip shows the move into frame t+1, so frame t alone (the previous move) shows nothing
     assert table.set_index(["region", "feature"]).loc[("bottom", "frame_t"), "balanced_accuracy"] < 0.5
     assert not table[table.feature == "frame_t"].leak.any()
+    with pytest.raises(LeakError, match=r"Squares · steer: .*bottom \(frame_t1\) 1\.00 vs motion 0\.\d\d.*--allow-leaks"):
+        refuse_leaks(table, "domain squares")  # what the study raises unless allowed to go on
 
 
 def test_motion_only_labels_pass():
@@ -80,6 +82,7 @@ def test_motion_only_labels_pass():
     assert verdict.motion > 0.8  # the whole-frame difference reads the move ...
     assert verdict.single_frame < 0.5 and verdict.best_region_accuracy < 0.5  # ... a single frame cannot
     assert not verdict.leak and not table.leak.any()
+    refuse_leaks(table, "domain squares")  # no error: the study goes on
 
 
 def test_crop_removes_the_hud_and_the_audit_then_passes():

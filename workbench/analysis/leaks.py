@@ -45,6 +45,8 @@ FLOW_VARIABLES = ("flow_dx", "flow_dy", "flow_mag", "flow_dom_dx")
 #: Defaults of :func:`leak_audit`; also what :func:`cached_audit` keys its file on.
 DEFAULTS = {"heads": ("steer",), "grid": 4, "band": 4, "pool": 2, "whole_size": 24, "block": 64, "n_splits": 3,
             "max_pairs": 4000, "C": 0.1, "margin": 0.15, "tolerance": 0.02, "seed": 0}
+VERDICT_COLUMNS = ["game", "head", "chance", "motion", "difference_whole", "flow", "single_frame", "single_frame_t",
+                   "best_region", "best_region_accuracy", "leaks", "leak"]
 _cache_lock = threading.Lock()
 
 
@@ -186,7 +188,7 @@ def audit_verdict(table: pd.DataFrame) -> pd.DataFrame:
             "leaks": ", ".join(f"{r.region} ({r.feature}) {r.balanced_accuracy:.2f}" for r in flagged.itertuples()),
             "leak": bool(len(flagged)),
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
 def audit_path(store: Path, ds: xr.Dataset, **params) -> Path:
@@ -218,7 +220,8 @@ class LeakError(ValueError):
 
 def refuse_leaks(table: pd.DataFrame, where: str) -> None:
     """Raise :class:`LeakError` naming every flagged game, head and region of an audit ``table``."""
-    flagged = audit_verdict(table).query("leak")
+    verdict = audit_verdict(table)
+    flagged = verdict[verdict.leak.astype(bool)]
     if len(flagged):
         found = "; ".join(f"{r.game} · {r.head}: {r.leaks} vs motion {r.motion:.2f}" for r in flagged.itertuples())
         raise LeakError(f"{where}: the leak audit finds single-frame regions that predict the label as well as motion"
