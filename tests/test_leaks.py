@@ -68,12 +68,18 @@ def test_planted_hud_strip_is_flagged():
     verdict = audit_verdict(table).set_index("game").loc["Squares"]
     bottom = table.set_index(["region", "feature"]).loc[("bottom", "frame_t1")]
     assert bottom.balanced_accuracy > 0.95 and bottom.leak
-    assert verdict.leak and "bottom (frame_t1)" in verdict.leaks
+    assert verdict.leak and "bottom (frame_t1)" in verdict.flagged
     # the strip shows the move into frame t+1, so frame t alone (the previous move) shows nothing
     assert table.set_index(["region", "feature"]).loc[("bottom", "frame_t"), "balanced_accuracy"] < 0.5
     assert not table[table.feature == "frame_t"].leak.any()
     with pytest.raises(LeakError, match=r"Squares · steer: .*bottom \(frame_t1\) 1\.00 vs motion 0\.\d\d.*--allow-leaks"):
         refuse_leaks(table, "domain squares")  # what the study raises unless allowed to go on
+    # the entry may accept flagged regions as part of the game world: then only the others leak
+    accepted = leak_audit(moving_square(hud=True), accepted={"Squares": {"bottom": "a planted bar"}}, **AUDIT)
+    verdict = audit_verdict(accepted).iloc[0]
+    assert "bottom: a planted bar" in verdict.accepted and verdict.leak  # the grid cells under the bar still leak
+    everything = {"Squares": {r: "all" for r in accepted[accepted.flagged].region}}
+    refuse_leaks(leak_audit(moving_square(hud=True), accepted=everything, **AUDIT), "domain squares")
 
 
 def test_motion_only_labels_pass():
@@ -176,11 +182,15 @@ def test_real_carracing_hud_is_flagged_until_cropped():
     catalog's crop the store holds no HUD rows and the audit flags no region."""
     tables = {}
     for name, crop in (("unmasked", None), ("masked", {"bottom": 12})):
-        entry = _racing(crop, frames=700)
+        entry = _racing(crop, frames=1000)
         store = materialise(entry, progress=False)
         ds = open_dataset(store)
         assert ds.attrs["frame_mask"] == ({"CarRacing": {"crop": {"bottom": 12}}} if crop else {})
-        tables[name] = audit_verdict(cached_audit(store, ds)).set_index("game").loc["CarRacing"]
+        audit = cached_audit(store, ds, accepted=entry.accepted_cues())
+        tables[name] = audit_verdict(audit).set_index("game").loc["CarRacing"]
         assert len(list(store.parent.glob("leak-audit-*.csv"))) == 1  # computed once, kept beside the store
-    assert tables["unmasked"].leak and "bottom (frame_t1)" in tables["unmasked"].leaks
-    assert not tables["masked"].leak, tables["masked"].leaks
+    assert tables["unmasked"].leak and "bottom (frame_t1)" in tables["unmasked"].flagged
+    # cropped, the HUD band shows nothing; what a single frame still shows is the car sprite in its
+    # steering pose, which the built-in entry accepts as part of the game world (and reports)
+    assert not tables["masked"].leak, tables["masked"].flagged
+    assert "bottom" not in tables["masked"].flagged

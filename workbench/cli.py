@@ -205,15 +205,18 @@ def audit(
     """Leak audit: can one frame, or one region of it, predict a label as well as motion does?
 
     Prints per game and head the motion signal, the whole-frame single-frame probes and the
-    flagged regions, then each region's probe accuracy; exits with code 1 when a region leaks.
+    flagged regions, then each region's probe accuracy; exits with code 1 when a flagged region
+    is not accepted by the entry (``accept_cues``).
     """
     import pandas as pd
 
     from .analysis.leaks import audit_verdict, cached_audit
+    from .data.catalog import get_entry
     from .data.store import open_dataset
 
     path = _materialised(dataset_id, size, seed)
-    table = _guard(cached_audit, path, open_dataset(path), **({"heads": tuple(head)} if head else {}))
+    table = _guard(cached_audit, path, open_dataset(path), accepted=get_entry(dataset_id).accepted_cues(),
+                   **({"heads": tuple(head)} if head else {}))
     verdict = audit_verdict(table)
     regions = table.pivot_table(index=["game", "head", "region"], columns="feature", values="balanced_accuracy",
                                 sort=False)

@@ -16,10 +16,12 @@ the probe on the optical-flow statistics (``flow_*``, when the flow store is mer
 Folds are ``GroupKFold`` over ``block``-frame blocks of the store (the project's block split);
 pairs whose two frames fall in different blocks are dropped, so no frame is on both sides.
 
-A region leaks when its single-frame accuracy is at least ``margin`` over chance and at least
-the motion signal minus ``tolerance``: a frame shows the answer as well as motion does. The whole
-frame is reported (``single_frame`` in :func:`audit_verdict`), never flagged: a sprite whose pose
-shows the input is a property of the game to report beside every pair-based accuracy.
+A region is flagged when its single-frame accuracy is at least ``margin`` over chance and at
+least the motion signal minus ``tolerance``: a frame shows the answer as well as motion does. A
+flagged region is a leak unless the catalog entry accepts it as part of the game world (per game,
+``accept_cues: {<region>: <why>}``, e.g. a car sprite drawn in its steering pose): a HUD is
+removed with ``crop``/``mask``, a sprite cannot be, and is reported, not hidden. The whole frame
+is reported (``single_frame`` in :func:`audit_verdict`) beside every pair-based accuracy.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import hashlib
 import json
 import threading
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -43,10 +46,10 @@ FEATURES = ("frame_t1", "frame_t", "difference")
 SINGLE_FRAME = ("frame_t1", "frame_t")
 FLOW_VARIABLES = ("flow_dx", "flow_dy", "flow_mag", "flow_dom_dx")
 #: Defaults of :func:`leak_audit`; also what :func:`cached_audit` keys its file on.
-DEFAULTS = {"heads": ("steer",), "grid": 4, "band": 4, "pool": 2, "whole_size": 24, "block": 64, "n_splits": 3,
+DEFAULTS = {"accepted": None, "heads": ("steer",), "grid": 4, "band": 4, "pool": 2, "whole_size": 24, "block": 64, "n_splits": 3,
             "max_pairs": 4000, "C": 0.1, "margin": 0.15, "tolerance": 0.02, "seed": 0}
 VERDICT_COLUMNS = ["game", "head", "chance", "motion", "difference_whole", "flow", "single_frame", "single_frame_t",
-                   "best_region", "best_region_accuracy", "leaks", "leak"]
+                   "best_region", "best_region_accuracy", "flagged", "accepted", "leak"]
 _cache_lock = threading.Lock()
 
 
@@ -110,14 +113,17 @@ def _score(x: np.ndarray, y: np.ndarray, groups: np.ndarray, n_splits: int, C: f
 
 def leak_audit(ds: xr.Dataset, heads=DEFAULTS["heads"], grid: int = 4, band: int = 4, pool: int = 2,
                whole_size: int = 24, block: int = 64, n_splits: int = 3, max_pairs: int = 4000, C: float = 0.1,
-               margin: float = 0.15, tolerance: float = 0.02, seed: int = 0) -> pd.DataFrame:
+               margin: float = 0.15, tolerance: float = 0.02, seed: int = 0,
+               accepted: Mapping[str, Mapping[str, str]] | None = None) -> pd.DataFrame:
     """Probe accuracy per game, head, region and feature (see the module docstring).
 
     ``ds``: a dataset store as opened by :func:`workbench.data.store.open_dataset` (frames,
     labels, ``game``/``episode``/``step``; ``flow_*`` used when present). Columns: ``game``,
     ``head``, ``region``, ``feature`` (:data:`FEATURES`, or ``flow`` for region ``flow``), ``n``,
-    ``chance``, ``balanced_accuracy``, ``motion`` (the game/head's motion signal) and ``leak``
-    (the flag). A game/head with fewer than ``n_splits`` blocks or 2 classes is skipped.
+    ``chance``, ``balanced_accuracy``, ``motion`` (the game/head's motion signal), ``flagged``,
+    ``accepted`` (why the entry accepts a flagged region; ``accepted``: ``{game: {region: why}}``)
+    and ``leak`` (flagged, not accepted). A game/head with fewer than ``n_splits`` blocks or 2
+    classes is skipped.
     """
     games = list(dict.fromkeys(np.asarray(ds["game"].values).astype(str)))
     rows = []
@@ -154,19 +160,24 @@ def leak_audit(ds: xr.Dataset, heads=DEFAULTS["heads"], grid: int = 4, band: int
             if flow is not None:
                 add("flow", "flow", flow)
     columns = ["game", "head", "region", "feature", "n", "chance", "balanced_accuracy"]
-    return flag_leaks(pd.DataFrame(rows, columns=columns), margin, tolerance)
+    return flag_leaks(pd.DataFrame(rows, columns=columns), margin, tolerance, accepted)
 
 
-def flag_leaks(table: pd.DataFrame, margin: float = 0.15, tolerance: float = 0.02) -> pd.DataFrame:
-    """Add ``motion`` (best of the whole-frame difference and flow probes per game/head) and
-    ``leak``: a single-frame region probe ≥ chance + ``margin`` and ≥ motion − ``tolerance``."""
+def flag_leaks(table: pd.DataFrame, margin: float = 0.15, tolerance: float = 0.02,
+               accepted: Mapping[str, Mapping[str, str]] | None = None) -> pd.DataFrame:
+    """Add ``motion`` (best of the whole-frame difference and flow probes per game/head),
+    ``flagged`` (a single-frame region probe ≥ chance + ``margin`` and ≥ motion − ``tolerance``),
+    ``accepted`` (the entry's reason for accepting that game's region, else "") and ``leak``."""
     table = table.copy()
     is_motion = ((table.region == "whole") & (table.feature == "difference")) | (table.feature == "flow")
     motion = table[is_motion].groupby(["game", "head"])["balanced_accuracy"].max().rename("motion")
     table = table.join(motion, on=["game", "head"])
     single = table.feature.isin(SINGLE_FRAME) & ~table.region.isin(["whole", "flow"])
     acc = table.balanced_accuracy
-    table["leak"] = single & (acc >= table.chance + margin) & (acc >= table.motion - tolerance)
+    table["flagged"] = single & (acc >= table.chance + margin) & (acc >= table.motion - tolerance)
+    table["accepted"] = [str((accepted or {}).get(g, {}).get(r, "")) if f else ""
+                         for g, r, f in zip(table.game, table.region, table.flagged)]
+    table["leak"] = table.flagged & (table.accepted == "")
     return table
 
 
@@ -178,15 +189,16 @@ def audit_verdict(table: pd.DataFrame) -> pd.DataFrame:
         acc = part.set_index(["region", "feature"])["balanced_accuracy"]
         single = part[part.feature.isin(SINGLE_FRAME) & ~part.region.isin(["whole", "flow"])]
         best = single.loc[single.balanced_accuracy.idxmax()] if single.balanced_accuracy.notna().any() else None
-        flagged = single[single.leak]
+        flagged, ok = single[single.flagged], single[single.flagged & ~single.leak]
         rows.append({
             "game": game, "head": head, "chance": part.chance.iloc[0], "motion": part.motion.iloc[0],
             "difference_whole": acc.get(("whole", "difference"), np.nan), "flow": acc.get(("flow", "flow"), np.nan),
             "single_frame": acc.get(("whole", "frame_t1"), np.nan), "single_frame_t": acc.get(("whole", "frame_t"), np.nan),
             "best_region": None if best is None else f"{best.region} ({best.feature})",
             "best_region_accuracy": np.nan if best is None else best.balanced_accuracy,
-            "leaks": ", ".join(f"{r.region} ({r.feature}) {r.balanced_accuracy:.2f}" for r in flagged.itertuples()),
-            "leak": bool(len(flagged)),
+            "flagged": ", ".join(f"{r.region} ({r.feature}) {r.balanced_accuracy:.2f}" for r in flagged.itertuples()),
+            "accepted": "; ".join(dict.fromkeys(f"{r.region}: {r.accepted}" for r in ok.itertuples())),
+            "leak": bool(single.leak.any()),
         })
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
@@ -195,7 +207,8 @@ def audit_path(store: Path, ds: xr.Dataset, **params) -> Path:
     """Where :func:`cached_audit` keeps the audit of ``store`` (opened as ``ds``) with ``params``:
     ``leak-audit-<hash>.csv`` beside the store, the hash over the parameters, the store's write
     time and the derived (flow) stores merged."""
-    settings = {**DEFAULTS, **params, "heads": list(params.get("heads", DEFAULTS["heads"]))}
+    settings = {**DEFAULTS, **params, "heads": list(params.get("heads", DEFAULTS["heads"])),
+                "accepted": {g: dict(r) for g, r in (params.get("accepted") or {}).items()}}
     meta = Path(store) / ".zmetadata"
     key = json.dumps({**settings, "store": meta.stat().st_mtime_ns if meta.exists() else 0,
                       "derived": list(ds.attrs.get("derived", []))}, sort_keys=True)
@@ -211,7 +224,7 @@ def cached_audit(store: Path, ds: xr.Dataset, **params) -> pd.DataFrame:
         if not path.is_file():
             table = leak_audit(ds, **settings)
             atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
-    return pd.read_csv(path)
+    return pd.read_csv(path).fillna({"accepted": ""})
 
 
 class LeakError(ValueError):
@@ -223,6 +236,7 @@ def refuse_leaks(table: pd.DataFrame, where: str) -> None:
     verdict = audit_verdict(table)
     flagged = verdict[verdict.leak.astype(bool)]
     if len(flagged):
-        found = "; ".join(f"{r.game} · {r.head}: {r.leaks} vs motion {r.motion:.2f}" for r in flagged.itertuples())
+        found = "; ".join(f"{r.game} · {r.head}: {r.flagged} vs motion {r.motion:.2f}" for r in flagged.itertuples())
         raise LeakError(f"{where}: the leak audit finds single-frame regions that predict the label as well as motion"
-                        f" ({found}); remove the HUD with crop/mask in the catalog entry, or pass --allow-leaks")
+                        f" ({found}); remove a HUD with crop/mask in the catalog entry, accept a game-world cue"
+                        " (e.g. a sprite's pose) with the game's accept_cues, or pass --allow-leaks")

@@ -46,24 +46,25 @@ def _audit_view(audit: pd.DataFrame) -> pn.viewable.Viewable:
     verdict = audit_verdict(audit)
     regions = audit.pivot_table(index=["game", "head", "region"], columns="feature", values="balanced_accuracy",
                                 sort=False)
-    flagged = verdict[verdict.leak]
-    head = ("**Leak audit: flagged** — " + "; ".join(f"{r.game} · {r.head}: {r.leaks}" for r in flagged.itertuples())
+    flagged = verdict[verdict.flagged != ""]
+    head = ("**Leak audit: flagged** — " + "; ".join(f"{r.game} · {r.head}: {r.flagged}" + (f" (accepted: {r.accepted})"
+                                                      if r.accepted else " (a leak)") for r in flagged.itertuples())
             if len(flagged) else "**Leak audit:** no region predicts the label from one frame as well as motion does.")
     return pn.Column(pn.pane.Markdown(head + " Single-frame probes (frame t+1, frame t) and frame-difference probes "
                                       "per region vs the motion signal (whole-frame difference or optical flow)."),
                      table(verdict, "leak-audit", index=False), table(regions, "leak-audit-regions"))
 
 
-def _leak_audit(store) -> pn.viewable.Viewable:
-    ds = sources.dataset(store)
-    if audit_path(store, ds).is_file():
-        return _audit_view(cached_audit(store, ds))
+def _leak_audit(entry, store) -> pn.viewable.Viewable:
+    ds, accepted = sources.dataset(store), entry.accepted_cues()
+    if audit_path(store, ds, accepted=accepted).is_file():
+        return _audit_view(cached_audit(store, ds, accepted=accepted))
     button = pn.widgets.Button(name="Run the leak audit (once for this store; about a minute per game)")
     out = pn.Column(notice("No leak audit for this variant yet (`workbench audit <dataset>` computes it too)."), button)
 
     def run(_event) -> None:
         button.disabled = True
-        out[:] = [_audit_view(cached_audit(store, ds))]
+        out[:] = [_audit_view(cached_audit(store, ds, accepted=accepted))]
 
     button.on_click(run)
     return out
@@ -91,7 +92,8 @@ def _variant(entry_id: str, variant: str) -> pn.viewable.Viewable:
     n = int(sources.dataset(store).sizes["frame"])
     slider = pn.widgets.IntSlider(name="frame", start=0, end=max(n - 1, 0), value=0, width=420)
     show = pn.widgets.RadioButtonGroup(name="flow", options=["arrows", "magnitude"], value="arrows")
-    return pn.Column(f"Store: `{store}` — {n:,} frames", _balance(store), _leak_audit(store),
+    return pn.Column(f"Store: `{store}` — {n:,} frames", _balance(store),
+                     _leak_audit(sources.catalog()[entry_id], store),
                      pn.Row(slider, show), pn.panel(pn.bind(_frame, store, slider.param.value_throttled, show)))
 
 

@@ -88,6 +88,8 @@ class CatalogEntry:
                 try:
                     get_engine(g["engine"])
                     FrameMask.from_config(g, f"game {g['game']}")
+                    if not isinstance(g.get("accept_cues", {}), Mapping):
+                        raise ValueError(f"game {g['game']}: accept_cues maps audit regions to reasons, got {g['accept_cues']!r}")
                 except ValueError as exc:
                     raise CatalogError(f"{where}: {exc}") from None
             sizes = dict(d.get("sizes") or {})
@@ -147,6 +149,12 @@ class CatalogEntry:
             if g["game"] == game and ("crop" in g or "mask" in g):
                 return FrameMask.from_config(g, f"game {game}")
         return self.hud
+
+    def accepted_cues(self) -> dict[str, dict[str, str]]:
+        """Per game, the leak-audit regions the entry accepts as part of the game world and why
+        (``accept_cues: {r3c1: car sprite …}``; see :mod:`workbench.analysis.leaks`)."""
+        games = self.source.get("games", []) if self.kind == "record" else []
+        return {g["game"]: {str(k): str(v) for k, v in g["accept_cues"].items()} for g in games if g.get("accept_cues")}
 
     def frame_masks(self) -> dict[str, FrameMask]:
         """Every game's :meth:`frame_mask` (``*``: the entry-level one, for imported games)."""

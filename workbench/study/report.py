@@ -66,18 +66,18 @@ def _leak_section(folder: Path, domain: str, figures: Path) -> list[str]:
         return []
     verdict = audit_verdict(audit)
     cols = ["game", "head", "chance", "motion", "single_frame", "single_frame_t", "best_region",
-            "best_region_accuracy", "leaks"]
+            "best_region_accuracy", "flagged", "accepted"]
     out = ["**Leak audit** (before any model is trained). Linear probes on grey, downsampled pixels of frame t+1 "
            "alone (`single_frame`), frame t alone, and of each grid cell and edge band, cross-validated over "
            "64-frame blocks; `motion` is the best of the whole-frame difference probe and the optical-flow probe. "
            "A region is flagged when one frame predicts the label ≥ 0.15 over chance and no worse than motion "
-           "(− 0.02): the study refuses such a domain unless run with `--allow-leaks`. A high `single_frame` "
-           "without a flag is a property of the game (a sprite drawn in its turning pose): read every "
-           "pair-based accuracy beside it.", "",
+           "(− 0.02); the study refuses such a domain unless the catalog entry accepts the region as part of the "
+           "game world (`accepted`, e.g. a sprite drawn in its steering pose: it cannot be masked) or it runs with "
+           "`--allow-leaks`. Read every pair-based accuracy beside the single-frame numbers.", "",
            markdown_table(verdict[cols].set_index(["game", "head"])), ""]
-    flagged = verdict[verdict.leak]
-    out += ([f"**Leaks flagged:** {', '.join(f'{r.game} · {r.head}' for r in flagged.itertuples())} — this domain "
-             "was reported with `--allow-leaks`.", ""] if len(flagged) else ["No region flagged.", ""])
+    leaks = verdict[verdict.leak]
+    out += ([f"**Leaks:** {', '.join(f'{r.game} · {r.head}' for r in leaks.itertuples())} — this domain was "
+             "reported with `--allow-leaks`.", ""] if len(leaks) else ["No unaccepted leak.", ""])
     for (game, head), part in audit.groupby(["game", "head"], sort=False):
         grid = part.pivot_table(index="region", columns="feature", values="balanced_accuracy", sort=False)
         name = f"{domain}-leaks-{game}-{head}.png"

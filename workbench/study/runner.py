@@ -125,7 +125,7 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
     write_csv(dataset_summary(data), out / "data_summary.csv")
     timings = {"data_s": time.perf_counter() - t0}
     t0 = time.perf_counter()
-    audit = cached_audit(store, data)  # single-frame vs motion probes per image region
+    audit = cached_audit(store, data, accepted=get_entry(dataset_id).accepted_cues())  # single frame vs motion
     write_csv(audit, out / "leak_audit.csv", index=False)
     if not cfg.allow_leaks:
         refuse_leaks(audit, f"domain {dataset_id}")
