@@ -5,6 +5,7 @@ the indicator bar is flagged until the entry crops it."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 import yaml
@@ -194,3 +195,45 @@ def test_real_carracing_hud_is_flagged_until_cropped():
     # steering pose, which the built-in entry accepts as part of the game world (and reports)
     assert not tables["masked"].leak, tables["masked"].flagged
     assert "bottom" not in tables["masked"].flagged
+
+
+def test_report_has_a_leak_section_and_single_frame_columns(tmp_path):
+    """The report shows the audit (flagged, accepted) and a single-frame probe beside zero-shot."""
+    from workbench.study.files import write_json
+    from workbench.study.report import write_report
+
+    folder = tmp_path / "seed000-test"
+    audit = leak_audit(moving_square(hud=True), **AUDIT)
+    (folder / "racing").mkdir(parents=True)
+    audit.to_csv(folder / "racing" / "leak_audit.csv", index=False)
+    pd.DataFrame([{"model": "joint_v3", "game": "Squares", "head": "steer", "chance": 1 / 3, "balanced_accuracy": 0.9}]
+                 ).to_csv(folder / "racing" / "accuracy.csv", index=False)
+    pd.DataFrame([{"game": "Squares", "head": "steer", "variant": "joint", "n": 600, "chance": 1 / 3,
+                   "balanced_accuracy": 0.95}]).to_csv(folder / "racing" / "probes.csv", index=False)
+    write_json({"config": {"study_id": "seed000-test", "size": "demo", "seed": 0, "steps": 1, "finetune_steps": 1},
+                "code_version": "test", "started": "now",
+                "domains": {"racing": {"games": ["Squares"], "models": {}, "timings": {}}}}, folder / "study.json")
+    report = write_report(folder).read_text()
+    assert "**Leak audit**" in report and "**Leaks:** Squares · steer" in report
+    assert "figures/racing-leaks-Squares-steer.png" in report and (folder / "figures" / "racing-leaks-Squares-steer.png").is_file()
+    probe_table = report.split("**Is the information present?**", 1)[1].split("\n\n", 2)[1]
+    header, _, row = probe_table.splitlines()[:3]
+    assert "single-frame probe" in header and "motion probe" in header and "zero-shot" in header
+    single = audit_verdict(audit).single_frame.iloc[0]
+    assert f"{single:.3f}" in row  # the number a reader compares the 0.9 zero-shot with
+
+
+def test_heatmap_rows_keep_their_values():
+    """The audit (and KNN) heatmaps: each row label of the PNG sits beside its own values, also
+    for row names out of alphabetical order (region names, game names)."""
+    import holoviews as hv
+
+    from workbench.viz.plots import matrix_heatmap
+
+    matrix = pd.DataFrame({"a": [1.0, 0.0, 0.5], "b": [0.1, 0.2, 0.3]}, index=["zeta", "alpha", "mid"])
+    plot = hv.renderer("matplotlib").get_plot(matrix_heatmap(matrix))
+    axis, values = plot.handles["axis"], np.asarray(plot.handles["artist"].get_array())
+    rows = {label.get_text(): int(y) for label, y in zip(axis.get_yticklabels(), axis.get_yticks())}
+    assert rows["zeta"] == 2  # the first row on top
+    for name, y in rows.items():
+        np.testing.assert_allclose(values[y], matrix.loc[name].to_numpy())

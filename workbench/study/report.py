@@ -74,7 +74,8 @@ def _leak_section(folder: Path, domain: str, figures: Path) -> list[str]:
            "(− 0.02); the study refuses such a domain unless the catalog entry accepts the region as part of the "
            "game world (`accepted`, e.g. a sprite drawn in its steering pose: it cannot be masked) or it runs with "
            "`--allow-leaks`. Read every pair-based accuracy beside the single-frame numbers.", "",
-           markdown_table(verdict[cols].set_index(["game", "head"])), ""]
+           markdown_table(verdict[cols].assign(game=verdict.game + " · " + verdict["head"]).drop(columns="head")
+                          .set_index("game").rename_axis("game · head")), ""]
     leaks = verdict[verdict.leak]
     out += ([f"**Leaks:** {', '.join(f'{r.game} · {r.head}' for r in leaks.itertuples())} — this domain was "
              "reported with `--allow-leaks`.", ""] if len(leaks) else ["No unaccepted leak.", ""])
