@@ -46,8 +46,8 @@ FEATURES = ("frame_t1", "frame_t", "difference")
 SINGLE_FRAME = ("frame_t1", "frame_t")
 FLOW_VARIABLES = ("flow_dx", "flow_dy", "flow_mag", "flow_dom_dx")
 #: Defaults of :func:`leak_audit`; also what :func:`cached_audit` keys its file on.
-DEFAULTS = {"accepted": None, "heads": ("steer",), "grid": 4, "band": 4, "pool": 2, "whole_size": 24, "block": 64, "n_splits": 3,
-            "max_pairs": 4000, "C": 0.1, "margin": 0.15, "tolerance": 0.02, "seed": 0}
+DEFAULTS = {"heads": ("steer",), "grid": 4, "band": 4, "pool": 2, "whole_size": 24, "block": 64, "n_splits": 3,
+            "max_pairs": 4000, "C": 0.1, "margin": 0.15, "tolerance": 0.02, "seed": 0, "accepted": None}
 VERDICT_COLUMNS = ["game", "head", "chance", "motion", "difference_whole", "flow", "single_frame", "single_frame_t",
                    "best_region", "best_region_accuracy", "flagged", "accepted", "leak"]
 _cache_lock = threading.Lock()
@@ -232,7 +232,8 @@ class LeakError(ValueError):
 
 
 def refuse_leaks(table: pd.DataFrame, where: str) -> None:
-    """Raise :class:`LeakError` naming every flagged game, head and region of an audit ``table``."""
+    """Raise :class:`LeakError` naming every game and head of an audit ``table`` with a leak
+    (a flagged region the entry does not accept)."""
     verdict = audit_verdict(table)
     flagged = verdict[verdict.leak.astype(bool)]
     if len(flagged):
