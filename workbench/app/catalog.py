@@ -47,8 +47,9 @@ def _audit_view(audit: pd.DataFrame) -> pn.viewable.Viewable:
     regions = audit.pivot_table(index=["game", "head", "region"], columns="feature", values="balanced_accuracy",
                                 sort=False)
     flagged = verdict[verdict.flagged != ""]
-    head = ("**Leak audit: flagged** — " + "; ".join(f"{r.game} · {r.head}: {r.flagged}" + (f" (accepted: {r.accepted})"
-                                                      if r.accepted else " (a leak)") for r in flagged.itertuples())
+    head = ("**Leak audit: flagged** — " + "; ".join(
+        f"{r.game} · {r.head}: {r.flagged}" + (f" (accepted: {r.accepted})" if r.accepted else "")
+        + (" — **a leak**" if r.leak else "") for r in flagged.itertuples())
             if len(flagged) else "**Leak audit:** no region predicts the label from one frame as well as motion does.")
     return pn.Column(pn.pane.Markdown(head + " Single-frame probes (frame t+1, frame t) and frame-difference probes "
                                       "per region vs the motion signal (whole-frame difference or optical flow)."),
