@@ -237,3 +237,21 @@ def test_heatmap_rows_keep_their_values():
     assert rows["zeta"] == 2  # the first row on top
     for name, y in rows.items():
         np.testing.assert_allclose(values[y], matrix.loc[name].to_numpy())
+
+
+def test_catalog_page_shows_the_cached_audit_or_a_button_that_computes_it_once(tmp_path, monkeypatch):
+    from workbench.app import catalog as page
+
+    ds = moving_square(hud=True)
+    store = tmp_path / "squares" / "frames.zarr"  # stands in for a store folder: the audit sits beside it
+    store.mkdir(parents=True)
+    entry = CatalogEntry.from_dict({"id": "squares", "source": {"type": "record", "games": [
+        {"game": "Squares", "engine": "ale", "accept_cues": {"bottom": "a planted bar"}}]},
+        "labels": [{"name": "steer", "classes": ["L", "N", "R"]}], "sizes": {"t": {"episodes": 1, "frames_per_episode": 1}}})
+    monkeypatch.setattr(page.sources, "dataset", lambda _store: ds)
+    first = page._leak_audit(entry, store)
+    assert [type(o).__name__ for o in first] == ["Alert", "Button"] and not list(tmp_path.rglob("leak-audit-*.csv"))
+    first[1].clicks += 1  # the first visitor computes it ...
+    assert len(list(tmp_path.rglob("leak-audit-*.csv"))) == 1
+    text = page._leak_audit(entry, store)[0].object  # ... later visitors read it
+    assert "(accepted: bottom: a planted bar) — **a leak**" in text  # the grid cells under the bar are not accepted
