@@ -79,8 +79,9 @@ def test_planted_hud_strip_is_flagged():
     accepted = leak_audit(moving_square(hud=True), accepted={"Squares": {"bottom": "a planted bar"}}, **AUDIT)
     verdict = audit_verdict(accepted).iloc[0]
     assert "bottom: a planted bar" in verdict.accepted and verdict.leak  # the grid cells under the bar still leak
-    everything = {"Squares": {r: "all" for r in accepted[accepted.flagged].region}}
-    refuse_leaks(leak_audit(moving_square(hud=True), accepted=everything, **AUDIT), "domain squares")
+    anywhere = leak_audit(moving_square(hud=True), accepted={"Squares": {"*": "a moving sprite"}}, **AUDIT)
+    refuse_leaks(anywhere, "domain squares")  # "*" accepts every region of that game
+    assert set(anywhere[anywhere.flagged].accepted) == {"a moving sprite"}
 
 
 def test_motion_only_labels_pass():
@@ -153,6 +154,10 @@ def test_mask_settings_change_the_variant_and_provenance():
     assert cropped.frame_mask("CarRacing").crop == (0, 12, 0, 0)
     with pytest.raises(CatalogError, match="crop"):
         _racing({"bottom": "all"})
+    assert _racing(None).accepted_cues()["CarRacing"].keys() == {"r3c1", "r3c2"}  # the car sprite's cells
+    with pytest.raises(CatalogError, match="accept_cues"):
+        CatalogEntry.from_dict({**yaml.safe_load((BUILTIN_CATALOG / "racing.yaml").read_text()),
+                                "accept_cues": {"CarRacing": "everything"}})
 
 
 def test_recorder_stores_cropped_then_resized_frames():
@@ -246,7 +251,7 @@ def test_catalog_page_shows_the_cached_audit_or_a_button_that_computes_it_once(t
     store = tmp_path / "squares" / "frames.zarr"  # stands in for a store folder: the audit sits beside it
     store.mkdir(parents=True)
     entry = CatalogEntry.from_dict({"id": "squares", "source": {"type": "record", "games": [
-        {"game": "Squares", "engine": "ale", "accept_cues": {"bottom": "a planted bar"}}]},
+        {"game": "Squares", "engine": "ale"}]}, "accept_cues": {"Squares": {"bottom": "a planted bar"}},
         "labels": [{"name": "steer", "classes": ["L", "N", "R"]}], "sizes": {"t": {"episodes": 1, "frames_per_episode": 1}}})
     monkeypatch.setattr(page.sources, "dataset", lambda _store: ds)
     first = page._leak_audit(entry, store)

@@ -18,9 +18,10 @@ pairs whose two frames fall in different blocks are dropped, so no frame is on b
 
 A region is flagged when its single-frame accuracy is at least ``margin`` over chance and at
 least the motion signal minus ``tolerance``: a frame shows the answer as well as motion does. A
-flagged region is a leak unless the catalog entry accepts it as part of the game world (per game,
-``accept_cues: {<region>: <why>}``, e.g. a car sprite drawn in its steering pose): a HUD is
-removed with ``crop``/``mask``, a sprite cannot be, and is reported, not hidden. The whole frame
+flagged region is a leak unless the catalog entry accepts it as part of the game world
+(``accept_cues: {<game>: {<region, or * for any>: <why>}}``, e.g. a car sprite drawn in its
+steering pose, a player sprite facing the way it moves): a HUD is removed with ``crop``/``mask``,
+a sprite cannot be, and is reported, not hidden. The whole frame
 is reported (``single_frame`` in :func:`audit_verdict`) beside every pair-based accuracy.
 """
 
@@ -167,7 +168,7 @@ def flag_leaks(table: pd.DataFrame, margin: float = 0.15, tolerance: float = 0.0
                accepted: Mapping[str, Mapping[str, str]] | None = None) -> pd.DataFrame:
     """Add ``motion`` (best of the whole-frame difference and flow probes per game/head),
     ``flagged`` (a single-frame region probe ≥ chance + ``margin`` and ≥ motion − ``tolerance``),
-    ``accepted`` (the entry's reason for accepting that game's region, else "") and ``leak``."""
+    ``accepted`` (the entry's reason for accepting that game's region or ``*``, else "") and ``leak``."""
     table = table.copy()
     is_motion = ((table.region == "whole") & (table.feature == "difference")) | (table.feature == "flow")
     motion = table[is_motion].groupby(["game", "head"])["balanced_accuracy"].max().rename("motion")
@@ -175,7 +176,8 @@ def flag_leaks(table: pd.DataFrame, margin: float = 0.15, tolerance: float = 0.0
     single = table.feature.isin(SINGLE_FRAME) & ~table.region.isin(["whole", "flow"])
     acc = table.balanced_accuracy
     table["flagged"] = single & (acc >= table.chance + margin) & (acc >= table.motion - tolerance)
-    table["accepted"] = [str((accepted or {}).get(g, {}).get(r, "")) if f else ""
+    cues = {g: dict(c) for g, c in (accepted or {}).items()}
+    table["accepted"] = [str(cues.get(g, {}).get(r) or cues.get(g, {}).get("*", "")) if f else ""
                          for g, r, f in zip(table.game, table.region, table.flagged)]
     table["leak"] = table.flagged & (table.accepted == "")
     return table
@@ -240,4 +242,4 @@ def refuse_leaks(table: pd.DataFrame, where: str) -> None:
         found = "; ".join(f"{r.game} · {r.head}: {r.flagged} vs motion {r.motion:.2f}" for r in flagged.itertuples())
         raise LeakError(f"{where}: the leak audit finds single-frame regions that predict the label as well as motion"
                         f" ({found}); remove a HUD with crop/mask in the catalog entry, accept a game-world cue"
-                        " (e.g. a sprite's pose) with the game's accept_cues, or pass --allow-leaks")
+                        " (e.g. a sprite's pose) with the entry's accept_cues, or pass --allow-leaks")

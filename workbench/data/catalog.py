@@ -35,7 +35,7 @@ from .store import StoreWriter, clean_stale_tmp, dataset_dir, frames_path, is_co
 
 ENTRY_KEYS = {
     "id", "title", "domain", "description", "source", "frame_size", "labels", "sizes",
-    "default_size", "seed", "crop", "mask",
+    "default_size", "seed", "crop", "mask", "accept_cues",
 }
 
 
@@ -59,6 +59,7 @@ class CatalogEntry:
     seed: int = 0
     path: Path | None = None
     hud: FrameMask = field(default_factory=FrameMask)  # entry-level crop/mask, for every game
+    accept_cues: dict[str, dict[str, str]] = field(default_factory=dict)  # see accepted_cues
 
     @classmethod
     def from_dict(cls, d: Mapping, path: Path | None = None) -> "CatalogEntry":
@@ -88,8 +89,6 @@ class CatalogEntry:
                 try:
                     get_engine(g["engine"])
                     FrameMask.from_config(g, f"game {g['game']}")
-                    if not isinstance(g.get("accept_cues", {}), Mapping):
-                        raise ValueError(f"game {g['game']}: accept_cues maps audit regions to reasons, got {g['accept_cues']!r}")
                 except ValueError as exc:
                     raise CatalogError(f"{where}: {exc}") from None
             sizes = dict(d.get("sizes") or {})
@@ -114,12 +113,16 @@ class CatalogEntry:
             hud = FrameMask.from_config(d, "entry")
         except ValueError as exc:
             raise CatalogError(f"{where}: {exc}") from None
+        cues = d.get("accept_cues") or {}
+        if not isinstance(cues, Mapping) or not all(isinstance(v, Mapping) for v in cues.values()):
+            raise CatalogError(f"{where}: accept_cues maps games to {{region: reason}}, got {cues!r}")
         return cls(
             id=d["id"], source=source, schema=schema, title=str(d.get("title", "")),
             domain=str(d.get("domain", "")), description=str(d.get("description", "")).strip(),
             frame_size=tuple(int(v) for v in frame_size) if frame_size else None,
             sizes=sizes, default_size=d.get("default_size") or (next(iter(sizes)) if sizes else None),
             seed=int(d.get("seed", 0)), path=path, hud=hud,
+            accept_cues={str(g): {str(r): str(why) for r, why in v.items()} for g, v in cues.items()},
         )
 
     def to_dict(self) -> dict:
@@ -131,7 +134,7 @@ class CatalogEntry:
         if self.sizes:
             out["sizes"] = self.sizes
             out["default_size"] = self.default_size
-        return {**out, **self.hud.to_dict()}
+        return {**out, **self.hud.to_dict(), **({"accept_cues": self.accept_cues} if self.accept_cues else {})}
 
     @property
     def kind(self) -> str:
@@ -151,10 +154,10 @@ class CatalogEntry:
         return self.hud
 
     def accepted_cues(self) -> dict[str, dict[str, str]]:
-        """Per game, the leak-audit regions the entry accepts as part of the game world and why
-        (``accept_cues: {r3c1: car sprite …}``; see :mod:`workbench.analysis.leaks`)."""
-        games = self.source.get("games", []) if self.kind == "record" else []
-        return {g["game"]: {str(k): str(v) for k, v in g["accept_cues"].items()} for g in games if g.get("accept_cues")}
+        """Per game, the leak-audit regions (``*``: any) the entry accepts as part of the game
+        world, and why (``accept_cues: {CarRacing: {r3c1: car sprite …}}``; see
+        :mod:`workbench.analysis.leaks`)."""
+        return {g: dict(cues) for g, cues in self.accept_cues.items()}
 
     def frame_masks(self) -> dict[str, FrameMask]:
         """Every game's :meth:`frame_mask` (``*``: the entry-level one, for imported games)."""
