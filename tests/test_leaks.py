@@ -260,3 +260,6 @@ def test_catalog_page_shows_the_cached_audit_or_a_button_that_computes_it_once(t
     assert len(list(tmp_path.rglob("leak-audit-*.csv"))) == 1
     text = page._leak_audit(entry, store)[0].object  # ... later visitors read it
     assert "(accepted: bottom: a planted bar) — **a leak**" in text  # the grid cells under the bar are not accepted
+    # the rule and the accepted cues apply on reading: changing them recomputes nothing
+    relaxed = cached_audit(store, ds, accepted={"Squares": {"*": "a planted bar"}})
+    assert not relaxed.leak.any() and len(list(tmp_path.rglob("leak-audit-*.csv"))) == 1

@@ -49,6 +49,9 @@ FLOW_VARIABLES = ("flow_dx", "flow_dy", "flow_mag", "flow_dom_dx")
 #: Defaults of :func:`leak_audit`; also what :func:`cached_audit` keys its file on.
 DEFAULTS = {"heads": ("steer",), "grid": 4, "band": 4, "pool": 2, "whole_size": 24, "block": 64, "n_splits": 3,
             "max_pairs": 4000, "C": 0.1, "margin": 0.15, "tolerance": 0.02, "seed": 0, "accepted": None}
+PROBE_COLUMNS = ["game", "head", "region", "feature", "n", "chance", "balanced_accuracy"]
+#: What the rule and the entry decide, not the probes: applied again when a cached audit is read.
+RULE = ("margin", "tolerance", "accepted")
 VERDICT_COLUMNS = ["game", "head", "chance", "motion", "difference_whole", "flow", "single_frame", "single_frame_t",
                    "best_region", "best_region_accuracy", "flagged", "accepted", "leak"]
 _cache_lock = threading.Lock()
@@ -160,8 +163,7 @@ def leak_audit(ds: xr.Dataset, heads=DEFAULTS["heads"], grid: int = 4, band: int
                     add(region, feature, view[:, ry, rx].reshape(len(view), -1))
             if flow is not None:
                 add("flow", "flow", flow)
-    columns = ["game", "head", "region", "feature", "n", "chance", "balanced_accuracy"]
-    return flag_leaks(pd.DataFrame(rows, columns=columns), margin, tolerance, accepted)
+    return flag_leaks(pd.DataFrame(rows, columns=PROBE_COLUMNS), margin, tolerance, accepted)
 
 
 def flag_leaks(table: pd.DataFrame, margin: float = 0.15, tolerance: float = 0.02,
@@ -206,11 +208,11 @@ def audit_verdict(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def audit_path(store: Path, ds: xr.Dataset, **params) -> Path:
-    """Where :func:`cached_audit` keeps the audit of ``store`` (opened as ``ds``) with ``params``:
-    ``leak-audit-<hash>.csv`` beside the store, the hash over the parameters, the store's write
-    time and the derived (flow) stores merged."""
-    settings = {**DEFAULTS, **params, "heads": list(params.get("heads", DEFAULTS["heads"])),
-                "accepted": {g: dict(r) for g, r in (params.get("accepted") or {}).items()}}
+    """Where :func:`cached_audit` keeps the probes of ``store`` (opened as ``ds``) with ``params``:
+    ``leak-audit-<hash>.csv`` beside the store, the hash over the probe parameters (not the
+    :data:`RULE`), the store's write time and the derived (flow) stores merged."""
+    settings = {k: v for k, v in {**DEFAULTS, **params}.items() if k not in RULE}
+    settings["heads"] = list(settings["heads"])
     meta = Path(store) / ".zmetadata"
     key = json.dumps({**settings, "store": meta.stat().st_mtime_ns if meta.exists() else 0,
                       "derived": list(ds.attrs.get("derived", []))}, sort_keys=True)
@@ -218,15 +220,16 @@ def audit_path(store: Path, ds: xr.Dataset, **params) -> Path:
 
 
 def cached_audit(store: Path, ds: xr.Dataset, **params) -> pd.DataFrame:
-    """:func:`leak_audit` of the dataset of ``store`` (opened as ``ds``), computed once per store
-    and parameters and kept at :func:`audit_path` (written atomically)."""
+    """:func:`leak_audit` of the dataset of ``store`` (opened as ``ds``): the probes are computed
+    once per store and probe parameters and kept at :func:`audit_path` (written atomically); the
+    :data:`RULE` (thresholds, the entry's accepted cues) is applied on every read."""
     settings = {**DEFAULTS, **params}
     path = audit_path(store, ds, **params)
     with _cache_lock:
         if not path.is_file():
-            table = leak_audit(ds, **settings)
-            atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
-    return pd.read_csv(path).fillna({"accepted": ""})
+            probes = leak_audit(ds, **{k: v for k, v in settings.items() if k not in RULE})[PROBE_COLUMNS]
+            atomic_write(path, lambda tmp: probes.to_csv(tmp, index=False))
+    return flag_leaks(pd.read_csv(path), settings["margin"], settings["tolerance"], settings["accepted"])
 
 
 class LeakError(ValueError):
