@@ -332,7 +332,7 @@ def test_accuracy_catalog_and_library_pages(page, server, study_env):
 
     page.locator(".bk-tab", has_text="Catalog").click()
     page.locator(".bk-input-group", has_text="dataset").locator("select").select_option("racing")
-    page.get_by_text("racing/tiny-seed0/frames.zarr").first.wait_for()  # the materialised racing variant
+    page.get_by_text("racing/tiny-seed0-mask").first.wait_for()  # the materialised racing variant
     labels = page.locator(".wb-frame-labels div").first
     labels.wait_for()
     before_labels, before = labels.inner_text(), _canvas(page, ".wb-frame-flow")

@@ -286,7 +286,7 @@ def test_resume_equals_uninterrupted_and_same_seed_same_weights(tiny_stores):
 def test_card_weights_and_library(tiny_stores):
     cfg = tiny_config(tiny_stores["racing"], name="joint_v1")
     result = train(cfg, progress=False)
-    assert re.fullmatch(r"joint_v1-racing-tiny-seed0-all-s0-[0-9a-f]{6}", result.model_id)
+    assert re.fullmatch(r"joint_v1-racing-tiny-seed0-mask[0-9a-f]{8}-all-s0-[0-9a-f]{6}", result.model_id)
     assert prepare(cfg.replace(steps=cfg.steps + 1))[0].model_id != result.model_id  # another config, another id
     assert list_models() == [result.model_id]
     card = load_card(result.model_id)

@@ -232,7 +232,7 @@ def test_workbench_run_trains_and_keeps_the_notebook_next_to_the_card(shared_dat
             "-p", "split_block", "4", "-p", "config", "{batch_size: 16}", "-p", "games", "None"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    (model_id,) = re.findall(r"model_id: (joint_v1-racing-tiny-seed0-all-s0-[0-9a-f]{6})", result.output)
+    (model_id,) = re.findall(r"model_id: (joint_v1-racing-tiny-seed0-mask[0-9a-f]{8}-all-s0-[0-9a-f]{6})", result.output)
     assert "executed notebook:" in result.output
     (path,) = (workbench_models / model_id / "runs").glob("02_train_idm-*.ipynb")
     assert (workbench_models / model_id / "card.yaml").is_file()

@@ -97,7 +97,7 @@ def catalog_show(dataset_id: str = typer.Argument(..., help="Dataset id from `wo
         typer.echo(yaml.safe_dump(entry.to_dict(), sort_keys=False, allow_unicode=True).rstrip())
         typer.echo(f"\nentry file: {entry.path}")
         for variant in entry.materialised():
-            path = entry.store_path(*_split_variant(variant))
+            path = entry.store_path(*entry.split_variant(variant))
             typer.echo(f"materialised: {variant} at {path}")
             try:
                 _print_summary(path)
@@ -116,13 +116,6 @@ def _materialised(dataset_id: str, size: Optional[str], seed: Optional[int]) -> 
         verb = "record" if entry.kind == "record" else "import"
         _fail(f"dataset {dataset_id!r} ({entry.variant(size, seed)}) is not materialised; run `workbench {verb} {dataset_id}` first")
     return path
-
-
-def _split_variant(variant: str) -> tuple[Optional[str], Optional[int]]:
-    if variant == "import":
-        return None, None
-    size, seed = variant.rsplit("-seed", 1)
-    return size, int(seed)
 
 
 def _print_summary(path: Path, out: Optional[Path] = None) -> None:
@@ -168,6 +161,8 @@ def import_(
     game: Optional[List[str]] = typer.Option(None, "--game", help="Game name(s) the files hold."),
     frame_size: Optional[str] = typer.Option(None, help="Resize frames to HxW, e.g. 96x96 (each side 8..1024)."),
     param: Optional[List[str]] = typer.Option(None, "--param", "-p", help="Importer parameter key=value (repeatable)."),
+    crop: Optional[str] = typer.Option(None, "--crop", help="Cut a HUD off every native frame before resizing,"
+                                       " e.g. bottom=12,right=8 (pixels per edge)."),
     force: bool = typer.Option(False, "--force", help="Replace what the id holds (another import, or a broken entry)."),
 ) -> None:
     """Import a public dataset in its native format as a new catalog entry (the same files and
@@ -192,7 +187,14 @@ def import_(
             _fail(f"--frame-size {frame_size!r}: expected HxW, e.g. 96x96")
     if game and "game" not in params and len(game) == 1:
         params["game"] = game[0]
-    store = _guard(import_dataset, fmt, path, dataset_id, games=game, frame_size=size, params=params, force=force)
+    hud = {}
+    if crop:
+        try:
+            hud["crop"] = {k.strip(): int(v) for k, v in (item.split("=", 1) for item in crop.split(","))}
+        except ValueError:
+            _fail(f"--crop {crop!r}: expected edge=pixels pairs, e.g. bottom=12,right=8")
+    store = _guard(import_dataset, fmt, path, dataset_id, games=game, frame_size=size, params=params, force=force,
+                   hud=hud)
     typer.echo(f"{dataset_id}: {store}")
     _print_summary(store)
 
@@ -233,6 +235,41 @@ def summary(
 
 
 @app.command()
+def audit(
+    dataset_id: str = typer.Argument(..., help="Catalog id of a materialised dataset."),
+    size: Optional[str] = SIZE,
+    seed: Optional[int] = SEED,
+    head: Optional[List[str]] = typer.Option(None, "--head", help="Label(s) to audit (default: steer)."),
+) -> None:
+    """Leak audit: can one frame, or one region of it, predict a label as well as motion does?
+
+    Prints per game and head the motion signal, the whole-frame single-frame probes and the
+    flagged regions, then each region's probe accuracy; exits with code 1 when a flagged region
+    is not accepted by the entry (``accept_cues``).
+    """
+    import pandas as pd
+
+    from .analysis.leaks import audit_verdict, cached_audit
+    from .data.catalog import get_entry
+    from .data.store import open_dataset
+
+    path = _materialised(dataset_id, size, seed)
+    table = _guard(cached_audit, path, open_dataset(path), accepted=get_entry(dataset_id).accepted_cues(),
+                   **({"heads": tuple(head)} if head else {}))
+    verdict = audit_verdict(table)
+    regions = table.pivot_table(index=["game", "head", "region"], columns="feature", values="balanced_accuracy",
+                                sort=False)
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500,
+                           "display.max_colwidth", 80, "display.float_format", "{:.3f}".format):
+        typer.echo(verdict.to_string(index=False))
+        typer.echo("\n" + regions.to_string())
+    if verdict.leak.any():
+        typer.secho(f"leak: {', '.join(verdict[verdict.leak].game)} — a single frame shows the label as well as motion",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=1)
+
+
+@app.command()
 def demo(
     size: str = typer.Option("demo", "--size", "-s", help="Catalog size to record and study."),
     seed: Optional[int] = SEED,
@@ -258,7 +295,7 @@ def demo(
     typer.echo(f"\nsummaries written to {cache_dir() / 'reports'}")
     if run_study:
         typer.secho("\n== seed 000 study", bold=True)
-        study(size=size, seed=0, data_seed=seed or 0, draw_seed=0, domain=None, steps=None, pairwise=True)
+        study(size=size, seed=0, data_seed=seed or 0, draw_seed=0, domain=None, steps=None, pairwise=True, allow_leaks=False)
     if serve_after:
         typer.secho("\n== dashboard (Ctrl-C to stop)", bold=True)
         serve(address="127.0.0.1", port=port, origin=None, basic_auth=None, oauth_provider=None, threads=4, show=False)
@@ -321,13 +358,15 @@ def study(
     steps: Optional[int] = typer.Option(None, help="Training steps per game (a model on n games runs n × steps;"
                                         " default: the size's budget)."),
     pairwise: bool = typer.Option(True, help="Train pairwise joint models to test whether KNN predicts benefit."),
+    allow_leaks: bool = typer.Option(False, "--allow-leaks", help="Report a domain even if its leak audit flags a"
+                                     " region that shows the label in a single frame."),
 ) -> None:
     """Seed 000's cross-game IDM study on the catalog; writes report.md and figures."""
     from .study import StudyConfig, run_study
     from .study.report import write_report
 
     cfg = _guard(StudyConfig, size=size, seed=seed, data_seed=data_seed, draw_seed=draw_seed, steps=steps,
-                 pairwise=pairwise, **({"domains": list(domain)} if domain else {}))
+                 pairwise=pairwise, allow_leaks=allow_leaks, **({"domains": list(domain)} if domain else {}))
     folder = _guard(run_study, cfg)
     report = write_report(folder)
     text = report.read_text()

@@ -1,4 +1,8 @@
-"""Catalog page: the datasets, their materialised variants, label balance and a frame/flow viewer.
+"""Catalog page: the datasets, their materialised variants, label balance, the leak audit and a
+frame/flow viewer.
+
+The leak audit is computed once per store (on the first request, by a button) and kept in the
+cache beside the store (:func:`workbench.analysis.leaks.cached_audit`); later visitors read it.
 
 The viewer reads one frame (one zarr chunk) per slider move and draws its optical flow to the
 next frame from the flow store's 4×4 grid (:func:`workbench.viz.plots.frame_flow`).
@@ -12,6 +16,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 
+from ..analysis.leaks import audit_path, audit_verdict, cached_audit
 from ..analysis.selection import frame_table
 from ..data.catalog import CatalogWarning
 from ..viz.plots import frame_flow, grouped_bars
@@ -38,6 +43,35 @@ def _balance(store) -> pn.viewable.Viewable:
         parts.append(figure(grouped_bars(long, "game", "class", "share", ylabel="share of labeled frames",
                                          title="Steering label balance"), "label-balance"))
     return pn.Column(*parts, table(summary, "dataset-summary"))
+
+
+def _audit_view(audit: pd.DataFrame) -> pn.viewable.Viewable:
+    verdict = audit_verdict(audit)
+    regions = audit.pivot_table(index=["game", "head", "region"], columns="feature", values="balanced_accuracy",
+                                sort=False)
+    flagged = verdict[verdict.flagged != ""]
+    head = ("**Leak audit: flagged** — " + "; ".join(
+        f"{r.game} · {r.head}: {r.flagged}" + (f" (accepted: {r.accepted})" if r.accepted else "")
+        + (" — **a leak**" if r.leak else "") for r in flagged.itertuples())
+            if len(flagged) else "**Leak audit:** no region predicts the label from one frame as well as motion does.")
+    return pn.Column(pn.pane.Markdown(head + " Single-frame probes (frame t+1, frame t) and frame-difference probes "
+                                      "per region vs the motion signal (whole-frame difference or optical flow)."),
+                     table(verdict, "leak-audit", index=False), table(regions, "leak-audit-regions"))
+
+
+def _leak_audit(entry, store) -> pn.viewable.Viewable:
+    ds, accepted = sources.dataset(store), entry.accepted_cues()
+    if audit_path(store, ds, accepted=accepted).is_file():
+        return _audit_view(cached_audit(store, ds, accepted=accepted))
+    button = pn.widgets.Button(name="Run the leak audit (once for this store; about a minute per game)")
+    out = pn.Column(notice("No leak audit for this variant yet (`workbench audit <dataset>` computes it too)."), button)
+
+    def run(_event) -> None:
+        button.disabled = True
+        out[:] = [_audit_view(cached_audit(store, ds, accepted=accepted))]
+
+    button.on_click(run)
+    return out
 
 
 def _frame(store, frame: int, show: str) -> pn.viewable.Viewable:
@@ -70,6 +104,7 @@ def _variant_view(store) -> pn.viewable.Viewable:
     slider = pn.widgets.IntSlider(name="frame", start=0, end=max(n - 1, 0), value=0, width=420)
     show = pn.widgets.RadioButtonGroup(name="flow", options=["arrows", "magnitude"], value="arrows")
     return pn.Column(f"Store: `{store}` — {n:,} frames", _balance(store),
+                     _leak_audit(sources.catalog()[entry_id], store),
                      pn.Row(slider, show), pn.panel(pn.bind(_frame, store, slider.param.value_throttled, show)))
 
 

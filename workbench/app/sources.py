@@ -247,11 +247,8 @@ def catalog() -> dict[str, CatalogEntry]:
 
 
 def variant_store(entry: CatalogEntry, variant: str) -> Path:
-    """The frames store of a materialised variant name (``tiny-seed0``, ``import``)."""
-    if variant == "import":
-        return entry.store_path()
-    size, seed = variant.rsplit("-seed", 1)
-    return entry.store_path(size, int(seed))
+    """The frames store of a materialised variant name (``tiny-seed0``, ``import``, ``…-mask<hash>``)."""
+    return entry.store_path(*entry.split_variant(variant))
 
 
 # ----------------------------------------------------------------------------- embeddings, calibration

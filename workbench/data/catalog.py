@@ -7,14 +7,15 @@ its seed. Built-in entries live in ``data_catalog/`` of the checkout; entries wr
 ``yaml.safe_load`` and importer paths are resolved inside :func:`workbench.paths.import_root`.
 
 Materialised data are cached at ``<cache>/datasets/<id>/<variant>/frames.zarr`` where the variant
-is ``<size>-seed<seed>`` for recordings and ``import`` for imports.
+is ``<size>-seed<seed>`` for recordings and ``import`` for imports, followed by ``-mask<hash>``
+when the entry removes a HUD (``crop``/``mask``, at entry level or per game: see
+:mod:`workbench.data.mask`), so a store recorded under other settings is never reused.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import warnings
 from contextlib import contextmanager
@@ -30,16 +31,16 @@ from ..locks import store_lock
 from ..paths import (BUILTIN_CATALOG, atomic_write, cache_dir, check_id, import_root, resolve_under,
                      user_catalog_dir)
 from ..provenance import versions
-from .episode import resize_frames
 from .importers import get_importer
 from .importers._files import confined_to
+from .mask import FrameMask, mask_tag, prepare_frames
 from .recorders import get_engine
 from .schema import LabelSchema
 from .store import StoreWriter, clean_stale_tmp, dataset_dir, frames_path, is_complete, open_dataset, open_store
 
 ENTRY_KEYS = {
     "id", "title", "domain", "description", "source", "frame_size", "labels", "sizes",
-    "default_size", "seed",
+    "default_size", "seed", "crop", "mask", "accept_cues",
 }
 
 
@@ -107,6 +108,7 @@ def _check_record_source(d: Mapping, source: Mapping, where: str) -> dict:
                 where, f"every game needs 'game' and 'engine' names, got {g!r}")
         with _naming(where):
             get_engine(g["engine"])
+            FrameMask.from_config(g, f"game {g['game']}")
     sizes = d.get("sizes")
     _expect(isinstance(sizes, Mapping) and bool(sizes), where,
             f"a recorded dataset needs sizes, a mapping such as {{demo: {{episodes: 4, frames_per_episode: 800}}}}; got {sizes!r}")
@@ -153,6 +155,8 @@ class CatalogEntry:
     default_size: str | None = None
     seed: int = 0
     path: Path | None = None
+    hud: FrameMask = field(default_factory=FrameMask)  # entry-level crop/mask, for every game
+    accept_cues: dict[str, dict[str, str]] = field(default_factory=dict)  # see accepted_cues
 
     @classmethod
     def from_dict(cls, d: Mapping, path: Path | None = None) -> "CatalogEntry":
@@ -188,12 +192,18 @@ class CatalogEntry:
         with _naming(where):
             frame_size = check_frame_size(frame_size) if frame_size is not None else None
         _expect(_is_int(seed) and 0 <= seed < 2**32, where, f"seed must be a whole number 0..2**32-1, got {seed!r}")
+        with _naming(where):
+            hud = FrameMask.from_config(d, "entry")
+        cues = d.get("accept_cues") or {}
+        _expect(isinstance(cues, Mapping) and all(isinstance(v, Mapping) for v in cues.values()), where,
+                f"accept_cues maps games to {{region: reason}}, got {cues!r}")
         return cls(
             id=d["id"], source=source, schema=schema, title=str(d.get("title", "")),
             domain=str(d.get("domain", "")), description=str(d.get("description", "")).strip(),
             frame_size=frame_size,
             sizes=sizes, default_size=d.get("default_size") or (next(iter(sizes)) if sizes else None),
-            seed=seed, path=path,
+            seed=seed, path=path, hud=hud,
+            accept_cues={str(g): {str(r): str(why) for r, why in v.items()} for g, v in cues.items()},
         )
 
     def to_dict(self) -> dict:
@@ -205,7 +215,7 @@ class CatalogEntry:
         if self.sizes:
             out["sizes"] = self.sizes
             out["default_size"] = self.default_size
-        return out
+        return {**out, **self.hud.to_dict(), **({"accept_cues": self.accept_cues} if self.accept_cues else {})}
 
     @property
     def kind(self) -> str:
@@ -217,14 +227,43 @@ class CatalogEntry:
             return [g["game"] for g in self.source["games"]]
         return list(self.source.get("games", []))
 
+    def frame_mask(self, game: str) -> FrameMask:
+        """What is removed from ``game``'s native frames: its own crop/mask, else the entry's."""
+        for g in self.source.get("games", []) if self.kind == "record" else []:
+            if g["game"] == game and ("crop" in g or "mask" in g):
+                return FrameMask.from_config(g, f"game {game}")
+        return self.hud
+
+    def accepted_cues(self) -> dict[str, dict[str, str]]:
+        """Per game, the leak-audit regions (``*``: any) the entry accepts as part of the game
+        world, and why (``accept_cues: {CarRacing: {r3c1: car sprite …}}``; see
+        :mod:`workbench.analysis.leaks`)."""
+        return {g: dict(cues) for g, cues in self.accept_cues.items()}
+
+    def frame_masks(self) -> dict[str, FrameMask]:
+        """Every game's :meth:`frame_mask` (``*``: the entry-level one, for imported games)."""
+        return {"*": self.hud, **{g: self.frame_mask(g) for g in self.games}}
+
     def variant(self, size: str | None = None, seed: int | None = None) -> str:
-        """Name of the cache folder for this size and seed (``import`` for imported data)."""
+        """Name of the cache folder for this size, seed and HUD removal (``import…`` for imports)."""
+        tag = mask_tag(self.frame_masks())
         if self.kind == "import":
-            return "import"
+            return "import" + tag
         size = size or self.default_size
         if size not in self.sizes:
             raise CatalogError(f"dataset {self.id!r} has no size {size!r}; sizes: {list(self.sizes)}")
-        return f"{size}-seed{self.seed if seed is None else int(seed)}"
+        return f"{size}-seed{self.seed if seed is None else int(seed)}{tag}"
+
+    def split_variant(self, variant: str) -> tuple[str | None, int | None] | None:
+        """``(size, seed)`` of a variant name of this entry's current settings (``(None, None)``
+        for an import), or None for a stale one (recorded under other crop/mask settings)."""
+        if self.kind == "import":
+            return (None, None) if variant == self.variant() else None
+        size, _, rest = variant.partition("-seed")
+        seed = rest.split("-", 1)[0]
+        if size in self.sizes and seed.isdigit() and variant == self.variant(size, int(seed)):
+            return size, int(seed)
+        return None
 
     def store_path(self, size: str | None = None, seed: int | None = None) -> Path:
         return frames_path(self.id, self.variant(size, seed))
@@ -232,8 +271,9 @@ class CatalogEntry:
     def materialised(self) -> list[str]:
         """Variants of this entry whose store is complete in the cache.
 
-        A complete store in a folder that names no variant of this entry (say ``import`` under a
-        recorded id) is skipped with a :class:`CatalogWarning` naming it, so listings never break.
+        A complete store in a folder that names no variant of this entry's current settings (say
+        ``import`` under a recorded id, or a recording made under other crop/mask settings) is
+        skipped with a :class:`CatalogWarning` naming it, so listings never break.
         """
         folder = dataset_dir(self.id, "x").parent
         if not folder.is_dir():
@@ -242,17 +282,11 @@ class CatalogEntry:
         for store in sorted(folder.glob("*/frames.zarr")):
             if not is_complete(store):
                 continue
-            if self._is_variant(store.parent.name):
+            if self.split_variant(store.parent.name) is not None:
                 found.append(store.parent.name)
             else:
-                warnings.warn(f"{store}: not a variant of dataset {self.id!r} ({self.kind}); skipped", CatalogWarning)
+                warnings.warn(f"{store}: not a variant of dataset {self.id!r} ({self.kind}) with its current crop/mask; skipped", CatalogWarning)
         return found
-
-    def _is_variant(self, name: str) -> bool:
-        if self.kind == "import":
-            return name == "import"
-        match = re.fullmatch(r"(.+)-seed(\d+)", name)
-        return bool(match) and match.group(1) in self.sizes
 
     def n_frames(self, size: str | None = None) -> int | None:
         """Planned frame count of a recorded size (upper bound: episodes may end early)."""
@@ -364,6 +398,7 @@ def _base_attrs(entry: CatalogEntry) -> dict:
         "source": json.loads(json.dumps(entry.source)),
         "flow_sign": {g["game"]: int(g.get("flow_sign", 1)) for g in entry.source.get("games", [])
                       if isinstance(g, Mapping)},
+        "frame_mask": {game: m.to_dict() for game, m in entry.frame_masks().items() if m},
     }
 
 
@@ -378,9 +413,11 @@ def _record(entry: CatalogEntry, path: Path, size: str, seed: int, progress: boo
             bar.set_postfix_str(game_cfg["game"])
             engine = get_engine(game_cfg["engine"])
             n_eps, n_frames = game_size(entry, game_cfg, size)
-            for ep in engine.record(game_cfg, n_eps, n_frames, frame_size, seed):
+            mask = entry.frame_mask(game_cfg["game"])
+            for ep in engine.record(game_cfg, n_eps, n_frames, None, seed):  # native frames
                 labels = {k: v for k, v in ep.labels.items() if k in entry.schema}
-                writer.append(ep.frames, ep.game, ep.episode, ep.step, labels, source=ep.source)
+                writer.append(prepare_frames(ep.frames, mask, frame_size, ep.source), ep.game, ep.episode, ep.step,
+                              labels, source=ep.source)
                 bar.update(n_frames)
     bar.close()
     return path
@@ -404,20 +441,21 @@ def _import(entry: CatalogEntry, path: Path, progress: bool) -> Path:
         if first is None:
             raise CatalogError(f"dataset {entry.id!r}: no episodes found in {files}")
         try:
-            frame_size = entry.frame_size or check_frame_size(first.frames.shape[1:3], f"frame size of {first.source}")
+            native = entry.hud.apply(first.frames[:1], first.source).shape[1:3]  # after HUD removal
+            frame_size = entry.frame_size or check_frame_size(native, f"frame size of {first.source}")
         except ValueError as exc:
             raise CatalogError(f"dataset {entry.id!r}: {exc}; resize with --frame-size HxW") from None
         if not games:
             games = [first.game]  # a multi-game import lists its games in the entry
-        attrs = {**_base_attrs(entry), "variant": "import", "import_format": source["format"],
+        attrs = {**_base_attrs(entry), "variant": entry.variant(), "import_format": source["format"],
                  "import_path": str(files), "catalog_entry": _import_key(entry),
                  "versions": versions("h5py", "decord", "opencv-python-headless")}
         bar = tqdm(desc=f"import {entry.id}", unit="frame", disable=not progress)
         with StoreWriter(path, entry.schema, games, frame_size, attrs) as writer:
             for ep in _chain(first, episodes):
                 labels = {k: v for k, v in ep.labels.items() if k in entry.schema}
-                writer.append(resize_frames(ep.frames, frame_size), ep.game, ep.episode, ep.step, labels,
-                              source=ep.source or str(files))
+                writer.append(prepare_frames(ep.frames, entry.hud, frame_size, ep.source or str(files)), ep.game,
+                              ep.episode, ep.step, labels, source=ep.source or str(files))
                 bar.update(len(ep.frames))
         bar.close()
     return path
@@ -451,7 +489,7 @@ def write_user_entry(entry: CatalogEntry) -> Path:
 
 def import_dataset(fmt: str, path: str, dataset_id: str, games: list[str] | None = None,
                    frame_size: tuple[int, int] | None = None, params: Mapping | None = None,
-                   progress: bool = True, force: bool = False) -> Path:
+                   progress: bool = True, force: bool = False, hud: Mapping | None = None) -> Path:
     """Import files of a public dataset format as a user catalog entry and materialise it.
 
     Every argument is checked before anything is written; a built-in id is refused. The same
@@ -459,6 +497,9 @@ def import_dataset(fmt: str, path: str, dataset_id: str, games: list[str] | None
     other data is refused unless ``force``, which replaces the store atomically (and drops its
     now stale flow stores). The entry is written only once the store it describes is complete,
     and a failed import leaves no store, folder or entry behind.
+
+    ``hud`` holds ``crop``/``mask`` settings (native pixels, :mod:`workbench.data.mask`) that
+    remove a HUD, speedometer or minimap from every frame before resizing.
     """
     importer = get_importer(fmt)
     with _naming(f"{fmt} import"):
@@ -489,6 +530,7 @@ def import_dataset(fmt: str, path: str, dataset_id: str, games: list[str] | None
                    **({"games": list(games)} if games else {})},
         "labels": schema.to_list(),
         **({"frame_size": list(frame_size)} if frame_size else {}),
+        **dict(hud or {}),
     })
     store = entry.store_path()
     key = _import_key(entry)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.calibration import NO_GAP
+from ..analysis.leaks import audit_verdict
 from ..viz.plots import curves, embedding_scatter, grouped_bars, matrix_heatmap, save_figure
 from ..models.library import atomic_write_text
 from .files import markdown_table
@@ -61,8 +62,51 @@ def proxy_table(arm: pd.DataFrame, balance: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def single_frame_columns(folder: Path) -> pd.DataFrame | None:
+    """Per (game, head) of a study domain: what one frame alone predicts (whole frame t+1, and
+    the best single-frame region) and the motion signal, from its ``leak_audit.csv``."""
+    audit = _read(folder, "leak_audit.csv")
+    if audit is None or not len(audit):
+        return None
+    verdict = audit_verdict(audit).set_index(["game", "head"])
+    return verdict[["single_frame", "best_region_accuracy", "motion"]].rename(columns={
+        "single_frame": "single-frame probe", "best_region_accuracy": "best single-frame region",
+        "motion": "motion probe"})
+
+
+def _leak_section(folder: Path, domain: str, figures: Path) -> list[str]:
+    """The leak audit: per game and head, what a single frame or region predicts vs motion."""
+    audit = _read(folder, "leak_audit.csv")
+    if audit is None or not len(audit):
+        return []
+    verdict = audit_verdict(audit)
+    cols = ["game", "head", "chance", "motion", "single_frame", "single_frame_t", "best_region",
+            "best_region_accuracy", "flagged", "accepted"]
+    out = ["**Leak audit** (before any model is trained). Linear probes on grey, downsampled pixels of frame t+1 "
+           "alone (`single_frame`), frame t alone, and of each grid cell and edge band, cross-validated over "
+           "64-frame blocks; `motion` is the best of the whole-frame difference probe and the optical-flow probe. "
+           "A region is flagged when one frame predicts the label ≥ 0.15 over chance and no worse than motion "
+           "(− 0.02); the study refuses such a domain unless the catalog entry accepts the region as part of the "
+           "game world (`accepted`, e.g. a sprite drawn in its steering pose: it cannot be masked) or it runs with "
+           "`--allow-leaks`. Read every pair-based accuracy beside the single-frame numbers.", "",
+           markdown_table(verdict[cols].assign(game=verdict.game + " · " + verdict["head"]).drop(columns="head")
+                          .set_index("game").rename_axis("game · head")), ""]
+    leaks = verdict[verdict.leak]
+    out += ([f"**Leaks:** {', '.join(f'{r.game} · {r.head}' for r in leaks.itertuples())} — this domain was "
+             "reported with `--allow-leaks`.", ""] if len(leaks) else ["No unaccepted leak.", ""])
+    for (game, head), part in audit.groupby(["game", "head"], sort=False):
+        grid = part.pivot_table(index="region", columns="feature", values="balanced_accuracy", sort=False)
+        name = f"{domain}-leaks-{game}-{head}.png"
+        save_figure(matrix_heatmap(grid, title=f"{game} · {head}: probe accuracy per region (motion "
+                                   f"{part.motion.iloc[0]:.2f}, chance {part.chance.iloc[0]:.2f})",
+                                   xlabel="probe input", ylabel="image region"), figures / name)
+        out += [f"![leaks {game}](figures/{name})", ""]
+    return out
+
+
 def _domain_section(folder: Path, domain: str, figures: Path, meta: dict) -> list[str]:
     out = [f"## {TITLES.get(domain, domain)} (`{domain}`: {', '.join(meta['games'])})", ""]
+    out += _leak_section(folder, domain, figures)
     acc = _read(folder, "accuracy.csv")
     if acc is not None:
         out += ["**Balanced accuracy on held-out test frames** (seed 000 Tables 1–2). `single`: one model per "
@@ -105,12 +149,17 @@ def _domain_section(folder: Path, domain: str, figures: Path, meta: dict) -> lis
         probe = probes.pivot_table(index=["game", "head"], columns="variant", values="balanced_accuracy")
         probe.columns = [f"linear probe ({c})" for c in probe.columns]
         table = probe.join(zero, how="left")
+        single = single_frame_columns(folder)
+        if single is not None:
+            table = table.join(single, how="left")
         table.index = [f"{g} · {h}" for g, h in table.index]
         table.index.name = "game · head"
         out += ["**Is the information present?** Linear probes on the joint v3 embedding vs the model's own head, "
                 "both on frames the IDM never trained on: each probe is cross-validated over the split blocks of the "
                 "validation and test frames and scored on the test frames (a probe on training frames would read "
-                "what the embedding memorised).", "", markdown_table(table), ""]
+                "what the embedding memorised). Beside them, from the leak audit, what a single frame predicts without "
+                "any model (`single-frame probe`, `best single-frame region`) and the motion signal: a pair-based "
+                "accuracy near the single-frame probe may be sprite reading, not motion.", "", markdown_table(table), ""]
     knn = _read(folder, "knn_matrix.csv", index_col=0)
     if knn is not None:
         name = f"{domain}-knn.png"
@@ -207,9 +256,12 @@ def _headlines(study: Path, record: dict) -> list[str]:
         gap = _read(study / domain, "calibration_gap.csv", index_col=0)
         if gap is None:
             continue
+        single = single_frame_columns(study / domain)
         for game, row in gap.iterrows():
             parts = [f"zero-shot {row.get('zero_shot', np.nan):.3f}", f"ceiling {row.get('ceiling', np.nan):.3f}"
                      + (f" ({NO_GAP})" if row.get("gap_note") == NO_GAP else "")]
+            if single is not None and (game, "steer") in single.index:
+                parts.append(f"single-frame probe {single.loc[(game, 'steer'), 'single-frame probe']:.3f}")
             for col, label in (("few_shot", "50 labels"), ("flow_percentile", "0 labels (p67)"),
                                ("flow_auto", "0 labels (auto)")):
                 if col in row:

@@ -34,6 +34,7 @@ from ..analysis.calibration import (calibration_gap, few_shot, few_shot_curve, f
                                     percentile_calibration, percentile_sweep)
 from ..analysis.geometry import interleaving, knn_preservation, project, silhouette_scores
 from ..analysis.knn import benefit_matrix, knn_matrix, knn_predicts_benefit
+from ..analysis.leaks import cached_audit, refuse_leaks
 from ..analysis.metrics import accuracy_table
 from ..analysis.probes import HELD_OUT, linear_probe
 from ..analysis.summary import dataset_summary
@@ -96,6 +97,7 @@ class StudyConfig:
     percentile: float = 67.0
     projections: list[str] = field(default_factory=lambda: ["tsne", "umap"])
     workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
+    allow_leaks: bool = False  # report a domain even when its leak audit flags a region
     study_id: str | None = None
 
     def __post_init__(self):
@@ -204,6 +206,12 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
     games = list(dict.fromkeys(np.asarray(data["game"].values).astype(str)))
     write_csv(dataset_summary(data), out / "data_summary.csv")
     timings = {"data_s": time.perf_counter() - t0}
+    t0 = time.perf_counter()
+    audit = cached_audit(store, data, accepted=get_entry(dataset_id).accepted_cues())  # single frame vs motion
+    write_csv(audit, out / "leak_audit.csv", index=False)
+    if not cfg.allow_leaks:
+        refuse_leaks(audit, f"domain {dataset_id}")
+    timings["leak_audit_s"] = time.perf_counter() - t0
 
     # --- models: single-game, joint v1/v2/v3, pairwise joint, proxy arm, then the ceilings -------
     t0 = time.perf_counter()

@@ -173,11 +173,18 @@ def matrix_heatmap(matrix: pd.DataFrame, title: str = "", xlabel: str = "neighbo
     Values are printed in the cells of the PNG and shown on hover in the browser.
     """
     _ensure_extensions()
-    long = matrix.rename_axis(index="row", columns="col").stack().rename("value").reset_index()
+    # Cells sit at integer positions with named ticks, the first row on top: with categorical axes
+    # matplotlib HeatMaps put the values of unsorted row names against the wrong labels.
+    rows, cols = [str(r) for r in matrix.index], [str(c) for c in matrix.columns]
+    long = matrix.set_axis(rows).set_axis(cols, axis=1).rename_axis(index="row", columns="col").stack(
+        future_stack=True).rename("value").reset_index()
     long["value"] = long["value"].round(2)
-    heat = hv.HeatMap(long, ["col", "row"], "value")
+    long["x"] = long["col"].map({c: i for i, c in enumerate(cols)})
+    long["y"] = long["row"].map({r: len(rows) - 1 - i for i, r in enumerate(rows)})
+    heat = hv.HeatMap(long, ["x", "y"], ["value", "row", "col"])
     return _style(heat, {"cmap": "viridis", "clim": (vmin, vmax), "colorbar": True, "xlabel": xlabel,
-                         "ylabel": ylabel, "title": title, "invert_yaxis": True, "xrotation": 45},
+                         "ylabel": ylabel, "title": title, "xrotation": 45, "xticks": list(enumerate(cols)),
+                         "yticks": [(len(rows) - 1 - i, r) for i, r in enumerate(rows)]},
                   bokeh={"tools": ["hover"], "width": 540, "height": 460},
                   mpl={"fig_inches": (6.5, 5), "show_values": True})
 
