@@ -313,14 +313,15 @@ def test_stray_variants_and_broken_entries_never_break_listings(workbench_dirs):
         assert f"warning: {store}: not a variant of dataset 'racing'" in result.output
     assert "materialised:" not in result.output
     # a complete-looking store of a real variant whose data are damaged: named, the rest still shown
-    damaged = datasets / "racing" / "tiny-seed0" / "frames.zarr"
+    real_variant = get_entry("racing").variant("tiny", 0)  # carries the entry's crop tag
+    damaged = datasets / "racing" / real_variant / "frames.zarr"
     _stray_store(damaged)
     for chunk in damaged.glob("steer/[0-9]*"):
         chunk.write_bytes(b"not a compressed chunk")
     result = runner.invoke(app, ["catalog", "show", "racing"])
     assert result.exit_code == 0 and f"warning: {damaged}: cannot summarise" in result.output, result.output
     catalog_page()
-    assert f"Cannot show `{damaged}`" in _variant("racing", "tiny-seed0").object
+    assert f"Cannot show `{damaged}`" in _variant("racing", real_variant).object
     result = runner.invoke(app, ["catalog", "list"])
     assert result.exit_code == 0 and "first_person" in result.output
     assert f"warning: catalog entry {broken}" in result.output and f"warning: {strays[0]}" in result.output

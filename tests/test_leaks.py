@@ -133,8 +133,8 @@ def _racing(crop: dict | None, frames: int = 40) -> CatalogEntry:
     """The built-in racing entry's CarRacing game with ``crop`` (None: the HUD kept)."""
     d = yaml.safe_load((BUILTIN_CATALOG / "racing.yaml").read_text())
     game = next(g for g in d["source"]["games"] if g["game"] == "CarRacing")
-    game.pop("crop", None)
-    game.pop("mask", None)
+    for key in ("crop", "mask", "sizes"):  # the audit size replaces the entry's sizes and their overrides
+        game.pop(key, None)
     if crop:
         game["crop"] = crop
     d["source"]["games"] = [game]
@@ -215,7 +215,8 @@ def test_report_has_a_leak_section_and_single_frame_columns(tmp_path):
                  ).to_csv(folder / "racing" / "accuracy.csv", index=False)
     pd.DataFrame([{"game": "Squares", "head": "steer", "variant": "joint", "n": 600, "chance": 1 / 3,
                    "balanced_accuracy": 0.95}]).to_csv(folder / "racing" / "probes.csv", index=False)
-    write_json({"config": {"study_id": "seed000-test", "size": "demo", "seed": 0, "steps": 1, "finetune_steps": 1},
+    write_json({"config": {"study_id": "seed000-test", "size": "demo", "seed": 0, "steps": 1, "finetune_steps": 1,
+                           "split_block": 64},
                 "code_version": "test", "started": "now",
                 "domains": {"racing": {"games": ["Squares"], "models": {}, "timings": {}}}}, folder / "study.json")
     report = write_report(folder).read_text()

@@ -94,12 +94,12 @@ def _variant(entry_id: str, variant: str) -> pn.viewable.Viewable:
         return notice("Not materialised yet: `workbench record <dataset> --size tiny` (or `workbench import`).")
     store = sources.variant_store(sources.catalog()[entry_id], variant)
     try:
-        return _variant_view(store)
+        return _variant_view(entry_id, store)
     except Exception as exc:  # a damaged store fails anywhere in the codec stack: name it, keep the page
         return notice(f"Cannot show `{store}`: {exc}")
 
 
-def _variant_view(store) -> pn.viewable.Viewable:
+def _variant_view(entry_id: str, store) -> pn.viewable.Viewable:
     n = int(sources.dataset(store).sizes["frame"])
     slider = pn.widgets.IntSlider(name="frame", start=0, end=max(n - 1, 0), value=0, width=420)
     show = pn.widgets.RadioButtonGroup(name="flow", options=["arrows", "magnitude"], value="arrows")
