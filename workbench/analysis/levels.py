@@ -99,7 +99,8 @@ def validate_episodes(episodes: pd.DataFrame, name: str = "episode table") -> pd
     caps = df.groupby("game")["cap"].nunique()
     if (caps > 1).any():
         game = caps[caps > 1].index[0]
-        raise ValueError(f"{name}: episodes of {game} have different caps {sorted(df.loc[df.game == game, 'cap'].unique())};"
+        found = sorted(df.loc[df.game == game, "cap"].unique())
+        raise ValueError(f"{name}: episodes of {game} have different caps {found};"
                          " survival and ranks compare episodes of equal length caps")
     return df
 
@@ -406,7 +407,8 @@ def _shared_scales(table: pd.DataFrame, t_ref, random_agent) -> dict[str, tuple[
         elif t_ref is not None and not isinstance(t_ref, Mapping):
             out[game] = (float(t_ref), "given")
         elif random_agent is not None and group.loc[group.agent == random_agent, "t_conv"].notna().any():
-            out[game] = (float(group.loc[group.agent == random_agent, "t_conv"].median()), f"median t_conv of {random_agent}")
+            scale = float(group.loc[group.agent == random_agent, "t_conv"].median())
+            out[game] = (scale, f"median t_conv of {random_agent}")
         else:
             out[game] = (float(group["t_conv"].median()), "median t_conv of all agents")
     return out
@@ -446,8 +448,8 @@ def curiosity_table(curiosity: pd.DataFrame, random_agent: str | None = "random"
         row["curiosity_auc_ci_low"], row["curiosity_auc_ci_high"] = bootstrap_ci(
             (auc,), np.mean, rng, n_resamples, vectorized=True)
         row.update(coverage=cov.mean(), coverage_kind=group["coverage_kind"].iloc[0])
-        row["coverage_ci_low"], row["coverage_ci_high"] = (
-            bootstrap_ci((cov,), np.mean, rng, n_resamples, vectorized=True) if np.isfinite(cov).all() else (np.nan, np.nan))
+        row["coverage_ci_low"], row["coverage_ci_high"] = (bootstrap_ci((cov,), np.mean, rng, n_resamples, vectorized=True)
+                                                           if np.isfinite(cov).all() else (np.nan, np.nan))
         rows.append(row)
     table = pd.DataFrame(rows)
     by_game = curiosity.groupby("game")[["steps", "curiosity_auc"]].apply(
@@ -486,7 +488,8 @@ def utility_table(episodes: pd.DataFrame, random_agent: str | None = "random", r
     table = pd.DataFrame(rows)
     published = atari_reference_scores().reindex(table["game"])
     table["hns_random"], table["hns_human"] = published["random"].to_numpy(), published["human"].to_numpy()
-    _affine(table, "return", "hns_published_pct", table["hns_random"], (table["hns_human"] - table["hns_random"]) / 100.0)
+    percent = (table["hns_human"] - table["hns_random"]) / 100.0
+    _affine(table, "return", "hns_published_pct", table["hns_random"], percent)
     table["normalisation_valid"] = table["hns_random"].notna() & (table["capped"] == 0)
     reference_normalise(table, "return", "utility_ref_norm", random_agent, reference_agent, eps)
     return table
