@@ -101,6 +101,12 @@ def test_bad_episode_tables_fail_with_one_line():
     mixed = pd.concat([good, good.assign(cap=500)], ignore_index=True)
     with pytest.raises(ValueError, match="different caps"):
         levels.survival_table(mixed)
+    with pytest.raises(ValueError, match="column 'steps' must be int64"):
+        levels.survival_table(good.assign(steps="ten"))
+    with pytest.raises(ValueError, match="column 'terminated' must hold True/False"):
+        levels.survival_table(good.assign(terminated="False"))  # a CSV string would read as True
+    with pytest.raises(ValueError, match="failure_step outside"):
+        levels.survival_table(good.assign(failure_step=11.0))
 
 
 def test_bootstrap_intervals_are_seeded_and_bracket_the_estimate():

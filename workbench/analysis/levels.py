@@ -80,22 +80,27 @@ def validate_episodes(episodes: pd.DataFrame, name: str = "episode table") -> pd
         raise ValueError(f"{name}: no episodes")
     df = episodes.copy()
     df["agent"], df["game"] = df["agent"].astype(str), df["game"].astype(str)
-    for col in ("seed", "steps", "cap"):
-        df[col] = pd.to_numeric(df[col], errors="raise").astype(np.int64)
+    columns = {"seed": np.int64, "steps": np.int64, "cap": np.int64, "return": float, "failure_step": float}
+    for col, dtype in columns.items():
+        if col in df:
+            try:
+                df[col] = pd.to_numeric(df[col], errors="raise").astype(dtype)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{name}: column {col!r} must be {np.dtype(dtype).name} numbers ({exc})") from None
     for col in ("terminated", "truncated"):
+        if not df[col].isin([True, False]).all():
+            raise ValueError(f"{name}: column {col!r} must hold True/False, got {sorted(set(map(str, df[col])))[:5]}")
         df[col] = df[col].astype(bool)
-    df["return"] = pd.to_numeric(df["return"], errors="raise").astype(float)
-    failure = pd.to_numeric(df["failure_step"], errors="raise").astype(float) if "failure_step" in df else None
 
-    def first(mask) -> str:
-        row = df[mask].iloc[0]
-        return f"{int(mask.sum())} rows (first: agent={row.agent}, game={row.game}, seed={row.seed})"
+    def check(bad: pd.Series, problem: str) -> None:
+        if bad.any():
+            row = df[bad].iloc[0]
+            raise ValueError(f"{name}: {problem} in {int(bad.sum())} rows"
+                             f" (first: agent={row.agent}, game={row.game}, seed={row.seed})")
 
-    if ((df["steps"] < 0) | (df["steps"] > df["cap"]) | (df["cap"] <= 0)).any():
-        raise ValueError(f"{name}: steps outside [0, cap] or cap <= 0 in "
-                         f"{first((df['steps'] < 0) | (df['steps'] > df['cap']) | (df['cap'] <= 0))}")
-    if failure is not None and ((failure < 0) | (failure > df["steps"])).any():
-        raise ValueError(f"{name}: failure_step outside [0, steps] in {first((failure < 0) | (failure > df['steps']))}")
+    check((df["steps"] < 0) | (df["steps"] > df["cap"]) | (df["cap"] <= 0), "steps outside [0, cap] or cap <= 0")
+    if "failure_step" in df:
+        check((df["failure_step"] < 0) | (df["failure_step"] > df["steps"]), "failure_step outside [0, steps]")
     caps = df.groupby("game")["cap"].nunique()
     if (caps > 1).any():
         game = caps[caps > 1].index[0]
@@ -265,7 +270,7 @@ def magnitude(dist: np.ndarray, scales) -> np.ndarray:
 
     Cholesky solve (Z is positive definite for Euclidean points at t > 0), least squares where it
     fails. |0X| = 1 (the one-point limit). Duplicate points are one point of the metric space,
-    so pass distinct points (:func:`episode_curiosity` merges them); shape ``(len(scales),)``.
+    so pass distinct points (:func:`frame_distances` merges them); shape ``(len(scales),)``.
     """
     dist = np.asarray(dist, float)
     if dist.ndim != 2 or dist.shape[0] != dist.shape[1]:
