@@ -263,3 +263,55 @@ def save_figure(obj, path: Path, dpi: int = 110) -> Path:
     """Render ``obj`` to a PNG with the matplotlib backend, atomically (temp file + rename)."""
     _ensure_extensions()
     return atomic_write(path, lambda tmp: hv.save(obj, tmp, backend="matplotlib", dpi=dpi, fmt="png"))
+
+
+
+def _agent_panels(df: pd.DataFrame, sort: str, layers: Callable[[pd.DataFrame, str, str], list], title: str,
+                  common: Mapping):
+    """One overlay per game (a two-column layout when several) of ``layers(rows, agent, colour)``
+    for each agent's rows sorted by ``sort``; ``common`` holds the axis labels and limits."""
+    def draw(rows: pd.DataFrame, game: str) -> hv.Overlay:
+        agents = list(dict.fromkeys(rows["agent"]))
+        colors = game_colors(agents)
+        overlay = hv.Overlay([layer for agent in agents for layer in
+                              layers(rows[rows["agent"] == agent].sort_values(sort), agent, colors[agent])])
+        return _style(overlay, {"title": title or str(game), "legend_position": "right", **common},
+                      bokeh={"width": 560, "height": 340}, mpl={"fig_inches": (6.5, 3.8)})
+
+    games = list(dict.fromkeys(df["game"]))
+    if len(games) == 1:
+        return draw(df, games[0])
+    return hv.Layout([draw(df[df["game"] == g], g) for g in games]).cols(2)
+
+
+def kaplan_meier_curves(curves: pd.DataFrame, title: str = ""):
+    """Kaplan–Meier survival step curves, one per agent, from
+    :func:`workbench.analysis.levels.survival_curves` (one panel per game), each drawn to the
+    episode cap; filled crosses mark the times where episodes were censored (survived to there)."""
+    _ensure_extensions()
+
+    def layers(part: pd.DataFrame, agent: str, color: str) -> list:
+        cap = float(part["cap"].iloc[0])
+        line = pd.concat([part[part["time"] <= cap], part.tail(1).assign(time=cap)])[["time", "survival"]]
+        marks = part[part["censored"] > 0]
+        return [_style(hv.Curve(line, "time", "survival", label=str(agent)),
+                       {"color": color, "interpolation": "steps-post"}),
+                _style(hv.Scatter(marks, "time", ["survival", "censored"]), {"color": color},
+                       bokeh={"marker": "cross", "size": 9, "tools": ["hover"]}, mpl={"marker": "P", "s": 40})]
+
+    return _agent_panels(curves, "time", layers, title,
+                         {"xlabel": "steps", "ylabel": "survival S(t)", "ylim": (0, 1.05)})
+
+
+def magnitude_functions(curves: pd.DataFrame, title: str = ""):
+    """Mean magnitude functions M(t) per agent from :func:`workbench.analysis.levels.magnitude_curves`
+    (one panel per game) against t / t_ref, the area under each (the Curiosity score E) shaded and
+    named in the legend."""
+    _ensure_extensions()
+
+    def layers(part: pd.DataFrame, agent: str, color: str) -> list:
+        label = f"{agent} (E = {part['curiosity_auc'].iloc[0]:.1f})"
+        return [_style(hv.Area(part, "t_over_ref", "magnitude"), {"color": color, "alpha": 0.12}),
+                _style(hv.Curve(part, "t_over_ref", "magnitude", label=label), {"color": color})]
+
+    return _agent_panels(curves, "t_over_ref", layers, title, {"xlabel": "scale t / t_ref", "ylabel": "magnitude |tX|"})
