@@ -63,7 +63,7 @@ class EnvRunner:
     """Base of the engine runners: frame preprocessing, context management, the shared contract.
 
     Subclasses set ``SCHEMA`` (every label they produce, with roles) and implement ``_reset``,
-    ``step``, ``_observe``, ``clone``, ``restore``, ``input_space`` and ``close``.
+    ``_step``, ``_observe``, ``clone``, ``restore``, ``input_space`` and ``close``.
     ``game_cfg`` is one game of a catalog entry; ``frame_size`` is ``(height, width)`` of the frames.
     """
 
@@ -98,6 +98,10 @@ class EnvRunner:
         raise NotImplementedError
 
     def step(self, inputs: Mapping[str, Any]) -> tuple[Observation, float, bool, bool, dict]:
+        """Send one step of ``inputs``: ``(observation, reward, terminated, truncated, info)``."""
+        return self._step(inputs)
+
+    def _step(self, inputs: Mapping[str, Any]) -> tuple[Observation, float, bool, bool, dict]:
         raise NotImplementedError
 
     def clone(self) -> Any:
@@ -121,6 +125,31 @@ class EnvRunner:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class ReplayClone:
+    """Clone/restore by replay, for engines without an exact snapshot: ``clone`` keeps the reset
+    seed and the inputs sent since, ``restore`` resets with that seed and sends them again. Exact
+    for deterministic engines (Box2D, ViZDoom with a fixed seed); costs the episode so far.
+    Mix in before :class:`EnvRunner`."""
+
+    def reset(self, seed: int) -> Observation:
+        self._replay = (int(seed), [])
+        return super().reset(seed)
+
+    def step(self, inputs: Mapping[str, Any]):
+        self._replay[1].append(dict(inputs))
+        return super().step(inputs)
+
+    def clone(self) -> tuple[int, list[dict]]:
+        return self._replay[0], list(self._replay[1])
+
+    def restore(self, snapshot: tuple[int, list[dict]]) -> Observation:
+        seed, inputs = snapshot
+        self.reset(seed)
+        for x in inputs:
+            self.step(x)
+        return self.observation()
 
 
 def rollout(runner: EnvRunner, act: ActFn, seed: int, max_steps: int, episode: int = 0) -> Episode:

@@ -119,7 +119,7 @@ class Runner(EnvRunner):
                     v = 1 if self.buttons[key] == "DOWN" else -1
         return compose_action(self.meanings, h, v, button)
 
-    def step(self, inputs: Mapping[str, Any]):
+    def _step(self, inputs: Mapping[str, Any]):
         name = self.action_name(inputs)
         _, reward, terminated, truncated, _ = self.env.step(self.index[name])
         self.t += 1

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..player import PlayerStyle, held_channel, turn_channel
-from ..runners import EPISODE_END, EnvRunner, Observation
+from ..runners import EPISODE_END, EnvRunner, ReplayClone
 from ..schema import STEER_CLASSES, LabelSchema, steer_from_sign
 from . import env_seed, scripted_episodes
 
@@ -45,13 +45,12 @@ def version() -> dict[str, str]:
     return {"gymnasium": metadata.version("gymnasium"), "box2d": metadata.version("box2d")}
 
 
-class Runner(EnvRunner):
+class Runner(ReplayClone, EnvRunner):
     """Box2D CarRacing (``game_cfg``: ``action_repeat`` (2), ``zoom_steps`` (50), ``gas``, ``brake``).
 
     Inputs: ``steer_value`` in [-1, 1], ``accel`` and ``brake`` (0/1, applied as ``gas`` / ``brake``
     pedal force). ``reset`` skips the game's zoom-in animation. Box2D worlds cannot be copied, so
-    ``clone`` keeps the reset seed and the actions sent and ``restore`` replays them: exact (Box2D
-    is deterministic), but it costs the episode so far.
+    clone/restore replay the inputs from the reset seed (:class:`ReplayClone`).
     """
 
     SCHEMA = SCHEMA
@@ -68,10 +67,8 @@ class Runner(EnvRunner):
         self.env = gym.make("CarRacing-v3", continuous=True, max_episode_steps=2**62)
         self.game = self.env.unwrapped
         self.screen = None
-        self.seed, self.actions = 0, []
 
     def _reset(self, seed: int) -> None:
-        self.seed, self.actions = seed, []
         self.screen, _ = self.env.reset(seed=seed)
         for _ in range(self.zoom_steps):
             self.screen, *_ = self.env.step(np.zeros(3, np.float32))
@@ -86,10 +83,9 @@ class Runner(EnvRunner):
     def input_space(self) -> dict[str, Any]:
         return {"steer_value": (-1.0, 1.0), "accel": [0, 1], "brake": [0, 1]}
 
-    def step(self, inputs: Mapping[str, Any]):
+    def _step(self, inputs: Mapping[str, Any]):
         steer, accel, brake = float(inputs.get("steer_value", 0.0)), inputs.get("accel", 0), inputs.get("brake", 0)
         action = np.array([steer, self.gas * accel, self.brake_force * brake], np.float32)
-        self.actions.append(action)
         reward, terminated, truncated, off_track = self._advance(action)
         self.t += 1
         sent = {"steer": int(steer_from_sign(np.float32(steer))), "accel": int(bool(accel)), "brake": int(bool(brake)),
@@ -106,17 +102,6 @@ class Runner(EnvRunner):
             if terminated or truncated:
                 return total, bool(terminated), bool(truncated), bool(terminated and not info.get("lap_finished"))
         return total, False, False, False
-
-    def clone(self):
-        return self.seed, list(self.actions), self.t
-
-    def restore(self, snapshot) -> Observation:
-        seed, actions, t = snapshot
-        self._reset(seed)
-        for action in actions:
-            self._advance(action)
-        self.actions, self.t = list(actions), t
-        return self.observation()
 
     def close(self) -> None:
         self.env.close()

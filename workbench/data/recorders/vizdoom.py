@@ -11,16 +11,14 @@ held long) versus flicks (large, short turns between long neutral stretches).
 from __future__ import annotations
 
 import os
-import tempfile
 from functools import partial
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from ...paths import cache_dir
 from ..player import PlayerStyle, held_channel, signed_channel, turn_channel
-from ..runners import EPISODE_END, EnvRunner, Observation
+from ..runners import EPISODE_END, EnvRunner, ReplayClone
 from ..schema import STEER_CLASSES, LabelSchema, steer_from_sign
 from . import env_seed, scripted_episodes
 
@@ -80,12 +78,13 @@ def _make_game(wad: str, doom_map: str, seed: int, skill: int):
     return game
 
 
-class Runner(EnvRunner):
+class Runner(ReplayClone, EnvRunner):
     """A Freedoom map (``game_cfg``: ``wad``, ``map``, ``tics`` per step (2), ``skill`` (1)).
 
     Inputs: ``key_w`` / ``key_a`` / ``key_d`` (0/1) and ``mouse_dx`` (degrees per step, spread
-    over the step's tics). Clone/restore go through ViZDoom's save games (a file in a private
-    temporary folder). After the episode ends the observation repeats the last frame.
+    over the step's tics). Clone/restore replay the inputs from the reset seed (:class:`ReplayClone`):
+    ViZDoom's ``save`` writes the game a tic after the call, not the state at it, so a save game
+    restores a different moment. After the episode ends the observation repeats the last frame.
     """
 
     SCHEMA = SCHEMA
@@ -97,8 +96,6 @@ class Runner(EnvRunner):
         self.tics = int(game_cfg.get("tics", 2))
         self.game = _make_game(wad, doom_map, int(seed) & 0x7FFFFFFF, int(game_cfg.get("skill", 1)))
         self.last = None
-        self._saves = tempfile.TemporaryDirectory(prefix="vizdoom-saves-")
-        self._n_saves = 0
 
     def _reset(self, seed: int) -> None:
         self.game.set_seed(seed)
@@ -114,7 +111,7 @@ class Runner(EnvRunner):
     def input_space(self) -> dict[str, Any]:
         return {"key_w": [0, 1], "key_a": [0, 1], "key_d": [0, 1], "mouse_dx": (-30.0, 30.0)}
 
-    def step(self, inputs: Mapping[str, Any]):
+    def _step(self, inputs: Mapping[str, Any]):
         w, a, d = (int(bool(inputs.get(k, 0))) for k in ("key_w", "key_a", "key_d"))
         dx = float(inputs.get("mouse_dx", 0.0))
         reward = float(self.game.make_action([float(w), float(a), float(d), dx / self.tics], self.tics))
@@ -126,20 +123,8 @@ class Runner(EnvRunner):
         info = {"inputs": sent, "outcomes": {"reward": reward, "death": int(dead)}}
         return self.observation(), reward, terminated, truncated, info
 
-    def clone(self):
-        path = Path(self._saves.name) / f"save{self._n_saves}.zds"
-        self._n_saves += 1
-        self.game.save(str(path))
-        return path, self.t
-
-    def restore(self, snapshot) -> Observation:
-        path, self.t = snapshot
-        self.game.load(str(path))
-        return self.observation()
-
     def close(self) -> None:
         self.game.close()
-        self._saves.cleanup()
 
 
 def script(game_cfg: Mapping, rng: np.random.Generator, n: int) -> tuple[int, dict[str, np.ndarray]]:
