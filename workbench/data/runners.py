@@ -22,7 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .episode import Episode, resize_frames
+from .episode import Episode, resize_frame
 from .schema import EPISODE_END_CLASSES, LabelSchema
 
 #: The outcome every runner records: how the step ``t -> t+1`` ended the episode, if it did.
@@ -80,7 +80,7 @@ class EnvRunner:
 
         The single preprocessing path of recordings and play (HUD masks or crops belong here).
         """
-        return resize_frames(raw[None], self.frame_size)[0]
+        return resize_frame(raw, self.frame_size)
 
     def observation(self) -> Observation:
         """The current frame and state (after ``reset``, ``step`` or ``restore``)."""
