@@ -153,6 +153,28 @@ def record(
         typer.echo(f"{dataset_id}: {path}")
 
 
+@app.command("play")
+def play_(
+    agent: str = typer.Argument(..., help="random | scripted"),
+    game: str = typer.Argument(..., help="A game of a recorded catalog entry (e.g. Enduro, CarRacing, freedoom1_smooth)."),
+    episodes: int = typer.Option(1, "--episodes", "-n", help="Episodes to play."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the agent's and the emulator's random streams."),
+    max_steps: int = typer.Option(1000, "--max-steps", help="Length cap of an episode (steps)."),
+    force: bool = typer.Option(False, "--force", help="Play again even if a complete store exists."),
+) -> None:
+    """Let an agent play a catalog game in the real emulator and store its episodes like a recording."""
+    from .data.store import open_store
+    from .play import play
+
+    with _catalog_warnings():
+        path = _guard(play, agent, game, episodes=episodes, seed=seed, max_steps=max_steps, force=force)
+    ds = open_store(path)
+    ends = ds["episode_end"].values
+    typer.echo(f"{agent} {game}: {ds.sizes['frame']} steps, {int((ends == 1).sum())} terminated,"
+               f" {int((ends == 2).sum())} truncated, return {float(ds['reward'].sum()):g}")
+    typer.echo(str(path))
+
+
 @app.command("import")
 def import_(
     fmt: str = typer.Argument(..., help="atari_head | vpt | csgo | minari | video_csv"),

@@ -41,8 +41,14 @@ def resize_frames(frames: np.ndarray, size: tuple[int, int] | None) -> np.ndarra
     frames = np.asarray(frames)
     if size is None or tuple(frames.shape[1:3]) == tuple(size):
         return frames
-    h, w = int(size[0]), int(size[1])
-    out = np.empty((len(frames), h, w, 3), np.uint8)
+    out = np.empty((len(frames), int(size[0]), int(size[1]), 3), np.uint8)
     for i, f in enumerate(frames):
-        out[i] = cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA)
+        out[i] = resize_frame(f, size)
     return out
+
+
+def resize_frame(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
+    """One ``(y, x, 3)`` uint8 frame resized to ``size = (height, width)`` with area filtering."""
+    if size is None or frame.shape[:2] == tuple(size):
+        return frame
+    return cv2.resize(frame, (int(size[1]), int(size[0])), interpolation=cv2.INTER_AREA)

@@ -5,9 +5,15 @@ A dataset's labels are variables on the ``frame`` dimension. Three kinds exist:
 * ``categorical`` – int8 class codes into ``classes`` (e.g. LEFT/NEUTRAL/RIGHT), -1 = unlabeled
 * ``binary``      – int8 0/1 (a key held or not), -1 = unlabeled
 * ``continuous``  – float32 (mouse delta in degrees, player position), NaN = unlabeled
+* ``bytes``       – uint8 ``(frame, length)`` (an emulator's RAM), all zero = unrecorded
 
 The label at frame ``t`` describes the transition ``t -> t+1`` (the input the player gave
 after seeing frame ``t``), so a frame pair's label is its first frame's label.
+
+A label's ``role`` says what it is: ``input`` (what the player pressed: the only labels an
+action head or an action space may use), ``outcome`` (what the step ``t -> t+1`` caused: reward,
+death, how the episode ended) or ``state`` (the engine's truth at frame ``t``: position, RAM).
+Entries and stores written before roles existed hold inputs only, so ``input`` is the default.
 """
 
 from __future__ import annotations
@@ -26,18 +32,24 @@ ALE_ACTIONS = (
     "UPFIRE", "RIGHTFIRE", "LEFTFIRE", "DOWNFIRE", "UPRIGHTFIRE", "UPLEFTFIRE", "DOWNRIGHTFIRE",
     "DOWNLEFTFIRE",
 )
-KINDS = ("categorical", "binary", "continuous")
+KINDS = ("categorical", "binary", "continuous", "bytes")
+ROLES = ("input", "outcome", "state")
+#: ``episode_end`` classes: the step ``t -> t+1`` ended the episode by the game's own termination
+#: (death, lap finished), by the length cap (or the engine's time limit), or did not end it.
+EPISODE_END_CLASSES = ("running", "terminated", "truncated")
 
 
 @dataclass(frozen=True)
 class LabelSpec:
-    """One label variable: its name, kind, classes (categorical only) and meaning."""
+    """One label variable: its name, kind, classes (categorical only), length (bytes only), role and meaning."""
 
     name: str
     kind: str
     classes: tuple[str, ...] = ()
     description: str = ""
     units: str = ""
+    role: str = "input"
+    length: int = 0
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -46,10 +58,16 @@ class LabelSpec:
             raise ValueError(f"label {self.name!r}: a categorical label needs at least two classes")
         if self.kind != "categorical" and self.classes:
             raise ValueError(f"label {self.name!r}: only categorical labels have classes")
+        if self.role not in ROLES:
+            raise ValueError(f"label {self.name!r}: unknown role {self.role!r}; expected one of {ROLES}")
+        if (self.kind == "bytes") != (self.length > 0):
+            raise ValueError(f"label {self.name!r}: a bytes label needs a positive length, and only it has one")
+        if self.kind == "bytes" and self.role == "input":
+            raise ValueError(f"label {self.name!r}: a bytes label is engine state or outcome, not an input")
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "LabelSpec":
-        unknown = set(d) - {"name", "kind", "classes", "description", "units"}
+        unknown = set(d) - {"name", "kind", "classes", "description", "units", "role", "length"}
         if unknown:
             raise ValueError(f"label spec {d.get('name')!r}: unknown keys {sorted(unknown)}")
         return cls(
@@ -58,6 +76,8 @@ class LabelSpec:
             classes=tuple(d.get("classes", ()) or ()),
             description=str(d.get("description", "")),
             units=str(d.get("units", "")),
+            role=str(d.get("role", "input")),
+            length=int(d.get("length", 0)),
         )
 
     def to_dict(self) -> dict:
@@ -68,11 +88,20 @@ class LabelSpec:
             out["description"] = self.description
         if self.units:
             out["units"] = self.units
+        if self.role != "input":  # inputs stay as before roles existed: old stores' attrs unchanged
+            out["role"] = self.role
+        if self.length:
+            out["length"] = self.length
         return out
 
     @property
     def dtype(self):
-        return np.float32 if self.kind == "continuous" else np.int8
+        return {"continuous": np.float32, "bytes": np.uint8}.get(self.kind, np.int8)
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Store dimensions: ``("frame",)``, or ``("frame", "<name>_byte")`` for a bytes label."""
+        return ("frame", f"{self.name}_byte") if self.kind == "bytes" else ("frame",)
 
     def encode(self, values: Iterable, source: str = "labels") -> np.ndarray:
         """Validate and encode raw values (class names, codes, bools or floats) for storage.
@@ -81,6 +110,11 @@ class LabelSpec:
         NaNs in a discrete label, so bad input never reaches a store.
         """
         arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+        if self.kind == "bytes":
+            if arr.ndim != 2 or arr.shape[1] != self.length or arr.dtype != np.uint8:
+                raise ValueError(f"{source}: label {self.name!r} must be uint8 (frames, {self.length}),"
+                                 f" got {arr.dtype} {arr.shape}")
+            return arr
         if self.kind == "continuous":
             try:
                 return arr.astype(np.float32)
@@ -156,11 +190,19 @@ class LabelSchema:
     def to_list(self) -> list[dict]:
         return [s.to_dict() for s in self.specs]
 
+    def with_role(self, role: str) -> list[str]:
+        """Names of the labels of one role (``input``: the only ones actions may be read from)."""
+        return [s.name for s in self.specs if s.role == role]
+
     def missing(self, n: int) -> dict[str, np.ndarray]:
         """All-unlabeled arrays for ``n`` frames (for sources that lack some labels)."""
-        return {
-            s.name: np.full(n, np.nan if s.kind == "continuous" else UNLABELED, s.dtype) for s in self.specs
-        }
+        return {s.name: _unlabeled(s, n) for s in self.specs}
+
+
+def _unlabeled(spec: LabelSpec, n: int) -> np.ndarray:
+    if spec.kind == "bytes":
+        return np.zeros((n, spec.length), np.uint8)
+    return np.full(n, np.nan if spec.kind == "continuous" else UNLABELED, spec.dtype)
 
 
 def steer_from_sign(values: np.ndarray, dead_zone: float = 0.0) -> np.ndarray:
@@ -171,3 +213,8 @@ def steer_from_sign(values: np.ndarray, dead_zone: float = 0.0) -> np.ndarray:
     out[v > dead_zone] = 2
     out[np.isnan(v)] = UNLABELED
     return out
+
+
+def is_input(spec: Mapping) -> bool:
+    """True when a stored label spec (a ``label_schema`` item or a variable's attrs) is a player input."""
+    return spec.get("role", "input") == "input"

@@ -4,6 +4,7 @@ Layout of one dataset store (an ``xarray.Dataset`` in zarr format 2, consolidate
 
     frames   uint8   (frame, y, x, rgb)   chunked along ``frame``
     <label>  int8 / float32 (frame)       one variable per label of the schema
+                                          (a ``bytes`` label, e.g. RAM: uint8 (frame, <label>_byte))
     game     str     (frame)  coordinate  which game/world the frame comes from
     episode  int32   (frame)  coordinate  episode index within its game
     step     int32   (frame)  coordinate  step within its episode
@@ -193,7 +194,7 @@ class StoreWriter:
             data[name] = self.schema[name].encode(values, source)
         variables = {"frames": (("frame", "y", "x", "rgb"), frames)}
         for spec in self.schema:
-            variables[spec.name] = ("frame", data[spec.name], spec.to_dict())
+            variables[spec.name] = (spec.dims, data[spec.name], spec.to_dict())
         ds = xr.Dataset(
             variables,
             coords={
@@ -217,7 +218,7 @@ class StoreWriter:
             if self.n_frames == 0:
                 enc = {"frames": {"chunks": (FRAME_CHUNK, *self.frame_shape, 3)}}
                 for name in [*self.schema.names, "game", "episode", "step"]:
-                    enc[name] = {"chunks": (COORD_CHUNK,)}
+                    enc[name] = {"chunks": (COORD_CHUNK,) + ds[name].shape[1:]}
                 ds.to_zarr(str(self._tmp), mode="w-", zarr_format=2, consolidated=False, encoding=enc)
             else:
                 ds.to_zarr(str(self._tmp), append_dim="frame", zarr_format=2, consolidated=False)

@@ -26,6 +26,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from ..data.schema import is_input
 from ..data.store import StoreError, is_complete, open_dataset, open_store
 from ..flow.compute import successor_mask
 
@@ -70,6 +71,8 @@ def resolve_source(ref: str | Path, size: str | None = None, seed: int | None = 
 def label_classes(var: xr.DataArray) -> tuple[str, list[str]]:
     """``(kind, class names)`` of a discrete label variable; binary keys are ``["0", "1"]``."""
     kind = var.attrs.get("kind")
+    if not is_input(var.attrs):
+        raise ValueError(f"label {var.name!r} is an {var.attrs['role']}, not a player input; heads predict inputs only")
     if kind == "binary":
         return kind, list(BINARY_CLASSES)
     if kind == "categorical":
@@ -78,13 +81,13 @@ def label_classes(var: xr.DataArray) -> tuple[str, list[str]]:
 
 
 def default_heads(sources: Sequence[Source]) -> list[str]:
-    """Every categorical label with ≤ 3 classes and every binary key of the sources' schemas,
-    in schema order (``ale_action`` excluded)."""
+    """Every categorical input label with ≤ 3 classes and every binary input key of the sources'
+    schemas, in schema order (``ale_action`` and outcome/state labels excluded)."""
     heads: list[str] = []
     for src in sources:
         for spec in open_store(src.path).attrs.get("label_schema", []):
             small = spec["kind"] == "categorical" and len(spec.get("classes", [])) <= 3
-            if (small or spec["kind"] == "binary") and spec["name"] not in EXCLUDED_DEFAULT_HEADS:
+            if (small or spec["kind"] == "binary") and spec["name"] not in EXCLUDED_DEFAULT_HEADS and is_input(spec):
                 if spec["name"] not in heads:
                     heads.append(spec["name"])
     if not heads:

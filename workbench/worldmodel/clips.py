@@ -32,6 +32,7 @@ from typing import Sequence
 import numpy as np
 import xarray as xr
 
+from ..data.schema import is_input
 from ..flow.compute import successor_mask
 from ..training.pairs import Source, build_pair_index, default_heads
 from ..training.stream import FrameReader
@@ -48,7 +49,7 @@ def input_columns(ds: xr.Dataset) -> list[str]:
     for spec in ds.attrs.get("label_schema", []):
         name, kind = spec["name"], spec["kind"]
         signed = kind == "categorical" and len(spec.get("classes", [])) == 3 and spec["classes"][1] == "NEUTRAL"
-        if signed or kind == "binary" or (kind == "continuous" and name in INPUT_CONTINUOUS):
+        if is_input(spec) and (signed or kind == "binary" or (kind == "continuous" and name in INPUT_CONTINUOUS)):
             columns.append(name)
     return columns
 

@@ -1,7 +1,9 @@
 """Recorders: play real emulators with a seeded scripted player and yield labelled episodes.
 
-Each engine module defines ``SCHEMA`` (the labels it produces), ``version()`` and
-``record(game_cfg, n_episodes, frames_per_episode, frame_size, seed) -> Iterator[Episode]``.
+Each engine module defines ``SCHEMA`` (the labels it produces, with roles), ``version()``, its
+:class:`~workbench.data.runners.EnvRunner` ``Runner``, the scripted player's ``script(game_cfg,
+rng, n) -> (reset seed, input plan)`` and ``record(game_cfg, n_episodes, frames_per_episode,
+frame_size, seed) -> Iterator[Episode]``, which plays the script through the runner.
 ``game_cfg`` is one entry of a catalog entry's ``games`` list (``game``, ``engine``, ``style``
 and engine-specific keys).
 """
@@ -11,8 +13,12 @@ from __future__ import annotations
 import importlib
 import zlib
 from types import ModuleType
+from typing import Iterator, Mapping
 
 import numpy as np
+
+from ..episode import Episode
+from ..runners import rollout
 
 ENGINES = {
     "ale": "Atari 2600 games through ale-py (ROMs ship in the wheel)",
@@ -35,3 +41,18 @@ def episode_rng(seed: int, game: str, episode: int) -> np.random.Generator:
 def env_seed(rng: np.random.Generator) -> int:
     """A 31-bit seed for an emulator's own reset, drawn from the episode's stream."""
     return int(rng.integers(0, 2**31 - 1))
+
+
+def scripted_episodes(runner_cls, script, game_cfg: Mapping, n_episodes: int, frames_per_episode: int,
+                      frame_size, seed: int) -> Iterator[Episode]:
+    """Episodes of the seeded open-loop player: ``script(game_cfg, rng, n) -> (reset seed, inputs)``
+    draws each episode's input plan (arrays of ``n`` per input label), which ``runner_cls`` plays."""
+    with runner_cls(game_cfg, frame_size) as runner:
+        for ep in range(n_episodes):
+            reset_seed, plan = script(game_cfg, episode_rng(seed, game_cfg["game"], ep), frames_per_episode)
+            yield rollout(runner, planned(plan), reset_seed, frames_per_episode, ep)
+
+
+def planned(plan: Mapping[str, np.ndarray]):
+    """``act`` that sends step ``t`` of a drawn input plan, whatever it sees."""
+    return lambda obs, history: {name: values[obs.step] for name, values in plan.items()}

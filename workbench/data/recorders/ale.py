@@ -8,14 +8,15 @@ For racing games the catalog maps ACCEL/BRAKE onto ALE buttons (Enduro: FIRE / D
 
 from __future__ import annotations
 
-from typing import Iterator, Mapping
+from functools import partial
+from typing import Any, Mapping
 
 import numpy as np
 
-from ..episode import Episode, resize_frames
 from ..player import PlayerStyle, held_channel, signed_channel, turn_channel
+from ..runners import EPISODE_END, EnvRunner, Observation
 from ..schema import ALE_ACTIONS, STEER_CLASSES, VERTICAL_CLASSES, LabelSchema
-from . import env_seed, episode_rng
+from . import env_seed, scripted_episodes
 
 SCHEMA = LabelSchema.from_list([
     {"name": "steer", "kind": "categorical", "classes": list(STEER_CLASSES),
@@ -27,6 +28,12 @@ SCHEMA = LabelSchema.from_list([
     {"name": "brake", "kind": "binary", "description": "brake (racing games only)"},
     {"name": "ale_action", "kind": "categorical", "classes": list(ALE_ACTIONS),
      "description": "the true ALE action (full 18-action enum)"},
+    {"name": "reward", "kind": "continuous", "units": "points", "role": "outcome",
+     "description": "score gained by the step (summed over its frameskip)"},
+    EPISODE_END,
+    {"name": "lives", "kind": "continuous", "units": "lives", "role": "state", "description": "lives left at the frame"},
+    {"name": "ram", "kind": "bytes", "length": 128, "role": "state",
+     "description": "the 2600's 128-byte RAM at the frame: the true emulator state"},
 ])
 
 
@@ -63,46 +70,94 @@ def compose_action(meanings: list[str], horizontal: int, vertical: int, button: 
     return "NOOP"
 
 
-def record(game_cfg: Mapping, n_episodes: int, frames_per_episode: int, frame_size, seed: int) -> Iterator[Episode]:
-    """Yield ``n_episodes`` episodes of at most ``frames_per_episode`` frames each.
+class Runner(EnvRunner):
+    """An ALE game (``game_cfg``: ``game``, optional ``rom``, ``frameskip`` (4), ``buttons``).
 
-    An episode ends early if the game does (lives lost); frames are resized to ``frame_size``.
+    Inputs: either ``ale_action`` (a code of the full 18-action enum the game's minimal set has) or
+    the joystick labels ``steer`` / ``vertical`` (class codes) and ``fire`` / ``accel`` / ``brake``
+    (0/1; ``buttons`` maps accel/brake onto ALE's FIRE/DOWN/UP), composed into the closest action
+    the game has. Clone/restore use ALE's own state cloning (exact, with the emulator's RNG).
     """
-    game = game_cfg["game"]
-    rom = game_cfg.get("rom", game)
-    frameskip = int(game_cfg.get("frameskip", 4))
+
+    SCHEMA = SCHEMA
+
+    def __init__(self, game_cfg: Mapping, frame_size):
+        super().__init__(game_cfg, frame_size)
+        rom = game_cfg.get("rom", game_cfg["game"])
+        self.name = f"ALE {rom}"
+        self.buttons = {"accel": None, "brake": None, **dict(game_cfg.get("buttons", {}))}
+        self.env = _make_env(rom, int(game_cfg.get("frameskip", 4)))
+        self.ale = self.env.unwrapped.ale
+        self.meanings = list(self.env.unwrapped.get_action_meanings())
+        self.index = {name: i for i, name in enumerate(self.meanings)}
+        table = _labels(self.meanings, self.buttons)
+        self.sent = {name: {k: v[i] for k, v in table.items()} for i, name in enumerate(self.meanings)}
+
+    def _reset(self, seed: int) -> None:
+        self.env.reset(seed=seed)
+
+    def _observe(self) -> tuple[np.ndarray, dict]:
+        return self.ale.getScreenRGB(), {"lives": float(self.ale.lives()), "ram": self.ale.getRAM().copy()}
+
+    def input_space(self) -> dict[str, list]:
+        return {"ale_action": [ALE_ACTIONS.index(name) for name in self.meanings]}
+
+    def action_name(self, inputs: Mapping[str, Any]) -> str:
+        """The action of the game's minimal set that ``inputs`` ask for."""
+        if "ale_action" in inputs:
+            name = ALE_ACTIONS[int(inputs["ale_action"])]
+            if name not in self.index:
+                raise ValueError(f"{self.name} has no action {name}; it has {self.meanings}")
+            return name
+        h, v = int(inputs.get("steer", 1)) - 1, int(inputs.get("vertical", 1)) - 1
+        button = bool(inputs.get("fire", 0))
+        for key in ("accel", "brake"):
+            if self.buttons[key] and inputs.get(key):
+                if self.buttons[key] == "FIRE":
+                    button = True
+                else:
+                    v = 1 if self.buttons[key] == "DOWN" else -1
+        return compose_action(self.meanings, h, v, button)
+
+    def _step(self, inputs: Mapping[str, Any]):
+        name = self.action_name(inputs)
+        _, reward, terminated, truncated, _ = self.env.step(self.index[name])
+        self.t += 1
+        info = {"inputs": self.sent[name], "outcomes": {"reward": float(reward)}}
+        return self.observation(), float(reward), bool(terminated), bool(truncated), info
+
+    def clone(self):
+        return self.ale.cloneState(), self.t
+
+    def restore(self, snapshot) -> Observation:
+        state, self.t = snapshot
+        self.ale.restoreState(state)
+        return self.observation()
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def script(game_cfg: Mapping, rng: np.random.Generator, n: int) -> tuple[int, dict[str, np.ndarray]]:
+    """The scripted player's held horizontal, vertical and button channels for ``n`` steps, and the
+    reset seed (drawn after them). For racing games the button is the accelerator and DOWN brakes."""
     style = PlayerStyle.from_dict(game_cfg.get("style"))
     buttons = {"accel": None, "brake": None, **dict(game_cfg.get("buttons", {}))}
-    env = _make_env(rom, frameskip)
-    meanings = list(env.unwrapped.get_action_meanings())
-    index = {name: i for i, name in enumerate(meanings)}
-    try:
-        for ep in range(n_episodes):
-            rng = episode_rng(seed, game, ep)
-            n = frames_per_episode
-            turn = np.sign(turn_channel(rng, n, style)).astype(int)
-            if buttons["accel"] == "FIRE":  # racing: the button is the accelerator
-                button = held_channel(rng, n, style.accel_fraction, style.accel_hold, style.hold_cv)
-            else:
-                button = held_channel(rng, n, style.fire_fraction, style.fire_hold, style.hold_cv)
-            if buttons["brake"] == "DOWN":
-                vertical = held_channel(rng, n, style.brake_fraction, style.brake_hold, style.hold_cv).astype(int)
-            else:
-                # -1 = UP, +1 = DOWN
-                vertical = signed_channel(rng, n, style.vertical_fraction, style.vertical_hold, style.hold_cv)
-            obs, _ = env.reset(seed=env_seed(rng))
-            frames, names = [], []
-            for t in range(n):
-                name = compose_action(meanings, int(turn[t]), int(vertical[t]), bool(button[t]))
-                frames.append(obs)
-                names.append(name)
-                obs, _, terminated, truncated, _ = env.step(index[name])
-                if terminated or truncated:
-                    break
-            yield Episode(game, ep, resize_frames(np.stack(frames), frame_size), _labels(names, buttons),
-                          source=f"ALE {rom} episode {ep}")
-    finally:
-        env.close()
+    plan = {"steer": np.sign(turn_channel(rng, n, style)).astype(int) + 1}
+    if buttons["accel"] == "FIRE":  # racing: the button is the accelerator
+        plan["accel"] = held_channel(rng, n, style.accel_fraction, style.accel_hold, style.hold_cv)
+    else:
+        plan["fire"] = held_channel(rng, n, style.fire_fraction, style.fire_hold, style.hold_cv)
+    if buttons["brake"] == "DOWN":
+        plan["brake"] = held_channel(rng, n, style.brake_fraction, style.brake_hold, style.hold_cv)
+    else:  # 0 = UP, 2 = DOWN
+        plan["vertical"] = signed_channel(rng, n, style.vertical_fraction, style.vertical_hold, style.hold_cv) + 1
+    return env_seed(rng), plan
+
+
+#: ``record(game_cfg, n_episodes, frames_per_episode, frame_size, seed)``: the scripted player's
+#: episodes; an episode ends early if the game does (lives lost).
+record = partial(scripted_episodes, Runner, script)
 
 
 def _labels(names: list[str], buttons: Mapping) -> dict[str, np.ndarray]:

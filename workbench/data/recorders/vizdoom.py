@@ -11,15 +11,16 @@ held long) versus flicks (large, short turns between long neutral stretches).
 from __future__ import annotations
 
 import os
-from typing import Iterator, Mapping
+from functools import partial
+from typing import Any, Mapping
 
 import numpy as np
 
 from ...paths import cache_dir
-from ..episode import Episode, resize_frames
 from ..player import PlayerStyle, held_channel, signed_channel, turn_channel
+from ..runners import EPISODE_END, EnvRunner, ReplayClone
 from ..schema import STEER_CLASSES, LabelSchema, steer_from_sign
-from . import env_seed, episode_rng
+from . import env_seed, scripted_episodes
 
 SCHEMA = LabelSchema.from_list([
     {"name": "steer", "kind": "categorical", "classes": list(STEER_CLASSES),
@@ -28,13 +29,22 @@ SCHEMA = LabelSchema.from_list([
     {"name": "key_a", "kind": "binary", "description": "A: strafe left"},
     {"name": "key_d", "kind": "binary", "description": "D: strafe right"},
     {"name": "mouse_dx", "kind": "continuous", "units": "degrees/step", "description": "camera yaw input, positive = right"},
-    {"name": "pos_x", "kind": "continuous", "units": "map units", "description": "player x before the step"},
-    {"name": "pos_y", "kind": "continuous", "units": "map units", "description": "player y before the step"},
-    {"name": "angle", "kind": "continuous", "units": "degrees", "description": "player yaw before the step (counter-clockwise)"},
+    {"name": "pos_x", "kind": "continuous", "units": "map units", "description": "player x before the step", "role": "state"},
+    {"name": "pos_y", "kind": "continuous", "units": "map units", "description": "player y before the step", "role": "state"},
+    {"name": "angle", "kind": "continuous", "units": "degrees", "role": "state",
+     "description": "player yaw before the step (counter-clockwise)"},
+    {"name": "health", "kind": "continuous", "units": "%", "role": "state", "description": "player health at the frame"},
+    {"name": "kills", "kind": "continuous", "units": "monsters", "role": "state", "description": "monsters killed so far"},
+    {"name": "items", "kind": "continuous", "units": "items", "role": "state", "description": "items picked up so far"},
+    {"name": "reward", "kind": "continuous", "units": "points", "role": "outcome",
+     "description": "the scenario's reward for the step (0 in maps without rewards)"},
+    {"name": "death", "kind": "binary", "role": "outcome", "description": "the player died in the step"},
+    EPISODE_END,
 ])
 
 WORLDS = {"freedoom1": "freedoom1.wad", "freedoom2": "freedoom2.wad"}
-
+#: Game variables read at every frame, in the order of the state labels they fill.
+VARIABLES = ("pos_x", "pos_y", "angle", "health", "kills", "items")
 
 def version() -> dict[str, str]:
     from importlib import metadata
@@ -63,52 +73,71 @@ def _make_game(wad: str, doom_map: str, seed: int, skill: int):
     game.set_seed(seed)
     B, V = vzd.Button, vzd.GameVariable
     game.set_available_buttons([B.MOVE_FORWARD, B.MOVE_LEFT, B.MOVE_RIGHT, B.TURN_LEFT_RIGHT_DELTA])
-    game.set_available_game_variables([V.POSITION_X, V.POSITION_Y, V.ANGLE])
+    game.set_available_game_variables([V.POSITION_X, V.POSITION_Y, V.ANGLE, V.HEALTH, V.KILLCOUNT, V.ITEMCOUNT])
     game.init()
     return game
 
 
-def record(game_cfg: Mapping, n_episodes: int, frames_per_episode: int, frame_size, seed: int) -> Iterator[Episode]:
-    """Yield episodes of ``frames_per_episode`` steps (``tics`` game tics each; 35 tics = 1 s)."""
-    name = game_cfg["game"]
-    wad, doom_map = game_cfg.get("wad", "freedoom1"), game_cfg.get("map", "E1M1")
-    tics = int(game_cfg.get("tics", 2))
+class Runner(ReplayClone, EnvRunner):
+    """A Freedoom map (``game_cfg``: ``wad``, ``map``, ``tics`` per step (2), ``skill`` (1)).
+
+    Inputs: ``key_w`` / ``key_a`` / ``key_d`` (0/1) and ``mouse_dx`` (degrees per step, spread
+    over the step's tics). Clone/restore replay the inputs from the reset seed (:class:`ReplayClone`):
+    ViZDoom's ``save`` writes the game a tic after the call, not the state at it, so a save game
+    restores a different moment. After the episode ends the observation repeats the last frame.
+    """
+
+    SCHEMA = SCHEMA
+
+    def __init__(self, game_cfg: Mapping, frame_size, seed: int = 0):
+        super().__init__(game_cfg, frame_size)
+        wad, doom_map = game_cfg.get("wad", "freedoom1"), game_cfg.get("map", "E1M1")
+        self.name = f"ViZDoom {wad} {doom_map}"
+        self.tics = int(game_cfg.get("tics", 2))
+        self.game = _make_game(wad, doom_map, int(seed) & 0x7FFFFFFF, int(game_cfg.get("skill", 1)))
+        self.last = None
+
+    def _reset(self, seed: int) -> None:
+        self.game.set_seed(seed)
+        self.game.new_episode()
+        self.game.advance_action(10)  # the first ~7 tics after a (re)start ignore input
+
+    def _observe(self) -> tuple[np.ndarray, dict]:
+        state = self.game.get_state()
+        if state is not None:  # None once the episode has ended: keep the last frame and truth
+            self.last = state.screen_buffer, dict(zip(VARIABLES, np.asarray(state.game_variables, np.float64)))
+        return self.last
+
+    def input_space(self) -> dict[str, Any]:
+        return {"key_w": [0, 1], "key_a": [0, 1], "key_d": [0, 1], "mouse_dx": (-30.0, 30.0)}
+
+    def _step(self, inputs: Mapping[str, Any]):
+        w, a, d = (int(bool(inputs.get(k, 0))) for k in ("key_w", "key_a", "key_d"))
+        dx = float(inputs.get("mouse_dx", 0.0))
+        reward = float(self.game.make_action([float(w), float(a), float(d), dx / self.tics], self.tics))
+        self.t += 1
+        dead = bool(self.game.is_player_dead())
+        truncated = bool(self.game.is_episode_timeout_reached())
+        terminated = bool(self.game.is_episode_finished()) and not truncated
+        sent = {"steer": int(steer_from_sign(dx)), "key_w": w, "key_a": a, "key_d": d, "mouse_dx": np.float32(dx)}
+        info = {"inputs": sent, "outcomes": {"reward": reward, "death": int(dead)}}
+        return self.observation(), reward, terminated, truncated, info
+
+    def close(self) -> None:
+        self.game.close()
+
+
+def script(game_cfg: Mapping, rng: np.random.Generator, n: int) -> tuple[int, dict[str, np.ndarray]]:
+    """The reset seed, then ``n`` steps of mouse turns (degrees/step), W held and A/D strafes."""
     style = PlayerStyle.from_dict(game_cfg.get("style"))
-    n = frames_per_episode
-    game = _make_game(wad, doom_map, int(seed) & 0x7FFFFFFF, int(game_cfg.get("skill", 1)))
-    try:
-        for ep in range(n_episodes):
-            rng = episode_rng(seed, name, ep)
-            game.set_seed(env_seed(rng))
-            game.new_episode()
-            game.advance_action(10)  # the first ~7 tics after a (re)start ignore input
-            dx = turn_channel(rng, n, style)  # degrees per recorded step
-            w = held_channel(rng, n, style.forward_fraction, style.forward_hold, style.hold_cv)
-            strafe = signed_channel(rng, n, style.strafe_fraction, style.strafe_hold, style.hold_cv)
-            a, d = strafe < 0, strafe > 0
-            frames, variables = [], []
-            for t in range(n):
-                if game.is_episode_finished():
-                    break
-                state = game.get_state()
-                frames.append(state.screen_buffer)
-                variables.append(np.asarray(state.game_variables, np.float64))
-                game.make_action([float(w[t]), float(a[t]), float(d[t]), float(dx[t]) / tics], tics)
-            k = len(frames)
-            if k == 0:
-                continue
-            var = np.stack(variables)
-            labels = {
-                "steer": steer_from_sign(dx[:k]),
-                "key_w": w[:k].astype(np.int8),
-                "key_a": a[:k].astype(np.int8),
-                "key_d": d[:k].astype(np.int8),
-                "mouse_dx": dx[:k].astype(np.float32),
-                "pos_x": var[:, 0].astype(np.float32),
-                "pos_y": var[:, 1].astype(np.float32),
-                "angle": var[:, 2].astype(np.float32),
-            }
-            yield Episode(name, ep, resize_frames(np.stack(frames), frame_size), labels,
-                          source=f"ViZDoom {wad} {doom_map} episode {ep}")
-    finally:
-        game.close()
+    seed = env_seed(rng)
+    dx = turn_channel(rng, n, style)
+    w = held_channel(rng, n, style.forward_fraction, style.forward_hold, style.hold_cv)
+    strafe = signed_channel(rng, n, style.strafe_fraction, style.strafe_hold, style.hold_cv)
+    return seed, {"mouse_dx": dx, "key_w": w, "key_a": strafe < 0, "key_d": strafe > 0}
+
+
+def record(game_cfg: Mapping, n_episodes: int, frames_per_episode: int, frame_size, seed: int):
+    """Episodes of ``frames_per_episode`` steps (``tics`` game tics each; 35 tics = 1 s) of the scripted player."""
+    runner = partial(Runner, seed=seed)
+    return scripted_episodes(runner, script, game_cfg, n_episodes, frames_per_episode, frame_size, seed)
