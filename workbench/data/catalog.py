@@ -240,6 +240,12 @@ class CatalogEntry:
         :mod:`workbench.analysis.leaks`)."""
         return {g: dict(cues) for g, cues in self.accept_cues.items()}
 
+    def runner_config(self, game_cfg: Mapping) -> dict:
+        """One game of this entry as its runner takes it: with the HUD removal that applies to it
+        (its own ``crop``/``mask``, else the entry's), so recording and play prepare frames alike."""
+        return {**{k: v for k, v in game_cfg.items() if k not in ("crop", "mask")},
+                **self.frame_mask(game_cfg["game"]).to_dict()}
+
     def frame_masks(self) -> dict[str, FrameMask]:
         """Every game's :meth:`frame_mask` (``*``: the entry-level one, for imported games)."""
         return {"*": self.hud, **{g: self.frame_mask(g) for g in self.games}}
@@ -413,11 +419,9 @@ def _record(entry: CatalogEntry, path: Path, size: str, seed: int, progress: boo
             bar.set_postfix_str(game_cfg["game"])
             engine = get_engine(game_cfg["engine"])
             n_eps, n_frames = game_size(entry, game_cfg, size)
-            mask = entry.frame_mask(game_cfg["game"])
-            for ep in engine.record(game_cfg, n_eps, n_frames, None, seed):  # native frames
+            for ep in engine.record(entry.runner_config(game_cfg), n_eps, n_frames, frame_size, seed):
                 labels = {k: v for k, v in ep.labels.items() if k in entry.schema}
-                writer.append(prepare_frames(ep.frames, mask, frame_size, ep.source), ep.game, ep.episode, ep.step,
-                              labels, source=ep.source)
+                writer.append(ep.frames, ep.game, ep.episode, ep.step, labels, source=ep.source)
                 bar.update(n_frames)
     bar.close()
     return path

@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .episode import Episode, resize_frame
+from .mask import FrameMask
 from .schema import EPISODE_END_CLASSES, LabelSchema
 
 #: The outcome every runner records: how the step ``t -> t+1`` ended the episode, if it did.
@@ -73,14 +74,16 @@ class EnvRunner:
     def __init__(self, game_cfg: Mapping, frame_size: tuple[int, int] | None):
         self.game_cfg = dict(game_cfg)
         self.frame_size = tuple(frame_size) if frame_size is not None else None
+        self.mask = FrameMask.from_config(self.game_cfg, f"game {self.game_cfg.get('game')}")
         self.t = 0
 
     def preprocess(self, raw: np.ndarray) -> np.ndarray:
-        """The native screen ``(y, x, 3)`` as stored and as agents see it: resized to ``frame_size``.
+        """The native screen ``(y, x, 3)`` as stored and as agents see it: the game's HUD removed
+        (``crop``/``mask`` in ``game_cfg``, :mod:`workbench.data.mask`), then resized to ``frame_size``.
 
-        The single preprocessing path of recordings and play (HUD masks or crops belong here).
+        The single preprocessing path of recordings and play.
         """
-        return resize_frame(raw, self.frame_size)
+        return resize_frame(self.mask.apply(raw[None])[0] if self.mask else raw, self.frame_size)
 
     def observation(self) -> Observation:
         """The current frame and state (after ``reset``, ``step`` or ``restore``)."""

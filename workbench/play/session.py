@@ -71,7 +71,7 @@ def play(agent: str | Agent, game: str, episodes: int = 1, seed: int = 0, max_st
     with store_lock(path.parent):  # one writer per store: another one's temporaries are not stale
         clean_stale_tmp(path.parent)
         with StoreWriter(path, entry.schema, [game], frame_size, attrs) as writer, \
-                engine.Runner(game_cfg, frame_size) as runner:
+                engine.Runner(entry.runner_config(game_cfg), frame_size) as runner:
             for ep in range(episodes):
                 reset_seed = agent.begin(runner, episode_rng(seed, game, ep), max_steps)
                 episode = rollout(runner, act, reset_seed, max_steps, ep)
