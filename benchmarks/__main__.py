@@ -8,10 +8,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from . import concurrency, dashboard, foundation, idm, projection_timing, worldmodel
+from . import concurrency, dashboard, flow, foundation, idm, projection_timing, worldmodel
 
 SUITES = {"foundation": foundation, "projection": projection_timing, "idm": idm, "dashboard": dashboard,
-          "concurrency": concurrency, "worldmodel": worldmodel}
+          "concurrency": concurrency, "worldmodel": worldmodel, "flow": flow}
 
 
 def main() -> None:
