@@ -8,10 +8,10 @@ import os
 import tempfile
 from pathlib import Path
 
-from . import concurrency, dashboard, foundation, idm, play, projection_timing, worldmodel
+from . import concurrency, dashboard, flow, foundation, idm, play, projection_timing, worldmodel
 
 SUITES = {"foundation": foundation, "projection": projection_timing, "idm": idm, "dashboard": dashboard,
-          "concurrency": concurrency, "worldmodel": worldmodel, "play": play}
+          "concurrency": concurrency, "worldmodel": worldmodel, "play": play, "flow": flow}
 
 
 def main() -> None:

@@ -12,14 +12,14 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import psutil
 
 from workbench.data.catalog import CatalogEntry, get_entry, materialise
 from workbench.data.recorders import get_engine
 from workbench.data.store import open_dataset, open_store
-from workbench.flow import agreement, compute_flow, flow_pairs
-from workbench.flow.compute import dense_flow, to_gray
+from workbench.flow import agreement, compute_flow
+
+from .flow import flow_speed, flow_table
 
 ENGINE_GAMES = {
     "ale": {"game": "Enduro", "engine": "ale", "buttons": {"accel": "FIRE", "brake": "DOWN"}},
@@ -66,44 +66,6 @@ def recording_speed(frames: int = 600) -> dict[str, float]:
         start = time.perf_counter()
         n = sum(len(ep.frames) for ep in get_engine(engine).record(cfg, 1, frames, (96, 96), 0))
         out[engine] = n / (time.perf_counter() - start)
-    return out
-
-
-def _best_of(repeats: int, fn) -> float:
-    """Shortest wall time of ``repeats`` calls (the least disturbed by other load)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def flow_speed(store: Path, workers: int, repeats: int = 2) -> dict[str, dict[str, float]]:
-    """Pairs/s of each method: the estimator alone and with the per-pair statistics (in memory,
-    one OpenCV thread), and over the whole store with 1 vs ``workers`` processes (best of ``repeats``)."""
-    ds = open_store(store)
-    frames = ds.frames.isel(frame=slice(0, 513)).values
-    gray = to_gray(frames)
-    out = {}
-    previous = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        for method in ("farneback", "dis"):
-            flow_only = 512 / _best_of(repeats, lambda: dense_flow(gray[:-1], gray[1:], method))
-            with_stats = 512 / _best_of(repeats, lambda: flow_pairs(frames[:-1], frames[1:], method))
-            timings = {n: _best_of(repeats, lambda: compute_flow(store, method=method, workers=n, progress=False))
-                       for n in (1, workers)}
-            pairs = ds.sizes["frame"]
-            out[method] = {
-                "flow_only_pairs_per_s": flow_only,
-                "in_memory_pairs_per_s": with_stats,
-                "store_pairs_per_s_1": pairs / timings[1],
-                f"store_pairs_per_s_{workers}": pairs / timings[workers],
-                "parallel_efficiency": timings[1] / timings[workers] / workers,
-            }
-    finally:
-        cv2.setNumThreads(previous)
     return out
 
 
@@ -158,18 +120,7 @@ def to_markdown(r: dict) -> str:
              "## Recording (96x96 frames, one 600-frame episode, emulator start included)", "",
              "| engine | frames/s |", "|---|---|"]
     lines += [f"| {k} | {v:,.0f} |" for k, v in r["recording_frames_per_s"].items()]
-    w = r["workers"]
-    lines += ["", "## Optical flow pairs/s (96x96)", "",
-              f"| method | estimator only, 1 core | + statistics, 1 core | store, 1 process | store, {w} processes |"
-              " parallel efficiency |",
-              "|---|---|---|---|---|---|"]
-    for m, v in r["flow"].items():
-        lines.append(f"| {m} | {v['flow_only_pairs_per_s']:,.0f} | {v['in_memory_pairs_per_s']:,.0f} | {v['store_pairs_per_s_1']:,.0f} | "
-                     f"{v[f'store_pairs_per_s_{w}']:,.0f} | {v['parallel_efficiency']:.2f} |")
-    f, d = r["flow"]["farneback"], r["flow"]["dis"]
-    lines.append(f"\nDIS / Farneback speed ratio: {d['flow_only_pairs_per_s'] / f['flow_only_pairs_per_s']:.1f}x for the"
-                 f" estimator alone, {d['in_memory_pairs_per_s'] / f['in_memory_pairs_per_s']:.1f}x with statistics, "
-                 f"{d[f'store_pairs_per_s_{w}'] / f[f'store_pairs_per_s_{w}']:.1f}x over the store.")
+    lines += ["", "## Optical flow pairs/s (96x96; see the flow suite)", ""] + flow_table(r["flow"], r["workers"])
     lines += ["", "## DIS vs Farneback proxy labels (Farneback as reference)", "",
               "| game | pairs | accuracy | balanced accuracy | kappa |", "|---|---|---|---|---|"]
     lines += [f"| {a['game']} | {a['n']} | {a['accuracy']:.3f} | {a['balanced_accuracy']:.3f} | {a['kappa']:.3f} |"

@@ -10,6 +10,7 @@ import xarray as xr
 from workbench.data.schema import STEER_CLASSES, LabelSchema
 from workbench.data.store import StoreWriter, derived_path, open_dataset, open_store
 from workbench.flow import agreement, compute_flow, flow_pairs, proxy_steer, sequence_flow, successor_mask
+from workbench.flow.compute import ANGLE_BINS, CHUNK_PAIRS, STILL_MAG, _BIN_COS, dense_flow, flow_statistics, to_gray
 from workbench.flow.parallel import plan_blocks
 
 LEFT, NEUTRAL, RIGHT = 0, 1, 2
@@ -54,6 +55,124 @@ def test_still_pair_has_no_angle(method):
     assert np.isnan(s["flow_angle"]).all()
     assert (s["flow_dom_dx"] == 0).all()
     assert s["flow_mag"][0] < 0.01
+
+
+# The batched statistics equal the former pixel-array code up to float32 rounding: at most this
+# far apart in px/frame (or relatively), with bins, angles, NaNs and labels identical.
+STAT_ATOL = STAT_RTOL = 1e-5
+
+
+def _reference_statistics(flow: np.ndarray, grid: tuple[int, int] = (4, 4)) -> dict[str, np.ndarray]:
+    """The statistics code before vectorisation over cached chunks (commit d6c8f99), kept only
+    to compare against: whole-array bincount histogram, float32 means, reduceat cell means."""
+    n, h, w, _ = flow.shape
+    dx = np.ascontiguousarray(flow[..., 0]).reshape(-1, 1)
+    dy = np.ascontiguousarray(flow[..., 1]).reshape(-1, 1)
+    mag, angle = cv2.cartToPolar(dx, dy, angleInDegrees=True)
+    mag, angle = mag.reshape(n, -1), angle.reshape(n, -1)
+    width = np.float32(360.0 / ANGLE_BINS)
+    bins = ((angle + width / 2) / width).astype(np.uint8) % ANGLE_BINS
+    weight = np.bincount((np.arange(n)[:, None] * ANGLE_BINS + bins).ravel(), mag.ravel(), n * ANGLE_BINS)
+    mode = weight.reshape(n, ANGLE_BINS).argmax(axis=1)
+    in_mode = bins == mode[:, None]
+    mode_mag = (mag * in_mode).sum(axis=1) / np.maximum(in_mode.sum(axis=1), 1)
+    mean_mag = mag.mean(axis=1)
+    still = mean_mag < STILL_MAG
+    ys, xs = np.linspace(0, h, grid[0] + 1).astype(int), np.linspace(0, w, grid[1] + 1).astype(int)
+    sums = np.add.reduceat(np.add.reduceat(flow, ys[:-1], axis=1), xs[:-1], axis=2)
+    return {
+        "flow_dx": dx.reshape(n, -1).mean(axis=1).astype(np.float32),
+        "flow_dy": dy.reshape(n, -1).mean(axis=1).astype(np.float32),
+        "flow_mag": mean_mag.astype(np.float32),
+        "flow_angle": np.where(still, np.nan, mode * float(width)).astype(np.float32),
+        "flow_dom_dx": np.where(still, 0.0, _BIN_COS[mode] * mode_mag).astype(np.float32),
+        "flow_grid": (sums / (np.diff(ys)[:, None] * np.diff(xs)[None, :])[None, :, :, None]).astype(np.float32),
+    }
+
+
+def _assert_close_to_reference(stats: dict, reference: dict):
+    assert stats.keys() == reference.keys()
+    for name, ref in reference.items():
+        assert stats[name].dtype == np.float32 and stats[name].shape == ref.shape, name
+        np.testing.assert_allclose(stats[name], ref, rtol=STAT_RTOL, atol=STAT_ATOL, err_msg=name)
+    np.testing.assert_array_equal(stats["flow_angle"], reference["flow_angle"])  # same bins, NaN where still
+
+
+def _uniform_flow(n: int, dx: float, dy: float, h: int = SIZE, w: int = SIZE) -> np.ndarray:
+    return np.broadcast_to(np.array([dx, dy], np.float32), (n, h, w, 2)).copy()
+
+
+@pytest.mark.parametrize("dx,dy,angle,dom_dx", [(3, 0, 0, 3), (-2, 0, 180, -2), (0, 2, 90, 0), (0, -1.5, 270, 0),
+                                                 (3, 4, 45, 5 * np.float32(_BIN_COS[2])), (0, 0, np.nan, 0)])
+def test_uniform_flow_statistics_are_exact(dx, dy, angle, dom_dx):
+    """A uniform shift gives its dx, dy, magnitude, bin-centre angle and dominant dx exactly, in every
+    cell; a zero flow is still (no angle, dom_dx 0)."""
+    flow = _uniform_flow(3, dx, dy)
+    s = flow_statistics(flow, grid=(3, 5))
+    np.testing.assert_array_equal(s["flow_dx"], np.float32(dx))
+    np.testing.assert_array_equal(s["flow_dy"], np.float32(dy))
+    np.testing.assert_array_equal(s["flow_mag"], np.float32(np.hypot(dx, dy)))
+    np.testing.assert_array_equal(s["flow_angle"], np.float32(angle))
+    np.testing.assert_array_equal(s["flow_dom_dx"], np.float32(dom_dx))
+    np.testing.assert_array_equal(s["flow_grid"], np.broadcast_to(np.float32([dx, dy]), (3, 3, 5, 2)))
+    _assert_close_to_reference(s, _reference_statistics(flow, (3, 5)))
+
+
+def test_mixed_flow_statistics_have_the_known_histogram_mode_and_cells():
+    """Left half moving right at 1 px, quarter at 3 px, right quarter moving up 1 px: bin 0 holds
+    1.25 px x pixels (mode), 270° holds 0.25; its pixels' mean magnitude is (0.5 + 0.75) / 0.75."""
+    flow = np.zeros((2, 8, 96, 2), np.float32)
+    flow[:, :, :48, 0] = 1
+    flow[:, :, 48:72, 0] = 3
+    flow[:, :, 72:, 1] = -1
+    flow[1] = flow[1, :, ::-1] * [-1, 1]  # the mirror image: moving left, mode 180°
+    s = flow_statistics(flow, grid=(2, 4))
+    np.testing.assert_allclose(s["flow_dx"], [1.25, -1.25], rtol=1e-6)
+    np.testing.assert_allclose(s["flow_dy"], -0.25, rtol=1e-6)
+    np.testing.assert_allclose(s["flow_mag"], 1.5, rtol=1e-6)
+    np.testing.assert_array_equal(s["flow_angle"], [0, 180])
+    np.testing.assert_allclose(s["flow_dom_dx"], [5 / 3, -5 / 3], rtol=1e-6)
+    np.testing.assert_allclose(s["flow_grid"][0, :, :, 0], [[1, 1, 3, 0]] * 2)
+    np.testing.assert_allclose(s["flow_grid"][0, :, :, 1], [[0, 0, 0, -1]] * 2)
+    _assert_close_to_reference(s, _reference_statistics(flow, (2, 4)))
+
+
+def test_statistics_do_not_depend_on_the_batch():
+    """Each pair's statistics are the same computed alone or within a batch (no cross-pair lanes)."""
+    rng = np.random.default_rng(0)
+    flow = (rng.normal(size=(5, 24, 32, 2)) * [2, 1] + [0.5, 0]).astype(np.float32)
+    batch = flow_statistics(flow, (4, 4))
+    for i in range(len(flow)):
+        alone = flow_statistics(flow[i : i + 1], (4, 4))
+        for name, values in batch.items():
+            np.testing.assert_allclose(values[i : i + 1], alone[name], rtol=STAT_RTOL, atol=STAT_ATOL, err_msg=name)
+    _assert_close_to_reference(batch, _reference_statistics(flow, (4, 4)))
+
+
+@pytest.mark.parametrize("method", ["farneback", "dis"])
+def test_statistics_of_recorded_frames_match_the_former_code(method):
+    """Real Atari frames (Enduro and MsPacman, more pairs than one chunk): the statistics and the
+    flow_steer labels they give equal the former code's within STAT_ATOL / STAT_RTOL."""
+    from workbench.data.recorders import get_engine
+
+    games = [{"game": "Enduro", "engine": "ale", "buttons": {"accel": "FIRE", "brake": "DOWN"}},
+             {"game": "MsPacman", "engine": "ale"}]
+    frames, names = [], []
+    for game in games:
+        (episode,) = get_engine("ale").record(game, 1, CHUNK_PAIRS + 9, (SIZE, SIZE), 0)
+        frames.append(episode.frames)
+        names += [game["game"]] * (len(episode.frames) - 1)
+    a = np.concatenate([f[:-1] for f in frames])
+    b = np.concatenate([f[1:] for f in frames])
+    stats = flow_pairs(a, b, method)
+    reference = _reference_statistics(dense_flow(to_gray(a), to_gray(b), method))
+    _assert_close_to_reference(stats, reference)
+    assert np.isfinite(stats["flow_angle"]).sum() > len(a) // 2  # mostly moving pairs
+    labels = {}
+    for key, values in (("new", stats), ("reference", reference)):
+        ds = xr.Dataset({"flow_dom_dx": ("frame", values["flow_dom_dx"])}, coords={"game": ("frame", names)})
+        labels[key] = [proxy_steer(ds, threshold).values for threshold in (0.5, "p67")]
+    np.testing.assert_array_equal(labels["new"], labels["reference"])
 
 
 def test_successor_mask_respects_games_episodes_and_steps():
