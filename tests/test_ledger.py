@@ -1,0 +1,133 @@
+"""The claims ledger on constructed study tables whose answers are known."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.study.ledger import (INCONCLUSIVE, NO_UNITS, REFUTED, REPRODUCED, ledger, pooled, unit_measurement,
+                                    unit_rows)
+
+CLASSES = ["LEFT", "NEUTRAL", "RIGHT"]
+
+
+def _accuracy_units(model: str, game: str, p_correct: float, n_blocks: int, rng, per_block: int = 30) -> pd.DataFrame:
+    """Per-block balanced-accuracy rows of a model that is right with probability ``p_correct``."""
+    n = n_blocks * per_block
+    truth = rng.integers(0, 3, n)
+    correct = rng.random(n) < p_correct
+    return unit_rows("accuracy", correct, 1, game, np.repeat(np.arange(n_blocks), per_block),
+                     np.array(CLASSES)[truth], model=model, game=game, head="steer")
+
+
+def _seed000(folder, joint: float, single: float, n_blocks: int = 40, seed: int = 0, units: bool = True):
+    """A one-domain seed 000 study where joint v3 / single score ``joint`` / ``single`` on the small game."""
+    rng = np.random.default_rng(seed)
+    domain = folder / "racing"
+    domain.mkdir(parents=True)
+    record = {"config": {"study_id": folder.name, "size": "quotable", "seed": seed, "steps": 10},
+              "code_version": "test", "started": "now", "finished": "now",
+              "domains": {"racing": {"games": ["Big", "Small"], "models": {}, "timings": {}}}}
+    (folder / "study.json").write_text(json.dumps(record))
+    pd.DataFrame({"frames": [1000, 100], "steer_NEUTRAL": [0.6, 0.5]},
+                 index=pd.Index(["Big", "Small"], name="game")).to_csv(domain / "data_summary.csv")
+    pd.DataFrame({"model": ["joint_v3", "single:Small", "joint_v3"], "game": ["Small", "Small", "Big"],
+                  "head": "steer", "chance": 1 / 3, "balanced_accuracy": [joint, single, 0.8]}
+                 ).to_csv(domain / "accuracy.csv", index=False)
+    if units:
+        pd.concat([_accuracy_units("joint_v3", "Small", joint, n_blocks, rng),
+                   _accuracy_units("single:Small", "Small", single, n_blocks, rng)]).to_csv(domain / "units.csv",
+                                                                                           index=False)
+    return folder
+
+
+def _row(df: pd.DataFrame, claim: str) -> pd.Series:
+    return df[df.claim == claim].iloc[0]
+
+
+@pytest.mark.parametrize("joint, single, expected", [(0.8, 0.5, REPRODUCED), (0.4, 0.7, REFUTED),
+                                                     (0.6, 0.6, INCONCLUSIVE)])
+def test_verdict_follows_the_interval(tmp_path, joint, single, expected):
+    row = _row(ledger(_seed000(tmp_path / "s", joint, single), n_boot=500), "joint-helps-small-game")
+    assert row.scope == "racing / Small" and row.verdict == expected
+    assert row.ci_low <= row.estimate <= row.ci_high and row.n_units == 40
+    assert abs(row.estimate - (joint - single)) < 0.1  # computed from the units, near the planted gap
+    assert row.control_estimate == single  # the single-game model's own number
+
+
+def test_without_per_block_data_there_is_no_interval(tmp_path):
+    df = ledger(_seed000(tmp_path / "s", 0.9, 0.3, units=False))
+    row = _row(df, "joint-helps-small-game")
+    assert row.verdict == NO_UNITS and np.isnan(row.ci_low) and row.estimate == pytest.approx(0.6)
+    assert _row(df, "clusters-by-action").verdict.startswith("inconclusive: not measured")
+
+
+def test_three_seed_replicates_give_an_interval_without_units(tmp_path):
+    for s, gap in enumerate((0.30, 0.32, 0.28)):
+        _seed000(tmp_path / f"seed000-quotable-s{s}", 0.5 + gap, 0.5, seed=s, units=False)
+    _seed000(tmp_path / "other", 0.1, 0.9, units=False)  # another config: not a replicate
+    record = json.loads((tmp_path / "other" / "study.json").read_text())
+    record["config"]["steps"] = 99
+    (tmp_path / "other" / "study.json").write_text(json.dumps(record))
+    row = _row(ledger(tmp_path / "seed000-quotable-s0", n_boot=500), "joint-helps-small-game")
+    assert row.seeds == 3 and row.estimate == pytest.approx(0.30)
+    assert 0.28 - 1e-9 <= row.ci_low < row.ci_high <= 0.32 + 1e-9 and row.verdict == REPRODUCED
+
+
+def test_interval_narrows_with_more_blocks():
+    rng = np.random.default_rng(1)
+    widths = []
+    for n_blocks in (10, 160):
+        units = _accuracy_units("m", "g", 0.7, n_blocks, rng)
+        m = unit_measurement(units, lambda q: q("accuracy", model="m"))
+        stats = pooled([m], n_boot=1000)
+        assert stats["ci_low"] < m.point < stats["ci_high"]
+        widths.append(stats["ci_high"] - stats["ci_low"])
+    assert widths[1] < widths[0] / 2.5  # ~ 1/sqrt(16)
+
+
+def test_balanced_accuracy_from_units_matches_sklearn():
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(2)
+    truth, pred = rng.integers(0, 3, 500), rng.integers(0, 3, 500)
+    truth[:300] = pred[:300]
+    units = unit_rows("accuracy", truth == pred, 1, "g", np.arange(500) // 25, truth, model="m")
+    m = unit_measurement(units, lambda q: q("accuracy", model="m"))
+    assert m.point == pytest.approx(balanced_accuracy_score(truth, pred))
+
+
+def test_seed002_planning_episodes_are_the_units(tmp_path):
+    rng = np.random.default_rng(3)
+    rows = []
+    for e in range(30):
+        for method, level in (("still", 3.0), ("controller:mlp", 1.0), ("random", 4.0)):
+            rows.append({"model": "noisy-beta0.001", "episode": e, "game": "G", "method": method,
+                         "l1_std": level + rng.normal(0, 0.3)})
+        rows.append({"model": "action-motion", "episode": e, "game": "G", "method": "action_model",
+                     "l1_std": 0.5 + rng.normal(0, 0.1)})
+    folder = tmp_path / "seed002-x"
+    folder.mkdir()
+    pd.DataFrame(rows).to_csv(folder / "planning.csv", index=False)
+    (folder / "worldmodels.json").write_text(json.dumps({"config": {"study_id": "seed002-x", "seed": 0},
+                                                        "finished": "now"}))
+    df = ledger(folder, n_boot=500)
+    still, action = _row(df, "planning-beats-still"), _row(df, "planning-near-action-model")
+    assert still.verdict == REPRODUCED and still.n_units == 30 and still.estimate == pytest.approx(2.0, abs=0.2)
+    assert action.verdict == REFUTED and action.estimate == pytest.approx(2.0, abs=0.3)  # twice the error
+    assert _row(df, "leakage-above-1").verdict.startswith("inconclusive: not measured")
+
+
+def test_knn_claim_bootstraps_over_pairs(tmp_path):
+    folder = _seed000(tmp_path / "s", 0.7, 0.5, units=False)
+    games = list("ABCDE")
+    knn = pd.DataFrame(np.arange(25, dtype=float).reshape(5, 5) / 25, index=games, columns=games)
+    benefit = knn * 2 - 0.3  # perfectly ranked with the KNN matrix
+    knn.to_csv(folder / "racing" / "knn_matrix.csv")
+    benefit.to_csv(folder / "racing" / "benefit_matrix.csv")
+    row = _row(ledger(folder, n_boot=300), "knn-predicts-benefit")
+    assert row.estimate == pytest.approx(1.0) and row.n_units == 20 and row.verdict == REPRODUCED
+    assert row.control_estimate < 0.6  # the permutation null's 95th percentile
