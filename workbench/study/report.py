@@ -26,9 +26,12 @@ _METHOD_LABELS = {"zero_shot": "joint v3 (zero-shot)", "few_shot": "50 labels/cl
                   "model_percentile": "0 labels: IDM-score p67"}
 
 
-def ledger_table(df: pd.DataFrame) -> pd.DataFrame:
+def ledger_table(df: pd.DataFrame, markdown: bool = True) -> pd.DataFrame:
     """A ledger (:func:`workbench.study.ledger.ledger`) as a table to read: the claim quoted with
-    its section, the estimate with its 95 % interval, units and seeds, the control and the verdict."""
+    its section, the estimate with its 95 % interval, units and seeds, the control and the verdict
+    (in bold with ``markdown``)."""
+    bold = "**" if markdown else ""
+
     def number(v: float) -> str:
         return "–" if not np.isfinite(v) else f"{v:.3g}"
 
@@ -40,7 +43,7 @@ def ledger_table(df: pd.DataFrame) -> pd.DataFrame:
         "claim holds if": df["rule"],
         "units · seeds": [f"{n} {u}s · {s}" if n else f"– · {s}" for n, u, s in zip(df["n_units"], df["unit"], df["seeds"])],
         "control (its number)": [f"{c} ({number(v)})" for c, v in zip(df["control"], df["control_estimate"])],
-        "verdict": [f"**{v}**" + (f" ({n})" if n else "") for v, n in zip(df["verdict"], df["note"])],
+        "verdict": [f"{bold}{v}{bold}" + (f" ({n})" if n else "") for v, n in zip(df["verdict"], df["note"])],
     })
     out.index = pd.Index(df["claim"], name="claim")
     return out
