@@ -278,7 +278,7 @@ def test_study_notebook_writes_the_report_and_keeps_its_record(shared_data, stud
     assert _record(path)["result"]["report"] == str(folder / "report.md")
     assert "Headline numbers" in (folder / "report.md").read_text()
     verdicts = {k: v for k, v in _record(path)["result"].items() if k.startswith("verdict/")}
-    assert "verdict/joint-helps-small-game/racing / Enduro" in verdicts  # the claims ledger cell ran
+    assert any(k.startswith("verdict/joint-helps-small-game/racing / ") for k in verdicts)  # the ledger cell ran
     assert "## Claims ledger" in (folder / "report.md").read_text()
     assert set(json.loads((folder / "study.json").read_text())["domains"]) == {"racing"}
 
