@@ -38,10 +38,16 @@ DOMAINS = ("racing", "atari", "first_person")
 #: the fine-tuned ceilings, and of the pairwise joint models behind the KNN-benefit check. The
 #: demo budget fits the whole study (~45 models) in about 15 minutes on 2 CPU cores; use `full`
 #: (or --steps) for numbers worth quoting.
+#: ``quotable`` trains every model until its validation loss stops improving (``patience``
+#: evaluations every ``eval_every`` steps; the step counts are caps) on the ``demo`` recordings:
+#: at ~10 steps/s on 2 cores the caps bound a seed at about 2 hours (11 single, 9 joint, 21 pair
+#: models at ≤ 1500 / 1000 steps, 11 ceilings at ≤ 300); run ≥ 3 seeds (`workbench findings run`).
 BUDGETS = {
     "tiny": {"steps": 30, "finetune_steps": 10, "pair_steps": 10, "split_block": 4},
     "demo": {"steps": 120, "finetune_steps": 60, "pair_steps": 50, "split_block": 64},
     "full": {"steps": 3000, "finetune_steps": 500, "pair_steps": 1500, "split_block": 64},
+    "quotable": {"steps": 1500, "finetune_steps": 300, "pair_steps": 1000, "split_block": 64, "patience": 3,
+                 "eval_every": 100, "data_size": "demo"},
 }
 VARIANTS = ("joint_v1", "joint_v2", "joint_v3")
 MAX_POINTS = 4000  # points per projection: enough to see clusters, cheap to draw and to ship
@@ -69,6 +75,9 @@ class StudyConfig:
     projections: list[str] = field(default_factory=lambda: ["tsne", "umap"])
     workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
     study_id: str | None = None
+    patience: int | None = None  # early stopping (evaluations without a better validation loss)
+    eval_every: int | None = None  # validation interval (None: once, at the end)
+    data_size: str | None = None  # the catalog size recorded (None: ``size``)
 
     def __post_init__(self):
         budget = BUDGETS.get(self.size, BUDGETS["demo"])
@@ -100,8 +109,9 @@ def _accuracy(emb: xr.Dataset, model: str) -> pd.DataFrame:
 
 def _config(key: str, preset: str, cfg: StudyConfig, dataset_id: str, steps: int, **overrides) -> TrainConfig:
     """One model of the study; its library id is ``<study>.<dataset>.<key>``."""
-    return make_config(preset, datasets=[dataset_id], size=cfg.size, data_seed=cfg.seed, seed=cfg.seed,
-                       steps=steps, split_block=cfg.split_block, eval_every=max(steps, 1),
+    return make_config(preset, datasets=[dataset_id], size=cfg.data_size or cfg.size, data_seed=cfg.seed,
+                       seed=cfg.seed, steps=steps, split_block=cfg.split_block,
+                       eval_every=cfg.eval_every or max(steps, 1), patience=cfg.patience,
                        model_id=f"{cfg.study_id}.{dataset_id}.{key}", **overrides)
 
 
@@ -117,7 +127,8 @@ def _train_all(configs: dict[str, TrainConfig], workers: int, bar: tqdm, label: 
 def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
     """Everything seed 000 reports for one domain; tables go to ``out``. Returns model ids + timings."""
     t0 = time.perf_counter()
-    store = _prepare_data(dataset_id, cfg.size, cfg.seed)
+    size = cfg.data_size or cfg.size
+    store = _prepare_data(dataset_id, size, cfg.seed)
     data = open_dataset(store)
     games = list(dict.fromkeys(np.asarray(data["game"].values).astype(str)))
     write_csv(dataset_summary(data), out / "data_summary.csv")
@@ -140,13 +151,13 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
     # --- Tables 1-2: balanced accuracy of every model on every game's test frames -------------
     t0 = time.perf_counter()
     bar.set_postfix_str(f"{dataset_id}: evaluate")
-    main = extract_embeddings(models["joint_v3"], dataset_id, split="all", size=cfg.size, seed=cfg.seed, progress=False)
+    main = extract_embeddings(models["joint_v3"], dataset_id, split="all", size=size, seed=cfg.seed, progress=False)
     test = main.isel(frame=np.flatnonzero(main["split"].values == "test"))
     rows = [_accuracy(test, "joint_v3")]
     for name, model_id in models.items():
         if name == "joint_v3":
             continue
-        emb = extract_embeddings(model_id, dataset_id, split="test", size=cfg.size, seed=cfg.seed, progress=False)
+        emb = extract_embeddings(model_id, dataset_id, split="test", size=size, seed=cfg.seed, progress=False)
         if name.startswith(("single:", "ceiling:")):
             emb = emb.isel(frame=np.flatnonzero(emb["game"].values == name.split(":", 1)[1]))
         elif name.startswith("pair:"):
