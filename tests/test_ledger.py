@@ -23,12 +23,13 @@ def _accuracy_units(model: str, game: str, p_correct: float, n_blocks: int, rng,
                      np.array(CLASSES)[truth], model=model, game=game, head="steer")
 
 
-def _seed000(folder, joint: float, single: float, n_blocks: int = 40, seed: int = 0, units: bool = True):
+def _seed000(folder, joint: float, single: float, n_blocks: int = 40, seed: int = 0, units: bool = True,
+             config: dict | None = None):
     """A one-domain seed 000 study where joint v3 / single score ``joint`` / ``single`` on the small game."""
     rng = np.random.default_rng(seed)
     domain = folder / "racing"
     domain.mkdir(parents=True)
-    record = {"config": {"study_id": folder.name, "size": "quotable", "seed": seed, "steps": 10},
+    record = {"config": config or {"study_id": folder.name, "size": "quotable", "seed": seed, "steps": 10},
               "code_version": "test", "started": "now", "finished": "now",
               "domains": {"racing": {"games": ["Big", "Small"], "models": {}, "timings": {}}}}
     (folder / "study.json").write_text(json.dumps(record))
@@ -100,7 +101,9 @@ def test_balanced_accuracy_from_units_matches_sklearn():
     assert m.point == pytest.approx(balanced_accuracy_score(truth, pred))
 
 
-def test_seed002_planning_episodes_are_the_units(tmp_path):
+def _seed002(folder, config: dict | None = None):
+    """A seed 002 run whose controller plans clearly better than standing still, at twice the
+    action-conditioned model's error."""
     rng = np.random.default_rng(3)
     rows = []
     for e in range(30):
@@ -109,12 +112,16 @@ def test_seed002_planning_episodes_are_the_units(tmp_path):
                          "l1_std": level + rng.normal(0, 0.3)})
         rows.append({"model": "action-motion", "episode": e, "game": "G", "method": "action_model",
                      "l1_std": 0.5 + rng.normal(0, 0.1)})
-    folder = tmp_path / "seed002-x"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     pd.DataFrame(rows).to_csv(folder / "planning.csv", index=False)
-    (folder / "worldmodels.json").write_text(json.dumps({"config": {"study_id": "seed002-x", "seed": 0},
+    (folder / "worldmodels.json").write_text(json.dumps({"config": config or {"study_id": folder.name, "seed": 0},
+                                                        "code_version": "test", "started": "now",
                                                         "finished": "now"}))
-    df = ledger(folder, n_boot=500)
+    return folder
+
+
+def test_seed002_planning_episodes_are_the_units(tmp_path):
+    df = ledger(_seed002(tmp_path / "seed002-x"), n_boot=500)
     still, action = _row(df, "planning-beats-still"), _row(df, "planning-near-action-model")
     assert still.verdict == REPRODUCED and still.n_units == 30 and still.estimate == pytest.approx(2.0, abs=0.2)
     assert action.verdict == REFUTED and action.estimate == pytest.approx(2.0, abs=0.3)  # twice the error
@@ -131,3 +138,42 @@ def test_knn_claim_bootstraps_over_pairs(tmp_path):
     row = _row(ledger(folder, n_boot=300), "knn-predicts-benefit")
     assert row.estimate == pytest.approx(1.0) and row.n_units == 20 and row.verdict == REPRODUCED
     assert row.control_estimate < 0.6  # the permutation null's 95th percentile
+
+
+def test_findings_run_skips_finished_studies_and_write_makes_both_documents(tmp_path, monkeypatch):
+    from dataclasses import asdict
+
+    from workbench.study import findings
+    from workbench.study.runner import StudyConfig, studies_dir
+    from workbench.study.worldmodels import WorldModelStudyConfig
+
+    for s in (0, 1, 2):
+        cfg = StudyConfig(size="tiny", seed=s)
+        _seed000(studies_dir() / cfg.study_id, 0.8, 0.5, seed=s, config=json.loads(json.dumps(asdict(cfg))))
+        wm = WorldModelStudyConfig(size="tiny", seed=s)
+        _seed002(studies_dir() / wm.study_id, config=json.loads(json.dumps(asdict(wm))))
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("a finished study ran again")
+    monkeypatch.setattr(findings, "run_study", not_again)
+    monkeypatch.setattr(findings, "run_worldmodel_study", not_again)
+    said = []
+    folders = findings.run_findings("tiny", (0, 1, 2), log=said.append)
+    assert len(folders["seed000"]) == 3 and all("skipped" in line for line in said)
+
+    seed000, seed002 = findings.write_findings("tiny", (0, 1, 2), tmp_path / "docs")
+    text = seed000.read_text()
+    assert seed000.name == "seed000.md" and "## Claims ledger" in text and "seed000-tiny-s2" in text
+    assert "joint-helps-small-game" in text and "reproduced" in text and '"size": "tiny"' in text
+    assert "planning-beats-still" in seed002.read_text() and "In The Wild" in seed002.read_text()
+    with pytest.raises(FileNotFoundError, match="workbench findings run"):
+        findings.write_findings("demo", (0,), tmp_path / "docs")
+
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    result = CliRunner().invoke(app, ["findings", "write", "--size", "tiny", "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 0 and (tmp_path / "cli" / "seed002.md").is_file()
+    result = CliRunner().invoke(app, ["findings", "run", "--seeds", "0,x"])
+    assert result.exit_code == 2 and "expected comma-separated integers" in result.output
