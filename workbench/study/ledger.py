@@ -228,6 +228,10 @@ def rank_correlation(x: np.ndarray, y: np.ndarray, strata: np.ndarray | None = N
 # ---------------------------------------------------------------------------------------------
 # a study's tables
 
+class NotMeasured(Exception):
+    """A table a claim needs is missing: its verdict says "inconclusive: not measured (…)"."""
+
+
 class Tables:
     """The saved tables of one study folder (a seed 000 domain folder or a seed 002 run), each
     read once; ``units`` joins ``units.csv`` with the per-episode planning rows."""
@@ -238,6 +242,13 @@ class Tables:
     def csv(self, name: str, **kw) -> pd.DataFrame | None:
         path = self.folder / name
         return pd.read_csv(path, **kw) if path.is_file() and path.stat().st_size > 1 else None
+
+    def need(self, name: str, columns: Sequence[str] = (), **kw) -> pd.DataFrame:
+        """The table ``name`` with ``columns``, or :class:`NotMeasured`."""
+        table = self.csv(name, **kw)
+        if table is None or not set(columns) <= set(table.columns):
+            raise NotMeasured(f"no {name}" + (f" with {', '.join(columns)}" if table is not None else ""))
+        return table
 
     def json(self, name: str) -> dict | None:
         path = self.folder / name
@@ -340,10 +351,7 @@ def _games(tables: Tables, acc: pd.DataFrame) -> list[str]:
 def _clusters(t: Tables) -> dict[str, Measurement]:
     """silhouette(by action) − silhouette(by game) of joint v3; units: ``silhouette_action`` /
     ``silhouette_game`` (Σ per-sample silhouette and count per test block)."""
-    geo = t.csv("geometry.csv", index_col=0)
-    if geo is None:
-        return {"": missing("not measured (no geometry.csv)")}
-    g = geo["value"]
+    g = t.need("geometry.csv", index_col=0)["value"]
     point = float(g.get("silhouette_by_action", np.nan) - g.get("silhouette_by_game", np.nan))
     return {"": summary_or_units(t, ["silhouette_action", "silhouette_game"], point,
                                  lambda q: q("silhouette_action") - q("silhouette_game"),
@@ -358,11 +366,9 @@ def _clusters(t: Tables) -> dict[str, Measurement]:
 def _interleaved(t: Tables) -> dict[str, Measurement]:
     """Interleaving Σ observed / Σ expected over all actions; units: ``interleaving_observed`` and
     ``interleaving_expected`` per test block."""
-    inter = t.csv("interleaving.csv", index_col=0)
-    if inter is None or "all" not in inter.index:
-        return {"": missing("not measured (no interleaving.csv)")}
+    inter = t.need("interleaving.csv", index_col=0)
     return {"": summary_or_units(t, ["interleaving_observed", "interleaving_expected"],
-                                 float(inter.loc["all", "interleaving"]),
+                                 float(inter["interleaving"].get("all", np.nan)),
                                  lambda q: q("interleaving_observed") / q("interleaving_expected"))}
 
 
@@ -373,9 +379,7 @@ def _interleaved(t: Tables) -> dict[str, Measurement]:
 def _small_game(t: Tables) -> dict[str, Measurement]:
     """Balanced accuracy (steer) of joint v3 − the single-game model on the game with the fewest
     frames; units: ``accuracy`` rows of both models."""
-    acc, summary = t.csv("accuracy.csv"), t.csv("data_summary.csv", index_col=0)
-    if acc is None or summary is None or "frames" not in summary:
-        return {"": missing("not measured (no accuracy.csv / data_summary.csv)")}
+    acc, summary = t.need("accuracy.csv"), t.need("data_summary.csv", ["frames"], index_col=0)
     game = str(summary["frames"].idxmin())
     single = f"single:{game}"
     point = _ba(acc, "joint_v3", game) - _ba(acc, single, game)
@@ -395,9 +399,7 @@ def _small_game(t: Tables) -> dict[str, Measurement]:
 def _probe(t: Tables) -> dict[str, Measurement]:
     """Per game: per-game linear probe − joint v3 zero-shot, balanced accuracy (steer); units:
     ``probe`` (model ``per_game``/``joint``) and ``accuracy`` (model ``joint_v3``)."""
-    acc, probes = t.csv("accuracy.csv"), t.csv("probes.csv")
-    if acc is None or probes is None:
-        return {"": missing("not measured (no probes.csv / accuracy.csv)")}
+    acc, probes = t.need("accuracy.csv"), t.need("probes.csv")
     probes = probes[probes["head"] == MAIN_HEAD]
     variant = "per_game" if (probes.variant == "per_game").any() else "joint"
     out = {}
@@ -415,11 +417,6 @@ def _probe(t: Tables) -> dict[str, Measurement]:
     return out or {"": missing("not measured (no steer probes)")}
 
 
-def _gap_rows(t: Tables) -> pd.DataFrame | None:
-    gap = t.csv("calibration_gap.csv", index_col=0)
-    return None if gap is None else gap
-
-
 @claim("seed000", "fifty-labels-close-gap", "§4.3, §5",
        "With 50 labeled frames per class, the boundary can be repositioned and the full accuracy is recovered.",
        "test block", "few-shot no better than zero-shot (0 % closed); the gap itself (ceiling − zero-shot) is the "
@@ -427,9 +424,7 @@ def _gap_rows(t: Tables) -> pd.DataFrame | None:
 def _fifty(t: Tables) -> dict[str, Measurement]:
     """Per game: fraction of the gap closed, (few-shot − zero-shot) / (ceiling − zero-shot);
     units: ``accuracy`` of models ``few_shot``, ``joint_v3`` and ``ceiling:<game>``."""
-    gap = _gap_rows(t)
-    if gap is None or "few_shot" not in gap:
-        return {"": missing("not measured (no calibration_gap.csv)")}
+    gap = t.need("calibration_gap.csv", ["few_shot", "gap"], index_col=0)
     out = {}
     for game, row in gap.iterrows():
         if not row["gap"] > 0:
@@ -453,9 +448,8 @@ def _fifty(t: Tables) -> dict[str, Measurement]:
 def _p67(t: Tables) -> dict[str, Measurement]:
     """Per game: flow-p67 zero-label accuracy − the 20 % ceiling (balanced, steer), within ±1 pp;
     units: ``accuracy`` of models ``flow_percentile`` and ``ceiling:<game>``."""
-    gap, summary = _gap_rows(t), t.csv("data_summary.csv", index_col=0)
-    if gap is None or "flow_percentile" not in gap:
-        return {"": missing("not measured (no calibration_gap.csv)")}
+    gap = t.need("calibration_gap.csv", ["flow_percentile", "ceiling"], index_col=0)
+    summary = t.csv("data_summary.csv", index_col=0)
     out = {}
     for game, row in gap.iterrows():
         share = float(summary.loc[game, "steer_NEUTRAL"]) if summary is not None and "steer_NEUTRAL" in summary \
@@ -475,9 +469,8 @@ def _p67(t: Tables) -> dict[str, Measurement]:
 def _knn(t: Tables) -> dict[str, Measurement]:
     """Spearman ρ between off-diagonal KNN accuracy and the benefit of joint training over
     ordered pairs (``knn_matrix.csv``, ``benefit_matrix.csv``), pairs resampled."""
-    knn, benefit = t.csv("knn_matrix.csv", index_col=0), t.csv("benefit_matrix.csv", index_col=0)
-    if knn is None or benefit is None:
-        return {"": missing("not measured (no pairwise models: knn_matrix.csv / benefit_matrix.csv)")}
+    knn = t.need("knn_matrix.csv", index_col=0)
+    benefit = t.need("benefit_matrix.csv", index_col=0)  # only with pairwise models (> 2 games)
     a = knn.stack(future_stack=True).rename("knn")
     b = benefit.stack(future_stack=True).rename("benefit")
     pairs = pd.concat([a, b], axis=1, join="inner")
@@ -504,9 +497,9 @@ def _knn(t: Tables) -> dict[str, Measurement]:
 def _movement(t: Tables) -> dict[str, Measurement]:
     """Per game: joint v3 chance-normalised balanced accuracy, (BA − chance) / (1 − chance), of
     the forward key (``key_w``) − the camera direction (``steer``)."""
-    acc = t.csv("accuracy.csv")
-    if acc is None or not (acc["head"] == "key_w").any():
-        return {"": missing("not measured (no key_w head)")}
+    acc = t.need("accuracy.csv")
+    if not (acc["head"] == "key_w").any():
+        raise NotMeasured("no key_w head")
     out = {}
     for game in _games(t, acc):
         rows = acc[(acc.model == "joint_v3") & (acc.game == game)].set_index("head")
@@ -539,9 +532,7 @@ def _short(model_id: str, record: dict) -> str:
 def _leakage(t: Tables) -> dict[str, Measurement]:
     """Per latent model: one-step error at a scene cut / without it; units: ``leakage_cut`` and
     ``leakage`` (Σ error and count per clip, model = its name in the run)."""
-    leak = t.csv("leakage.csv")
-    if leak is None:
-        return {"": missing("not measured (no leakage.csv)")}
+    leak = t.need("leakage.csv")
     out = {}
     for row in leak.itertuples():
         name = _short(row.model_id, t.record)
@@ -550,11 +541,9 @@ def _leakage(t: Tables) -> dict[str, Measurement]:
     return out
 
 
-def _capacity_order(t: Tables) -> pd.DataFrame | None:
+def _capacity_order(t: Tables) -> pd.DataFrame:
     """Per latent model: family and mean one-step error (lower = more capacity, §5)."""
-    cap = t.csv("capacity.csv")
-    if cap is None:
-        return None
+    cap = t.need("capacity.csv")
     one = cap[cap["mode"] == "one_step"].groupby(["model_id", "family"], sort=False)["error"].mean()
     return one.reset_index()
 
@@ -568,9 +557,7 @@ def _cycle(t: Tables) -> dict[str, Measurement]:
     """Per family with ≥ 2 models: cycle ratio of its highest-capacity model (lowest one-step
     error) − of its lowest-capacity one (pairing ``across`` where run, else ``within``); units:
     ``cycle`` / ``cycle_after`` per clip, ``head`` = the pairing."""
-    cycle, order = t.csv("cycle.csv"), _capacity_order(t)
-    if cycle is None or order is None:
-        return {"": missing("not measured (no cycle.csv / capacity.csv)")}
+    cycle, order = t.need("cycle.csv"), _capacity_order(t)
     pairing = "across" if (cycle.pairing == "across").any() else "within"
     ratio = cycle[cycle.pairing == pairing].set_index("model_id")["ratio"]
     out = {}
@@ -599,9 +586,7 @@ def _controller(t: Tables) -> dict[str, Measurement]:
     """Per latent model × controller kind: rollout error at the longest horizon with random
     actions / with the clip's true actions; units: ``controller`` rows, ``head`` = the latent
     source (``controller``, ``random_actions``), ``game`` = the kind, longest horizon only."""
-    ctrl = t.csv("controllers.csv")
-    if ctrl is None:
-        return {"": missing("not measured (no controllers.csv)")}
+    ctrl = t.need("controllers.csv")
     last = ctrl[ctrl.horizon == ctrl.horizon.max()]
     out = {}
     for (model, kind), part in last.groupby(["model", "kind"], sort=False):
@@ -615,9 +600,7 @@ def _controller(t: Tables) -> dict[str, Measurement]:
 
 
 def _planning(t: Tables, against: str, statistic: Callable[[Term, Term], Term]) -> dict[str, Measurement]:
-    plans = t.csv("planning.csv")
-    if plans is None:
-        return {"": missing("not measured (no planning.csv: no motion actions)")}
+    plans = t.need("planning.csv")  # none without motion actions
     out = {}
     action = plans[plans.method == "action_model"]
     for (model, method), part in plans[plans.method.str.startswith("controller:")].groupby(["model", "method"],
@@ -701,7 +684,11 @@ def measure(folder: Path) -> dict[tuple[str, str], Measurement]:
         for c in CLAIMS[kind]:
             if c.domains and domain not in c.domains:
                 continue
-            for scope, m in c.estimate(tables).items():
+            try:
+                found = c.estimate(tables)
+            except NotMeasured as reason:
+                found = {"": missing(f"not measured ({reason})")}
+            for scope, m in found.items():
                 out[(c.id, " / ".join(s for s in (domain, scope) if s))] = m
     return out
 
