@@ -3,6 +3,9 @@ the IDM and world-model trainers record it on the card."""
 
 from __future__ import annotations
 
+import os
+
+import pytest
 import torch
 
 from workbench.training import stopping
@@ -67,11 +70,6 @@ def test_world_model_training_stops_on_a_flat_validation_loss(world_store_for_st
     model_id = train_world_model(cfg, progress=False)
     card = load_card(model_id)
     assert card["training"]["steps"] == 4 and card["training"]["early_stopping"]["stopped_step"] == 4, card["history"]
-
-
-import os  # noqa: E402
-
-import pytest  # noqa: E402
 
 
 def _recorded(tmp_path_factory, name: str):

@@ -16,10 +16,11 @@ frames). Paired claims (A − B) use the same draw for both terms. The interval 
 97.5 percentiles of the replicates.
 
 **Seeds.** Replicates are sibling study folders whose config equals this one's but for ``seed``
-and ``study_id``. With ≥ 3 of them the estimate is the mean of the per-seed estimates, and the
+and ``study_id`` (only finished ones). The estimate is the mean of the per-seed estimates; the
 interval a two-stage bootstrap: draw seeds with replacement, then units within each drawn seed
-(a seed without per-unit data contributes its point estimate). Fewer than 3 seeds: this folder
-alone.
+(a seed without per-unit data contributes its point estimate). It is computed with ≥ 3 seeds, or
+with fewer when every seed has per-unit data (one seed: the plain unit bootstrap). With 3 seeds
+and no per-unit data the seed-level interval is narrow by construction: read it as a floor.
 
 **Verdict.** *reproduced* when the interval lies inside the claim's rule, *refuted* when it lies
 wholly outside, else *inconclusive at this budget*. Without an interval (no per-unit table and
@@ -39,7 +40,7 @@ episodes are read from ``planning.csv`` directly.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Callable, Sequence
