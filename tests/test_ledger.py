@@ -177,3 +177,24 @@ def test_findings_run_skips_finished_studies_and_write_makes_both_documents(tmp_
     assert result.exit_code == 0 and (tmp_path / "cli" / "seed002.md").is_file()
     result = CliRunner().invoke(app, ["findings", "run", "--seeds", "0,x"])
     assert result.exit_code == 2 and "expected comma-separated integers" in result.output
+
+
+def test_accuracy_units_of_an_embeddings_dataset_match_its_accuracy_table():
+    import xarray as xr
+
+    from workbench.analysis.metrics import accuracy_table
+    from workbench.study.ledger import accuracy_units
+
+    rng = np.random.default_rng(4)
+    n = 400
+    y = rng.integers(-1, 3, n)  # -1: unlabeled
+    pred = np.where(rng.random(n) < 0.6, y.clip(0), rng.integers(0, 3, n))
+    emb = xr.Dataset({"steer": ("frame", y, {"classes": CLASSES}), "pred_steer": ("frame", pred)},
+                     coords={"game": ("frame", np.repeat(["A", "B"], n // 2)),
+                             "source_frame": ("frame", np.arange(n)), "split": ("frame", np.full(n, "test"))})
+    units = accuracy_units(emb, "joint_v3", "steer", block=16)
+    assert set(units.unit) == set(range(n // 16)) and set(units.stratum) == {"A", "B"}
+    table = accuracy_table(emb, heads=["steer"], split="test").set_index("game")
+    for game in ("A", "B"):
+        m = unit_measurement(units, lambda q, g=game: q("accuracy", model="joint_v3", game=g, head="steer"))
+        assert m.point == pytest.approx(table.loc[game, "balanced_accuracy"])

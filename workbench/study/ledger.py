@@ -150,6 +150,20 @@ def unit_rows(quantity: str, num, den, stratum, unit, cls=None, **keys) -> pd.Da
     return out[UNIT_COLUMNS]
 
 
+def accuracy_units(emb, model: str, head: str, block: int, quantity: str = "accuracy") -> pd.DataFrame:
+    """Per-block balanced-accuracy rows of a model's ``pred_<head>`` on an embeddings Dataset
+    (:func:`workbench.training.extract_embeddings`, e.g. its test split): a unit is a split block,
+    ``source_frame // block`` within each game; unlabeled frames are left out."""
+    y, pred = np.asarray(emb[head].values, np.int64), np.asarray(emb[f"pred_{head}"].values, np.int64)
+    classes = np.asarray(emb[head].attrs["classes"])
+    game = np.asarray(emb["game"].values).astype(str)
+    unit = np.asarray(emb["source_frame"].values, np.int64) // int(block)
+    rows = [unit_rows(quantity, (pred == y)[sel], 1, game[sel], unit[sel], classes[y[sel]], model=model, game=g,
+                      head=head)
+            for g in pd.unique(game) for sel in [(game == g) & (y >= 0)] if sel.any()]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=UNIT_COLUMNS)
+
+
 class Term:
     """A macro-averaged ratio of unit sums (a balanced accuracy, a mean, an error) as a function of
     resample counts over a shared unit index; terms combine with ``-``, ``/``."""
