@@ -66,6 +66,11 @@ def test_without_per_block_data_there_is_no_interval(tmp_path):
     assert _row(df, "clusters-by-action").verdict.startswith("inconclusive: not measured")
 
 
+def test_a_handful_of_blocks_gives_no_interval(tmp_path):
+    row = _row(ledger(_seed000(tmp_path / "s", 0.9, 0.3, n_blocks=4)), "joint-helps-small-game")
+    assert row.verdict.startswith("inconclusive: too few units (4 test blocks") and np.isnan(row.ci_low)
+
+
 def test_three_seed_replicates_give_an_interval_without_units(tmp_path):
     for s, gap in enumerate((0.30, 0.32, 0.28)):
         _seed000(tmp_path / f"seed000-quotable-s{s}", 0.5 + gap, 0.5, seed=s, units=False)

@@ -24,7 +24,8 @@ and no per-unit data the seed-level interval is narrow by construction: read it 
 
 **Verdict.** *reproduced* when the interval lies inside the claim's rule, *refuted* when it lies
 wholly outside, else *inconclusive at this budget*. Without an interval (no per-unit table and
-fewer than 3 seeds) the verdict is *inconclusive: no per-block data*; a missing table gives
+fewer than 3 seeds) the verdict is *inconclusive: no per-block data* (or *too few units*: fewer
+than :data:`MIN_UNITS` per seed give no interval); a missing table gives
 *inconclusive: not measured (…)*. Nothing is written by hand: every number comes from the tables.
 
 **Per-unit table** (``units.csv``: in each seed 000 domain folder, in a seed 002 run folder), one
@@ -50,6 +51,7 @@ import pandas as pd
 
 N_BOOT = 2000
 MIN_SEEDS = 3
+MIN_UNITS = 8  # fewer units per seed: no interval (a percentile bootstrap of a handful is no interval)
 UNITS = "units.csv"
 UNIT_COLUMNS = ["quantity", "model", "game", "head", "stratum", "unit", "class", "num", "den"]
 COLUMNS = ["claim", "scope", "section", "quote", "estimate", "ci_low", "ci_high", "n_units", "unit", "seeds",
@@ -94,8 +96,9 @@ def resample_counts(strata: np.ndarray, n_boot: int, rng: np.random.Generator) -
 
 
 def replicates(m: Measurement, n_boot: int, rng: np.random.Generator) -> np.ndarray | None:
-    """``(n_boot,)`` bootstrap replicates of a measurement, or None without per-unit data."""
-    if m.units is None or m.replicate is None or not len(m.units):
+    """``(n_boot,)`` bootstrap replicates of a measurement, or None without per-unit data (or
+    with fewer than :data:`MIN_UNITS` units)."""
+    if m.units is None or m.replicate is None or len(m.units) < MIN_UNITS:
         return None
     return np.asarray(m.replicate(resample_counts(m.units, n_boot, rng)), float)
 
@@ -724,6 +727,8 @@ def ledger(study_dir: Path, n_boot: int = N_BOOT, seed: int = 0, replicates: boo
         reason = next((m.missing for m in ms if m.missing), "no estimate (NaN in the tables)")
         if stats["seeds"] == 0:
             result = f"inconclusive: {reason}"
+        elif 0 < stats["n_units"] < MIN_UNITS * stats["seeds"] and not np.isfinite(stats["ci_low"]):
+            result = f"inconclusive: too few units ({stats['n_units']} {c.unit}s; {MIN_UNITS} per seed needed)"
         else:
             result = verdict(stats["ci_low"], stats["ci_high"], c.rule)
         controls = [m.control for m in ms if np.isfinite(m.control)]
