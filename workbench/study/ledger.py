@@ -125,7 +125,7 @@ def pooled(measurements: Sequence[Measurement], n_boot: int = N_BOOT, seed: int 
 def verdict(ci_low: float, ci_high: float, rule: tuple[float, float]) -> str:
     """reproduced / refuted / inconclusive from a 95 % interval and the claim's ``(low, high)``."""
     if not (np.isfinite(ci_low) and np.isfinite(ci_high)):
-        return NO_UNITS
+        return NO_UNITS  # the caller names its unit
     low, high = rule
     if ci_low > low and ci_high < high:
         return REPRODUCED
@@ -730,7 +730,8 @@ def ledger(study_dir: Path, n_boot: int = N_BOOT, seed: int = 0, replicates: boo
         elif 0 < stats["n_units"] < MIN_UNITS * stats["seeds"] and not np.isfinite(stats["ci_low"]):
             result = f"inconclusive: too few units ({stats['n_units']} {c.unit}s; {MIN_UNITS} per seed needed)"
         else:
-            result = verdict(stats["ci_low"], stats["ci_high"], c.rule)
+            result = verdict(stats["ci_low"], stats["ci_high"], c.rule).replace(
+                "per-block", f"per-{c.unit.split()[-1]}")
         controls = [m.control for m in ms if np.isfinite(m.control)]
         rows.append({"claim": c.id, "scope": key[1], "section": c.section, "quote": c.quote, **stats,
                      "unit": c.unit, "control": c.control,

@@ -45,6 +45,10 @@ def ledger_table(df: pd.DataFrame, markdown: bool = True) -> pd.DataFrame:
         "control (its number)": [f"{c} ({number(v)})" for c, v in zip(df["control"], df["control_estimate"])],
         "verdict": [f"{bold}{v}{bold}" + (f" ({n})" if n else "") for v, n in zip(df["verdict"], df["note"])],
     })
+    repeat = df["claim"].duplicated().to_numpy()  # the quote and control once per claim
+    out.loc[repeat, ["paper says", "control (its number)"]] = "″"
+    out["control (its number)"] = np.where(repeat, [f"″ ({number(v)})" for v in df["control_estimate"]],
+                                           out["control (its number)"])
     out.index = pd.Index(df["claim"], name="claim")
     return out
 
