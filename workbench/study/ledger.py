@@ -711,12 +711,12 @@ def measure(folder: Path) -> dict[tuple[str, str], Measurement]:
     return out
 
 
-def ledger(study_dir: Path, n_boot: int = N_BOOT, seed: int = 0, replicates: bool = True) -> pd.DataFrame:
-    """The claims ledger of a study folder (columns :data:`COLUMNS`), pooled over its seed
-    replicates when there are ≥ 3 (``replicates=False``: this folder only)."""
+def ledger(study_dir: Path, n_boot: int = N_BOOT, seed: int = 0, pool_seeds: bool = True) -> pd.DataFrame:
+    """The claims ledger of a study folder (columns :data:`COLUMNS`), pooled over its finished
+    seed replicates (module docstring; ``pool_seeds=False``: this folder only)."""
     folder = Path(study_dir)
     kind, _ = study_kind(folder)
-    folders = replicates_of(folder) if replicates else [folder]
+    folders = replicates_of(folder) if pool_seeds else [folder]
     per_seed = [measure(f) for f in folders]
     claims = {c.id: c for c in CLAIMS[kind]}
     rows = []
