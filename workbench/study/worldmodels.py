@@ -136,6 +136,11 @@ def world_model_configs(cfg: WorldModelStudyConfig, encoder: str, action_space: 
     return {_name(c): c.replace(model_id=f"{cfg.study_id}.{_name(c)}") for c in configs}
 
 
+def _stopping(model: dict) -> dict:
+    """The early-stopping settings of the run's model budget, for its controllers too (none unset)."""
+    return {k: model[k] for k in ("patience", "eval_every") if k in model} if model.get("patience") else {}
+
+
 def _frame(rows: list[pd.DataFrame]) -> pd.DataFrame:
     rows = [r for r in rows if len(r)]
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
@@ -180,7 +185,7 @@ def run_worldmodel_study(cfg: WorldModelStudyConfig | None = None, progress: boo
     controller_configs = {
         f"{kind}:{name}": ControllerConfig(world_model=world, kind=kind, action_space=space, seed=cfg.seed,
                                            steps=cfg.controller_steps, model_id=f"{cfg.study_id}.ctrl-{kind}.{name}",
-                                           **{k: v for k, v in cfg.model.items() if k in ("patience", "eval_every")})
+                                           **_stopping(cfg.model))
         for name, world in latent.items() for kind in cfg.controllers}
     bar.set_postfix_str(f"training {len(controller_configs)} controllers")
     controllers = train_in_processes(partial(train_controller, progress=False), controller_configs, cfg.workers)
