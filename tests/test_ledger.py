@@ -203,3 +203,28 @@ def test_accuracy_units_of_an_embeddings_dataset_match_its_accuracy_table():
     for game in ("A", "B"):
         m = unit_measurement(units, lambda q, g=game: q("accuracy", model="joint_v3", game=g, head="steer"))
         assert m.point == pytest.approx(table.loc[game, "balanced_accuracy"])
+
+
+def test_test_predictions_table_gives_block_units_for_the_calibration_claims(tmp_path):
+    """A seed 000 domain saved the way the study does (test_predictions.csv): 50 labels close the
+    whole gap (0.3 -> 0.9 right), the flow p67 equals the ceiling but ±1 pp is finer than 40 blocks resolve."""
+    folder = _seed000(tmp_path / "s", 0.8, 0.5, units=False)
+    rng = np.random.default_rng(5)
+    n = 2400
+    truth = np.array(CLASSES)[rng.integers(0, 3, n)]
+
+    def predict(p):  # right with probability p, else a random class
+        return np.where(rng.random(n) < p, truth, np.array(CLASSES)[rng.integers(0, 3, n)])
+    frames = pd.DataFrame({"game": "Small", "episode": 0, "step": np.arange(n), "source_frame": np.arange(n),
+                           "block": np.arange(n) // 60, "steer": truth, "joint_v3": predict(0.3),
+                           "ceiling": predict(0.9), "few_shot_draw_0": predict(0.9), "few_shot_draw_1": predict(0.9),
+                           "flow_percentile": predict(0.9), "single": ""})
+    frames.loc[:9, "few_shot_draw_1"] = ""  # a frame a method did not predict is left out
+    frames.to_csv(folder / "racing" / "test_predictions.csv", index=False)
+    pd.DataFrame({"zero_shot": [0.5], "ceiling": [0.9], "gap": [0.4], "few_shot": [0.9], "flow_percentile": [0.9]},
+                 index=pd.Index(["Small"], name="game")).to_csv(folder / "racing" / "calibration_gap.csv")
+    df = ledger(folder, n_boot=500)
+    fifty, p67 = _row(df, "fifty-labels-close-gap"), _row(df, "p67-near-ceiling")
+    assert fifty.n_units == 40 and fifty.estimate == pytest.approx(1.0, abs=0.1) and fifty.verdict == REPRODUCED
+    assert p67.verdict == INCONCLUSIVE and p67.ci_low < 0 < p67.ci_high  # ±1 pp is tighter than 40 blocks allow
+    assert _row(df, "joint-helps-small-game").verdict == NO_UNITS  # no single-game predictions saved

@@ -34,8 +34,12 @@ row per unit × class of a measured quantity: ``quantity`` (``accuracy``, ``prob
 (selectors, empty when not applicable), ``stratum`` (the game), ``unit`` (block / clip /
 episode id within the stratum), ``class`` (the true class for per-class sums, empty for plain
 means), ``num`` and ``den`` (sums over the unit's frames: correct predictions and frames of that
-class, or Σ value and count). :func:`unit_rows` builds them from per-frame arrays. Planning
-episodes are read from ``planning.csv`` directly.
+class, or Σ value and count). :func:`unit_rows` builds them from per-frame arrays. Two saved
+tables are read as units directly: a seed 000 domain's ``test_predictions.csv`` (one row per
+labeled test frame: ``game``, ``block``, true ``steer``, one column of predicted classes per
+method) gives ``accuracy`` rows per test block — models ``joint_v3``, ``single:<game>``,
+``ceiling:<game>``, ``flow_percentile`` … and ``few_shot`` (its label draws pooled) — and a seed
+002 run's ``planning.csv`` gives one unit per planning episode.
 """
 
 from __future__ import annotations
@@ -167,6 +171,31 @@ def accuracy_units(emb, model: str, head: str, block: int, quantity: str = "accu
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=UNIT_COLUMNS)
 
 
+#: Per-frame prediction columns of ``test_predictions.csv`` that are not methods.
+FRAME_COLUMNS = ("game", "episode", "step", "source_frame", "block", "steer")
+
+
+def prediction_units(predictions: pd.DataFrame, head: str = "steer") -> pd.DataFrame:
+    """``accuracy`` rows per test block from a seed 000 ``test_predictions.csv``: one model per
+    method column (``single``/``ceiling`` become ``single:<game>``/``ceiling:<game>``; the
+    ``few_shot_*`` draws pool into ``few_shot``); frames a method did not predict are left out."""
+    game, block, truth = (predictions[c].astype(str).to_numpy() for c in ("game", "block", head))
+    rows = []
+    for column in predictions.columns.drop([c for c in FRAME_COLUMNS if c in predictions.columns]):
+        pred = predictions[column].astype(str).to_numpy()
+        name = "few_shot" if column.startswith("few_shot_") else column
+        for g in pd.unique(game):
+            sel = (game == g) & (pred != "")
+            if sel.any():
+                model = f"{name}:{g}" if name in ("single", "ceiling") else name
+                rows.append(unit_rows("accuracy", pred[sel] == truth[sel], 1, game[sel], block[sel], truth[sel],
+                                      model=model, game=g, head=head))
+    if not rows:
+        return pd.DataFrame(columns=UNIT_COLUMNS)
+    out = pd.concat(rows, ignore_index=True)  # few-shot draws: the same block's sums added up
+    return out.groupby(UNIT_COLUMNS[:7], sort=False, as_index=False)[["num", "den"]].sum()
+
+
 class Term:
     """A macro-averaged ratio of unit sums (a balanced accuracy, a mean, an error) as a function of
     resample counts over a shared unit index; terms combine with ``-``, ``/``."""
@@ -281,6 +310,9 @@ class Tables:
             if missing_cols:
                 raise ValueError(f"{self.folder / UNITS}: missing columns {sorted(missing_cols)}")
             parts.append(table[UNIT_COLUMNS])
+        predictions = self.csv("test_predictions.csv", keep_default_na=False)
+        if predictions is not None and len(predictions):
+            parts.append(prediction_units(predictions))
         plans = self.csv("planning.csv")
         if plans is not None and len(plans):
             parts.append(pd.DataFrame({"quantity": "planning", "model": plans["model"].astype(str),
