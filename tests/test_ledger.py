@@ -153,9 +153,9 @@ def test_findings_run_skips_finished_studies_and_write_makes_both_documents(tmp_
     from workbench.study.worldmodels import WorldModelStudyConfig
 
     for s in (0, 1, 2):
-        cfg = StudyConfig(size="tiny", seed=s)
+        cfg = findings.replicate_config(StudyConfig, "tiny", s)
         _seed000(studies_dir() / cfg.study_id, 0.8, 0.5, seed=s, config=json.loads(json.dumps(asdict(cfg))))
-        wm = WorldModelStudyConfig(size="tiny", seed=s)
+        wm = findings.replicate_config(WorldModelStudyConfig, "tiny", s)
         _seed002(studies_dir() / wm.study_id, config=json.loads(json.dumps(asdict(wm))))
 
     def not_again(*args, **kwargs):

@@ -15,8 +15,8 @@ units' sums (ratios of weighted sums: balanced accuracy = mean over classes of �
 frames). Paired claims (A − B) use the same draw for both terms. The interval is the 2.5 and
 97.5 percentiles of the replicates.
 
-**Seeds.** Replicates are sibling study folders whose config equals this one's but for ``seed``
-and ``study_id`` (only finished ones). The estimate is the mean of the per-seed estimates; the
+**Seeds.** Replicates are finished sibling study folders whose config equals this one's but for
+its seeds (``seed``, and ``data_seed``/``draw_seed`` where the config has them). The estimate is the mean of the per-seed estimates; the
 interval a two-stage bootstrap: draw seeds with replacement, then units within each drawn seed
 (a seed without per-unit data contributes its point estimate). It is computed with ≥ 3 seeds, or
 with fewer when every seed has per-unit data (one seed: the plain unit bootstrap). With 3 seeds
@@ -698,14 +698,18 @@ def study_kind(folder: Path) -> tuple[str, dict]:
     raise FileNotFoundError(f"{folder}: not a study folder (no study.json or worldmodels.json)")
 
 
+#: Config fields a seed replicate may differ in (the seeds, and what changes no result).
+REPLICATE_FIELDS = ("seed", "data_seed", "draw_seed", "study_id", "workers")
+
+
 def replicates_of(folder: Path) -> list[Path]:
-    """This study and its seed replicates: sibling folders of the same kind whose config equals
-    this one's but for ``seed``, ``study_id`` (and ``workers``); this folder first."""
+    """This study and its seed replicates: finished sibling folders of the same kind whose config
+    equals this one's but for :data:`REPLICATE_FIELDS`; this folder first."""
     folder = Path(folder)
     kind, record = study_kind(folder)
 
     def key(rec: dict) -> dict:
-        return {k: v for k, v in rec["config"].items() if k not in ("seed", "study_id", "workers")}
+        return {k: v for k, v in rec["config"].items() if k not in REPLICATE_FIELDS}
     out = [folder]
     for other in sorted(folder.parent.iterdir()):
         if other == folder or not other.is_dir():
