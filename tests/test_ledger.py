@@ -133,16 +133,23 @@ def test_seed002_planning_episodes_are_the_units(tmp_path):
     assert _row(df, "leakage-above-1").verdict.startswith("inconclusive: not measured")
 
 
-def test_knn_claim_bootstraps_over_pairs(tmp_path):
-    folder = _seed000(tmp_path / "s", 0.7, 0.5, units=False)
-    games = list("ABCDE")
-    knn = pd.DataFrame(np.arange(25, dtype=float).reshape(5, 5) / 25, index=games, columns=games)
-    benefit = knn * 2 - 0.3  # perfectly ranked with the KNN matrix
-    knn.to_csv(folder / "racing" / "knn_matrix.csv")
-    benefit.to_csv(folder / "racing" / "benefit_matrix.csv")
-    row = _row(ledger(folder, n_boot=300), "knn-predicts-benefit")
-    assert row.estimate == pytest.approx(1.0) and row.n_units == 20 and row.verdict == REPRODUCED
-    assert row.control_estimate < 0.6  # the permutation null's 95th percentile
+def test_knn_claim_bootstraps_over_pairs_within_query_games(tmp_path):
+    games = list("ABCDEF")
+    rng = np.random.default_rng(6)
+    row = np.linspace(0.2, 0.8, 6)[:, None]  # some games are easy (high KNN) and gain most from a partner
+    within = rng.normal(0, 0.05, (6, 6))
+
+    def claim(benefit_within):
+        folder = _seed000(tmp_path / f"run{len(list(tmp_path.iterdir()))}" / "s", 0.7, 0.5, units=False)  # no replicates
+        pd.DataFrame(row + within, index=games, columns=games).to_csv(folder / "racing" / "knn_matrix.csv")
+        pd.DataFrame(row + benefit_within, index=games, columns=games).to_csv(folder / "racing" / "benefit_matrix.csv")
+        return _row(ledger(folder, n_boot=300), "knn-predicts-benefit")
+
+    helps = claim(2 * within)  # within each game, the pairs KNN ranks higher gain more
+    assert helps.estimate == pytest.approx(1.0, abs=0.01) and helps.n_units == 30 and helps.verdict == REPRODUCED
+    assert helps.control_estimate < 0.4  # the within-row permutation null's 95th percentile
+    fooled = claim(-2 * within)  # only the game effect agrees: the raw ρ would be high, within games it is -1
+    assert fooled.estimate == pytest.approx(-1.0, abs=0.01) and fooled.verdict == REFUTED
 
 
 def test_findings_run_skips_finished_studies_and_write_makes_both_documents(tmp_path, monkeypatch):
