@@ -327,7 +327,8 @@ def test_accuracy_catalog_and_library_pages(page, server, study_env):
     _open(page, server, page="accuracy")
     page.get_by_text("Balanced accuracy on held-out test frames").wait_for()
     assert page.locator(".bk-Canvas").count() >= 2  # accuracy bars and the KNN heatmap
-    assert "joint_v3" in page.locator("table").nth(1).inner_text()
+    assert "joint-helps-small-game" in page.locator("table").first.inner_text()  # the claims ledger on top
+    assert "joint_v3" in page.locator("table").nth(2).inner_text()
     _shot(page, "accuracy")
 
     page.locator(".bk-tab", has_text="Catalog").click()
@@ -373,9 +374,10 @@ def test_world_models_page_tables_pictures_and_deep_link(page, server, study_env
     for heading in ("Capacity (§5)", "Future leakage (Table 1)", "cycle consistency (Table 2)",
                     "Tables S1/S2, left", "Tables S1/S2, right", "Model health", "Probes on latent actions"):
         page.get_by_text(heading).first.wait_for()
-    assert page.locator("table").count() == 7
-    assert "noisy-beta0.001" in page.locator("table", has_text="scene cut").inner_text()  # Table 1
-    assert "controller:xattn" in page.locator("table", has_text="l1_std").inner_text()  # planning
+    assert page.locator("table").count() == 8
+    assert "leakage-above-1" in page.locator("table").first.inner_text()  # the claims ledger on top
+    assert "noisy-beta0.001" in page.locator("table", has_text="ratio (pixels)").inner_text()  # Table 1
+    assert "controller:xattn" in page.locator("table", has_text="Δ forward").inner_text()  # planning
     assert page.locator(".bk-Canvas").count() >= 2  # the capacity curve and the latent samples
     _shot(page, "worldmodels")
 

@@ -277,6 +277,9 @@ def test_study_notebook_writes_the_report_and_keeps_its_record(shared_data, stud
     assert folder.parent == studies and path.parent == folder / "runs"
     assert _record(path)["result"]["report"] == str(folder / "report.md")
     assert "Headline numbers" in (folder / "report.md").read_text()
+    verdicts = {k: v for k, v in _record(path)["result"].items() if k.startswith("verdict/")}
+    assert any(k.startswith("verdict/joint-helps-small-game/racing / ") for k in verdicts)  # the ledger cell ran
+    assert "## Claims ledger" in (folder / "report.md").read_text()
     assert set(json.loads((folder / "study.json").read_text())["domains"]) == {"racing"}
 
 
@@ -295,7 +298,8 @@ def test_world_model_notebook_runs_the_batch_run_and_writes_its_report(studies):
     assert {"controller:xattn", "random", "still"} <= methods["noisy-beta0.001"]
     assert "action_model" in methods["action-motion"]
     report = (folder / "report.md").read_text()
-    assert "Future leakage (Table 1)" in report and "Figure S1" in report
+    assert "Future leakage (Table 1)" in report and "Figure S1" in report and "## Claims ledger" in report
+    assert "verdict/leakage-above-1/noisy-beta0.001" in result  # the claims ledger cell ran
     executed = nbformat.read(path, as_version=4)
     pictures = [o for c in executed.cells for o in c.get("outputs", []) if o.get("data", {}).get("image/png")]
     assert len(pictures) == 2  # a transfer filmstrip and a planning rollout

@@ -644,6 +644,43 @@ def wm_study(
     typer.echo(f"\nreport: {report}")
 
 
+findings_app = typer.Typer(help="Quotable findings: both studies over several seeds, and their claims ledgers.",
+                            no_args_is_help=True)
+app.add_typer(findings_app, name="findings")
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        _fail(f"--seeds {text!r}: expected comma-separated integers, e.g. 0,1,2")
+
+
+@findings_app.command("run")
+def findings_run(
+    size: str = typer.Option("quotable", "--size", "-s", help="Study size (quotable: early stopping, ~2 h/seed)."),
+    seeds: str = typer.Option("0,1,2", "--seeds", help="Comma-separated seeds (≥ 3 for intervals over seeds)."),
+) -> None:
+    """Run every seed's seed 000 study and seed 002 batch run, skipping finished ones; a killed run
+    continues where it stopped when started again. Then `workbench findings write`."""
+    from .study.findings import run_findings
+
+    _guard(run_findings, size, _seeds(seeds), log=typer.echo)
+
+
+@findings_app.command("write")
+def findings_write(
+    size: str = typer.Option("quotable", "--size", "-s", help="Study size whose ledgers to write."),
+    seeds: str = typer.Option("0,1,2", "--seeds", help="Comma-separated seeds of the replicates."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder (default docs/findings of the checkout)."),
+) -> None:
+    """Regenerate docs/findings/seed000.md and seed002.md from the studies' claims ledgers."""
+    from .study.findings import FINDINGS_DIR, write_findings
+
+    for path in _guard(write_findings, size, _seeds(seeds), out or FINDINGS_DIR):
+        typer.echo(f"wrote {path}")
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app(prog_name="workbench")
 

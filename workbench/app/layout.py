@@ -29,3 +29,15 @@ def figure(obj, name: str, **kw) -> pn.pane.HoloViews:
 
 def fmt(value: float, digits: int = 3) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def ledger_pane(ledger: pd.DataFrame, scope: str | None = None) -> pn.viewable.Viewable:
+    """The claims ledger (:func:`workbench.study.report.ledger_table`) at the top of a study page;
+    ``scope`` keeps the rows of one domain."""
+    if scope is not None:
+        ledger = ledger[ledger["scope"].str.split(" / ").str[0] == scope]
+    if ledger.empty:
+        return notice("No claim of the paper could be measured on this study.")
+    return pn.Column(pn.pane.Markdown("**Claims ledger**: each claim of the paper, the workbench's estimate with a "
+                                      "95 % bootstrap interval, the control that would make it fail, the verdict."),
+                     table(ledger, "claims-ledger"), sizing_mode="stretch_width")

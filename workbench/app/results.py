@@ -9,7 +9,7 @@ from ..analysis.tables import accuracy_by_game
 from ..study.report import accuracy_pivot
 from ..viz.plots import grouped_bars, matrix_heatmap
 from . import sources
-from .layout import figure, fmt, notice, table
+from .layout import figure, fmt, ledger_pane, notice, table
 
 
 def _bars(study: str, domain: str, head: str) -> pn.viewable.Viewable:
@@ -52,6 +52,6 @@ def accuracy_page(study: str, domain: str) -> pn.viewable.Viewable:
     head = pn.widgets.Select(name="head", options=heads, value="steer" if "steer" in heads else heads[0], width=160)
     table1 = accuracy_pivot(accuracy)
     return pn.Column(
-        head, pn.panel(pn.bind(_bars, study, domain, head)),
+        ledger_pane(sources.study_ledger(study), domain), head, pn.panel(pn.bind(_bars, study, domain, head)),
         pn.pane.Markdown("**Balanced accuracy on held-out test frames** (seed 000 Tables 1–2)"),
         table(table1, "table-1"), _knn(study, domain), sizing_mode="stretch_width")

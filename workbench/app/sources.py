@@ -96,6 +96,22 @@ def study_table(study_id: str, domain: str, name: str, index_col=None) -> pd.Dat
     return _read_csv(str(path), _mtime(path), index_col)
 
 
+@lru_cache(maxsize=16)
+def _ledger(folder: str, mtime: int) -> pd.DataFrame:
+    from ..study.ledger import ledger
+    from ..study.report import ledger_table
+
+    return ledger_table(ledger(Path(folder)), markdown=False)
+
+
+def study_ledger(study_id: str) -> pd.DataFrame:
+    """The claims ledger of a seed 000 study or seed 002 run as a table to read, computed once per
+    version of its record (bootstraps take a second or two; visitors share the result)."""
+    folder = study_folder(study_id)
+    record = next(p for p in (folder / "worldmodels.json", folder / "study.json") if p.is_file())
+    return _ledger(str(folder), _mtime(record))
+
+
 def study_json(study_id: str, domain: str, name: str) -> dict | None:
     path = study_folder(study_id) / check_id(domain, "domain") / f"{check_id(name, 'file')}.json"
     return _read_json(str(path), _mtime(path)) if path.is_file() else None

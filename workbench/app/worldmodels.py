@@ -15,7 +15,7 @@ import panel as pn
 
 from ..study.wm_report import capacity_figure, samples_figure
 from . import sources
-from .layout import figure, notice, table
+from .layout import figure, ledger_pane, notice, table
 from .state import ViewState, choose
 
 #: Table sections in page order: CSV name, heading, what the numbers are.
@@ -95,6 +95,7 @@ def run_view(run: str) -> pn.viewable.Viewable:
     """Everything the run saved, section by section; a notice where it saved nothing."""
     try:
         parts = [pn.pane.Markdown(_about(run, sources.wm_record(run)), name="wm-about"),
+                 ledger_pane(sources.study_ledger(run)),
                  pn.pane.Markdown(sources.wm_headlines(run), name="wm-headlines")]
         capacity = sources.wm_csv(run, "capacity")
         if capacity is not None:

@@ -28,6 +28,45 @@ _METHOD_LABELS = {"zero_shot": "joint v3 (zero-shot)", "few_shot": "50 labels/cl
                   "model_percentile": "0 labels: IDM-score p67"}
 
 
+def ledger_table(df: pd.DataFrame, markdown: bool = True) -> pd.DataFrame:
+    """A ledger (:func:`workbench.study.ledger.ledger`) as a table to read: the claim quoted with
+    its section, the estimate with its 95 % interval, units and seeds, the control and the verdict
+    (in bold with ``markdown``)."""
+    bold = "**" if markdown else ""
+
+    def number(v: float) -> str:
+        return "–" if not np.isfinite(v) else f"{v:.3g}"
+
+    out = pd.DataFrame({
+        "scope": df["scope"],
+        "paper says": [f"“{q}” ({s})" for q, s in zip(df["quote"], df["section"])],
+        "estimate [95 % CI]": [f"{number(e)} [{number(lo)}, {number(hi)}]" for e, lo, hi in
+                               zip(df["estimate"], df["ci_low"], df["ci_high"])],
+        "claim holds if": df["rule"],
+        "units · seeds": [f"{n} {u}s · {s}" if n else f"– · {s}" for n, u, s in zip(df["n_units"], df["unit"], df["seeds"])],
+        "control (its number)": [f"{c} ({number(v)})" for c, v in zip(df["control"], df["control_estimate"])],
+        "verdict": [f"{bold}{v}{bold}" + (f" ({n})" if n else "") for v, n in zip(df["verdict"], df["note"])],
+    })
+    repeat = df["claim"].duplicated().to_numpy()  # the quote and control once per claim
+    out.loc[repeat, ["paper says", "control (its number)"]] = "″"
+    out["control (its number)"] = np.where(repeat, [f"″ ({number(v)})" for v in df["control_estimate"]],
+                                           out["control (its number)"])
+    out.index = pd.Index(df["claim"], name="claim")
+    return out
+
+
+def ledger_section(study: Path) -> list[str]:
+    """The report's opening: the claims ledger of the study (and its seed replicates)."""
+    from .ledger import ledger
+
+    df = ledger(study)
+    return ["## Claims ledger", "",
+            "Each claim of the paper against this study's tables: the estimate with a 95 % bootstrap interval "
+            "(units resampled within each game; pooled over ≥ 3 seed replicates where they exist), the control that "
+            "would make it fail, and a verdict computed from the interval (`workbench.study.ledger`).", "",
+            markdown_table(ledger_table(df)) if len(df) else "No claims could be measured.", ""]
+
+
 def _read(folder: Path, name: str, **kw) -> pd.DataFrame | None:
     path = folder / name
     return pd.read_csv(path, **kw) if path.is_file() else None
@@ -239,6 +278,7 @@ def write_report(study: Path) -> Path:
              f"{cfg['split_block']} frames, with the pair at each split boundary purged); each domain's "
              "`test_predictions.csv` holds every method's prediction per test frame with its block, for bootstrap "
              "intervals over test blocks.", ""]
+    lines += ledger_section(study)
     lines += _headlines(study, record)
     for domain, meta in record["domains"].items():
         lines += _domain_section(study / domain, domain, figures, meta)

@@ -53,11 +53,16 @@ DOMAINS = ("racing", "atari", "first_person")
 #: game each). The demo budget (3,816 steps over 62 models: 7 % fewer steps than the earlier
 #: 4,110-step, 52-model demo, to pay for the extra models' evaluation) fits the whole study in
 #: about 15 minutes on 2 CPU cores (estimated from the step counts); use `full` (or --steps) for
-#: numbers worth quoting.
+#: numbers worth quoting. ``quotable`` trains every model until its validation loss stops
+#: improving (``patience`` evaluations every ``eval_every`` steps; the step counts are caps) on
+#: the ``demo`` recordings: at the demo's pace (~4 steps/s with evaluation, 2 cores) the caps
+#: (250 per game, 300 per ceiling) bound a seed at about 2 hours; run ≥ 3 seeds (`workbench findings run`).
 BUDGETS = {
     "tiny": {"steps": 4, "finetune_steps": 10, "split_block": 4},
     "demo": {"steps": 30, "finetune_steps": 36, "split_block": 64},
     "full": {"steps": 1000, "finetune_steps": 500, "split_block": 64},
+    "quotable": {"steps": 250, "finetune_steps": 300, "split_block": 64, "patience": 3, "eval_every": 50,
+                 "data_size": "demo"},
 }
 VARIANTS = ("joint_v1", "joint_v2", "joint_v3")
 #: Config fields that change no result: left out of the study id's hash.
@@ -99,6 +104,9 @@ class StudyConfig:
     workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
     allow_leaks: bool = False  # report a domain even when its leak audit flags a region
     study_id: str | None = None
+    patience: int | None = None  # early stopping (evaluations without a better validation loss)
+    eval_every: int | None = None  # validation interval (None: once, at the end)
+    data_size: str | None = None  # the catalog size recorded (None: ``size``)
 
     def __post_init__(self):
         budget = BUDGETS.get(self.size, BUDGETS["demo"])
@@ -146,8 +154,9 @@ def _config(key: str, preset: str, cfg: StudyConfig, dataset_id: str, n_games: i
     ``steps``). Its library id ``seed000-<size>.<dataset>.<key>-<hash of its config>`` is shared by
     every study that trains the same model (replicates varying only the draw seed reuse it)."""
     steps = steps_for(cfg, n_games) if steps is None else steps
-    config = make_config(preset, datasets=[dataset_id], size=cfg.size, data_seed=cfg.data_seed, seed=cfg.seed,
-                         steps=steps, split_block=cfg.split_block, eval_every=steps, **overrides)
+    config = make_config(preset, datasets=[dataset_id], size=cfg.data_size or cfg.size, data_seed=cfg.data_seed,
+                         seed=cfg.seed, steps=steps, split_block=cfg.split_block,
+                         eval_every=min(cfg.eval_every or steps, steps), patience=cfg.patience, **overrides)
     return config.replace(model_id=f"seed000-{cfg.size}.{dataset_id}.{key}-{_digest(config.identity(), 6)}")
 
 
@@ -201,7 +210,8 @@ def _train_all(configs: dict[str, TrainConfig], workers: int, bar: tqdm, label: 
 def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
     """Everything seed 000 reports for one domain; tables go to ``out``. Returns model ids + timings."""
     t0 = time.perf_counter()
-    store = _prepare_data(dataset_id, cfg.size, cfg.data_seed)
+    size = cfg.data_size or cfg.size
+    store = _prepare_data(dataset_id, size, cfg.data_seed)
     data = open_dataset(store)
     games = list(dict.fromkeys(np.asarray(data["game"].values).astype(str)))
     write_csv(dataset_summary(data), out / "data_summary.csv")
@@ -224,12 +234,12 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
     # --- Tables 1-2: balanced accuracy of every model on every game's test frames -------------
     t0 = time.perf_counter()
     bar.set_postfix_str(f"{dataset_id}: evaluate")
-    main = extract_embeddings(models["joint_v3"], dataset_id, split="all", size=cfg.size, seed=cfg.data_seed,
+    main = extract_embeddings(models["joint_v3"], dataset_id, split="all", size=size, seed=cfg.data_seed,
                               progress=False)
     test = main.isel(frame=np.flatnonzero(main["split"].values == "test"))
     rows, predictions = [], {}
     for name, model_id in models.items():
-        emb = test if name == "joint_v3" else extract_embeddings(model_id, dataset_id, split="test", size=cfg.size,
+        emb = test if name == "joint_v3" else extract_embeddings(model_id, dataset_id, split="test", size=size,
                                                                  seed=cfg.data_seed, progress=False)
         emb = emb.isel(frame=np.flatnonzero(np.isin(emb["game"].values, _scored_games(name, games))))
         rows.append(_accuracy(emb, name))

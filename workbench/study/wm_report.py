@@ -18,6 +18,7 @@ import pandas as pd
 from ..viz.plots import curves, embedding_scatter, save_figure
 from ..models.library import atomic_write_text
 from .files import markdown_table
+from .report import ledger_section
 from .worldmodels import RECORD
 
 
@@ -204,6 +205,7 @@ def write_wm_report(folder: Path) -> Path:
              f"steps, {cfg['encoder_steps']} autoencoder steps, {cfg['controller_steps']} controller steps. "
              f"Code {record['code_version']}; started {record['started']}"
              + (f", {record['wall_s'] / 60:.1f} min wall time." if "wall_s" in record else "."), ""]
+    lines += ledger_section(folder)
     lines += headlines(folder, record)
     if tables["capacity"] is not None:
         lines += ["## Capacity (§5)", "", "Prediction error with IDM-inferred latents (teacher-forced one step, and "

@@ -65,6 +65,11 @@ BUDGETS = {
              "cem": {}, "model": {},
              "sweeps": {"sparse": [0.1, 0.04, 0.01, 0.005], "noisy": [5e-3, 5e-4, 5e-5, 5e-6],
                         "discrete": [16, 256, 1024]}},
+    # every model (autoencoder, world models, controllers) until its validation loss stops
+    # improving for 3 evaluations 250 steps apart, the step counts as caps, on the demo recordings
+    "quotable": {"steps": 3000, "encoder_steps": 1500, "controller_steps": 1500, "n_clips": 256, "episodes": 64,
+                 "cem": {}, "model": {"patience": 3, "eval_every": 250}, "sweeps": DEFAULT_SWEEPS,
+                 "data_size": "demo"},
 }
 #: Sampled latents per model for the Figure S1 projection, and filmstrips/planning rollouts saved.
 N_SAMPLES, N_FILMSTRIPS, N_PLANNING_STRIPS = 1000, 2, 3
@@ -88,6 +93,7 @@ class WorldModelStudyConfig:
     model: dict | None = None
     workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1))
     study_id: str | None = None
+    data_size: str | None = None  # the catalog size recorded (None: ``size``)
 
     def __post_init__(self):
         budget = BUDGETS.get(self.size, BUDGETS["demo"])
@@ -105,7 +111,8 @@ class WorldModelStudyConfig:
 
     def base(self) -> WorldModelConfig:
         """The world-model config every model of the run starts from."""
-        return WorldModelConfig(datasets=[self.dataset], size=self.size, data_seed=self.seed, seed=self.seed,
+        return WorldModelConfig(datasets=[self.dataset], size=self.data_size or self.size, data_seed=self.seed,
+                                seed=self.seed,
                                 steps=self.steps, encoder_steps=self.encoder_steps, **self.model)
 
 
@@ -127,6 +134,11 @@ def world_model_configs(cfg: WorldModelStudyConfig, encoder: str, action_space: 
     configs = [c for family, values in cfg.sweeps.items() for c in sweep_configs(family, values, base)]
     configs += [base.replace(family="zero"), base.replace(family="action", action_space=action_space)]
     return {_name(c): c.replace(model_id=f"{cfg.study_id}.{_name(c)}") for c in configs}
+
+
+def _stopping(model: dict) -> dict:
+    """The early-stopping settings of the run's model budget, for its controllers too (none unset)."""
+    return {k: model[k] for k in ("patience", "eval_every") if k in model} if model.get("patience") else {}
 
 
 def _frame(rows: list[pd.DataFrame]) -> pd.DataFrame:
@@ -153,7 +165,7 @@ def run_worldmodel_study(cfg: WorldModelStudyConfig | None = None, progress: boo
         bar.update(1)
         timer = time.perf_counter()
 
-    store = materialise(get_entry(cfg.dataset), size=cfg.size, seed=cfg.seed)
+    store = materialise(get_entry(cfg.dataset), size=cfg.data_size or cfg.size, seed=cfg.seed)
     space = "motion" if _has_motion(store) else "inputs"
     record.update(dataset=cfg.dataset, store=str(store), action_space=space)
     stage("data")
@@ -172,7 +184,8 @@ def run_worldmodel_study(cfg: WorldModelStudyConfig | None = None, progress: boo
 
     controller_configs = {
         f"{kind}:{name}": ControllerConfig(world_model=world, kind=kind, action_space=space, seed=cfg.seed,
-                                           steps=cfg.controller_steps, model_id=f"{cfg.study_id}.ctrl-{kind}.{name}")
+                                           steps=cfg.controller_steps, model_id=f"{cfg.study_id}.ctrl-{kind}.{name}",
+                                           **_stopping(cfg.model))
         for name, world in latent.items() for kind in cfg.controllers}
     bar.set_postfix_str(f"training {len(controller_configs)} controllers")
     controllers = train_in_processes(partial(train_controller, progress=False), controller_configs, cfg.workers)

@@ -33,6 +33,9 @@ FINETUNE_KEYS = {"game", "k_per_class", "fraction", "seed"}
 # Fields that change how a run executes but not what it computes: ignored when deciding whether
 # an existing model or checkpoint belongs to a config.
 RUNTIME_FIELDS = ("device", "checkpoint_every", "cache_chunks")
+# Fields added after models were trained: left out of the identity while unset, so the models of
+# older configs keep their ids.
+UNSET_OPTIONAL_FIELDS = ("patience",)
 
 
 class ConfigIO:
@@ -70,7 +73,8 @@ class ConfigIO:
 
     def identity(self) -> dict:
         """The fields that determine the trained weights (everything but :data:`RUNTIME_FIELDS`)."""
-        return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
+        return {k: v for k, v in self.to_dict().items()
+                if k not in RUNTIME_FIELDS and not (k in UNSET_OPTIONAL_FIELDS and v is None)}
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -96,6 +100,9 @@ class TrainConfig(ConfigIO):
     of ``k_per_class`` (of ``main_head``'s classes) / ``fraction``, and optionally ``seed``
     (the draw of those labels; default ``seed``); it needs ``init_from``. ``balanced`` and
     ``hflip`` left at ``None`` are the ``init_from`` model's (else off).
+    ``patience``: stop once the validation loss has not improved for that many evaluations
+    (every ``eval_every`` steps) and keep the best weights; ``steps`` is then a cap (None: run
+    all ``steps``).
     """
 
     name: str = "joint_v1"
@@ -129,6 +136,7 @@ class TrainConfig(ConfigIO):
     finetune: dict[str, Any] | None = None
     model_id: str | None = None
     device: str | None = None
+    patience: int | None = None
 
     def __post_init__(self):
         for name in ("datasets", "games", "heads"):
@@ -142,6 +150,8 @@ class TrainConfig(ConfigIO):
         positive = ("steps", "batch_size", "input_size", "width", "embed_dim", "split_block", "chunks_per_batch",
                     "eval_every", "eval_pairs", "checkpoint_every", "cache_chunks")
         bad = [n for n in positive if int(getattr(self, n)) < 1]
+        if self.patience is not None and int(self.patience) < 1:
+            bad.append("patience")
         if bad:
             raise ValueError(f"config: {bad} must be positive integers")
         if len(self.split_fractions) != 3 or abs(sum(self.split_fractions) - 1) > 1e-6 or min(self.split_fractions) < 0:

@@ -31,6 +31,7 @@ from ..provenance import code_version, now_utc, versions
 from .augment import flip_plan, hflip
 from .config import TrainConfig
 from .inference import infer, mean_scores, score_table
+from . import stopping
 from .pairs import PairIndex, Source, balanced_weights, build_pair_index, default_heads, finetune_mask, resolve_source
 from .session import read_checkpoint, training_session, write_checkpoint
 from .stream import FrameReader, PairSampler
@@ -119,16 +120,32 @@ def _spread(n: int, k: int) -> np.ndarray:
     return np.arange(n) if n <= k else np.linspace(0, n - 1, k).round().astype(np.int64)
 
 
-def evaluate(model: IDMLatentSpatial, index: PairIndex, reader: FrameReader, device, limit: int | None = None,
-             progress: bool = False, desc: str = "eval") -> dict:
-    """Balanced accuracy per head per game on ``index`` (or ``limit`` evenly spaced pairs of it)."""
+def _logits(model: IDMLatentSpatial, index: PairIndex, reader: FrameReader, device, limit: int | None = None,
+            progress: bool = False, desc: str = "eval") -> tuple[PairIndex, dict[str, np.ndarray]]:
+    """``index`` (or ``limit`` evenly spaced pairs of it) and the model's logits per head on it."""
     if limit is not None:
         index = index.subset(_spread(len(index), limit))
     if not len(index):
-        return {}
-    _, logits = infer(model, reader, index.source, index.frame, EVAL_BATCH, device, progress, desc)
+        return index, {}
+    return index, infer(model, reader, index.source, index.frame, EVAL_BATCH, device, progress, desc)[1]
+
+
+def _scores(index: PairIndex, logits: dict[str, np.ndarray]) -> dict:
     pred = {h: v.argmax(axis=1) for h, v in logits.items()}
-    return score_table(index.y, pred, index.game, index.games)
+    return score_table(index.y, pred, index.game, index.games) if logits else {}
+
+
+def evaluate(model: IDMLatentSpatial, index: PairIndex, reader: FrameReader, device, limit: int | None = None,
+             progress: bool = False, desc: str = "eval") -> dict:
+    """Balanced accuracy per head per game on ``index`` (or ``limit`` evenly spaced pairs of it)."""
+    return _scores(*_logits(model, index, reader, device, limit, progress, desc))
+
+
+def validation_loss(index: PairIndex, logits: dict[str, np.ndarray]) -> float:
+    """The training loss (summed per-head cross-entropy, missing labels ignored) on ``logits``."""
+    with torch.no_grad():
+        return float(_loss({h: torch.from_numpy(np.asarray(v, np.float32)) for h, v in logits.items()},
+                           {h: torch.from_numpy(np.asarray(index.y[h], np.int64)) for h in logits}))
 
 
 def _load_init(model: IDMLatentSpatial, init_from: str) -> None:
@@ -188,14 +205,15 @@ def _train(cfg: TrainConfig, index: PairIndex, max_steps: int | None, progress: 
     val_set = index.subset(index.split == 1)
 
     # everything the loop carries from step to step, so a resumed run continues exactly
-    state = {"step": 0, "history": [], "train_seconds": 0.0, "losses": []}
+    state = {"step": 0, "history": [], "train_seconds": 0.0, "losses": [],
+             "early_stop": stopping.new_record() if cfg.patience else None}
     ckpt_path = folder / CHECKPOINT
     ckpt = read_checkpoint(ckpt_path, cfg.identity())
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         rng.bit_generator.state = ckpt["rng"]
-        state = {k: ckpt[k] for k in state}
+        state = {k: ckpt.get(k, v) for k, v in state.items()}
 
     def checkpoint() -> None:
         write_checkpoint(ckpt_path, cfg.identity(), model=model.state_dict(), optimizer=optimizer.state_dict(),
@@ -205,7 +223,7 @@ def _train(cfg: TrainConfig, index: PairIndex, max_steps: int | None, progress: 
     model.train()
     with tqdm(total=cfg.steps, initial=state["step"], desc=f"train {model_id}", unit="step",
               disable=not progress) as bar:
-        while state["step"] < stop_at:
+        while state["step"] < stop_at and not stopping.stopped(state["early_stop"]):
             t0 = time.perf_counter()
             pos = sampler.draw(rng)
             first, second = reader.pairs(train_set.source[pos], train_set.frame[pos])
@@ -223,15 +241,22 @@ def _train(cfg: TrainConfig, index: PairIndex, max_steps: int | None, progress: 
             step = state["step"]
             bar.update(1)
             if step % cfg.eval_every == 0 or step == cfg.steps:
-                val = mean_scores(evaluate(model, val_set, reader, device, cfg.eval_pairs))
-                state["history"].append({"step": step, "loss": float(np.mean(state["losses"])), "val": val})
+                val_index, logits = _logits(model, val_set, reader, device, cfg.eval_pairs)
+                val = mean_scores(_scores(val_index, logits))
+                entry = {"step": step, "loss": float(np.mean(state["losses"])), "val": val}
+                if cfg.patience and logits:
+                    entry["val_loss"] = validation_loss(val_index, logits)
+                    stopping.observe(state["early_stop"], entry["val_loss"], step, model, cfg.patience)
+                state["history"].append(entry)
+                model.train()
                 state["losses"] = []
                 bar.set_postfix(loss=f"{state['history'][-1]['loss']:.3f}", **{h: f"{v:.2f}" for h, v in val.items()})
             if step % cfg.checkpoint_every == 0 and step < cfg.steps:
                 checkpoint()
-    if state["step"] < cfg.steps:
+    if state["step"] < cfg.steps and not stopping.stopped(state["early_stop"]):
         checkpoint()
         return TrainResult(model_id, False, state["step"])
+    stopping.restore_best(state["early_stop"], model)
 
     metrics = {
         "train": evaluate(model, train_set, reader, device, cfg.eval_pairs),
@@ -264,7 +289,8 @@ def _card(cfg: TrainConfig, model: IDMLatentSpatial, index: PairIndex, train_set
         "history": state["history"],
         "training": {"steps": state["step"], "seconds": round(seconds, 2),
                      "pairs_per_s": round(state["step"] * cfg.batch_size / max(seconds, 1e-9), 1),
-                     "device": str(device), "torch_threads": torch.get_num_threads()},
+                     "device": str(device), "torch_threads": torch.get_num_threads(),
+                     "early_stopping": stopping.stopping_card(state["early_stop"], cfg.patience)},
         "config": cfg.to_dict(),
         "code_version": code_version(),
         "versions": versions("torch", "scikit-learn", "opencv-python-headless"),

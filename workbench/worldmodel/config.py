@@ -69,6 +69,7 @@ class AutoencoderConfig(ConfigIO, DataFields):
     cache_chunks: int = 256
     model_id: str | None = None
     device: str | None = None
+    patience: int | None = None  # early stopping on the validation loss (workbench.training.stopping)
 
     def __post_init__(self):
         self.datasets, self.games = _as_list(self.datasets), _as_list(self.games)
@@ -128,6 +129,7 @@ class WorldModelConfig(ConfigIO, DataFields):
     cache_chunks: int = 256
     model_id: str | None = None
     device: str | None = None
+    patience: int | None = None  # early stopping on the validation loss (workbench.training.stopping)
 
     def __post_init__(self):
         self.datasets, self.games = _as_list(self.datasets), _as_list(self.games)
@@ -165,7 +167,7 @@ class WorldModelConfig(ConfigIO, DataFields):
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(DataFields)}
         return AutoencoderConfig(**data, input_size=self.input_size, width=self.encoder_width,
                                  rep_channels=self.rep_channels, steps=self.encoder_steps, seed=self.seed,
-                                 cache_chunks=self.cache_chunks, device=self.device)
+                                 cache_chunks=self.cache_chunks, device=self.device, patience=self.patience)
 
 
 @dataclass
@@ -197,6 +199,7 @@ class ControllerConfig(ConfigIO):
     cache_chunks: int = 256
     model_id: str | None = None
     device: str | None = None
+    patience: int | None = None  # early stopping on the validation loss (workbench.training.stopping)
 
     def __post_init__(self):
         self.datasets = _as_list(self.datasets)

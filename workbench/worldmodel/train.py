@@ -30,6 +30,7 @@ from ..models.idm import default_device
 from ..models.library import (CARD, CHECKPOINT, ModelLibraryError, delete_model, load_card, load_model, model_path,
                               save_model)
 from ..provenance import code_version, now_utc, versions
+from ..training import stopping
 from ..training.pairs import SPLITS, Source, resolve_source
 from ..training.session import read_checkpoint, training_session, write_checkpoint
 from ..training.stream import PairSampler
@@ -83,6 +84,7 @@ def _common_card(cfg, model: torch.nn.Module, state: dict, device, items_per_ste
         "history": state["history"],
         "training": {"steps": state["step"], "seconds": round(seconds, 2),
                      f"{unit}_per_s": round(state["step"] * items_per_step / max(seconds, 1e-9), 1),
+                     "early_stopping": stopping.stopping_card(state.get("early_stop"), cfg.patience),
                      "device": str(device), "torch_threads": torch.get_num_threads()},
         "config": cfg.to_dict(), "code_version": code_version(),
         "versions": versions("torch", "scikit-learn"), "created": now_utc(),
@@ -100,19 +102,23 @@ def _data_card(index: ClipIndex) -> dict:
 
 def _fit(cfg, model: torch.nn.Module, step_fn: Callable[[np.ndarray], tuple[torch.Tensor, dict]],
          eval_fn: Callable[[], dict], sampler: PairSampler, max_steps: int | None, progress: bool) -> dict | None:
-    """The shared optimisation loop; returns the final state, or None when stopped at ``max_steps``."""
+    """The shared optimisation loop; returns the final state, or None when stopped at ``max_steps``.
+    With ``cfg.patience`` it stops early on the first value of ``eval_fn``'s dict (the validation
+    loss: pixel L1, the one-step error with the model's latents, the controller's MSE) and keeps
+    the best weights."""
     folder = model_path(cfg.model_id)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(cfg.seed)
-    state = {"step": 0, "history": [], "train_seconds": 0.0, "stats": []}
+    state = {"step": 0, "history": [], "train_seconds": 0.0, "stats": [],
+             "early_stop": stopping.new_record() if cfg.patience else None}
     ckpt_path = folder / CHECKPOINT
     ckpt = read_checkpoint(ckpt_path, cfg.identity())
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         rng.bit_generator.state = ckpt["rng"]
-        state = {k: ckpt[k] for k in state}
+        state = {k: ckpt.get(k, v) for k, v in state.items()}
 
     def checkpoint() -> None:
         write_checkpoint(ckpt_path, cfg.identity(), model=model.state_dict(), optimizer=optimizer.state_dict(),
@@ -122,7 +128,7 @@ def _fit(cfg, model: torch.nn.Module, step_fn: Callable[[np.ndarray], tuple[torc
     model.train()
     with tqdm(total=cfg.steps, initial=state["step"], desc=f"train {cfg.model_id}", unit="step",
               disable=not progress) as bar:
-        while state["step"] < stop_at:
+        while state["step"] < stop_at and not stopping.stopped(state["early_stop"]):
             t0 = time.perf_counter()
             for group in optimizer.param_groups:
                 group["lr"] = cfg.lr * lr_factor(state["step"], cfg.steps, cfg.warmup)
@@ -144,14 +150,17 @@ def _fit(cfg, model: torch.nn.Module, step_fn: Callable[[np.ndarray], tuple[torc
                 model.train()
                 means = {k: float(np.mean([s[k] for s in state["stats"] if k in s])) for k in state["stats"][0]}
                 state["history"].append({"step": step, "train": means, "val": val})
+                if cfg.patience and val:
+                    stopping.observe(state["early_stop"], next(iter(val.values())), step, model, cfg.patience)
                 state["stats"] = []
                 bar.set_postfix(loss=f"{means['loss']:.3f}", **{k: f"{v:.3f}" for k, v in val.items()})
             if step % cfg.checkpoint_every == 0 and step < cfg.steps:
                 checkpoint()
     model.eval()
-    if state["step"] < cfg.steps:
+    if state["step"] < cfg.steps and not stopping.stopped(state["early_stop"]):
         checkpoint()
         return None
+    stopping.restore_best(state["early_stop"], model)
     return state
 
 

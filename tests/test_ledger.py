@@ -1,0 +1,237 @@
+"""The claims ledger on constructed study tables whose answers are known."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.study.ledger import (INCONCLUSIVE, NO_UNITS, REFUTED, REPRODUCED, ledger, pooled, unit_measurement,
+                                    unit_rows)
+
+CLASSES = ["LEFT", "NEUTRAL", "RIGHT"]
+
+
+def _accuracy_units(model: str, game: str, p_correct: float, n_blocks: int, rng, per_block: int = 30) -> pd.DataFrame:
+    """Per-block balanced-accuracy rows of a model that is right with probability ``p_correct``."""
+    n = n_blocks * per_block
+    truth = rng.integers(0, 3, n)
+    correct = rng.random(n) < p_correct
+    return unit_rows("accuracy", correct, 1, game, np.repeat(np.arange(n_blocks), per_block),
+                     np.array(CLASSES)[truth], model=model, game=game, head="steer")
+
+
+def _seed000(folder, joint: float, single: float, n_blocks: int = 40, seed: int = 0, units: bool = True,
+             config: dict | None = None):
+    """A one-domain seed 000 study where joint v3 / single score ``joint`` / ``single`` on the small game."""
+    rng = np.random.default_rng(seed)
+    domain = folder / "racing"
+    domain.mkdir(parents=True)
+    record = {"config": config or {"study_id": folder.name, "size": "quotable", "seed": seed, "steps": 10},
+              "code_version": "test", "started": "now", "finished": "now",
+              "domains": {"racing": {"games": ["Big", "Small"], "models": {}, "timings": {}}}}
+    (folder / "study.json").write_text(json.dumps(record))
+    pd.DataFrame({"frames": [1000, 100], "steer_NEUTRAL": [0.6, 0.5]},
+                 index=pd.Index(["Big", "Small"], name="game")).to_csv(domain / "data_summary.csv")
+    pd.DataFrame({"model": ["joint_v3", "single:Small", "joint_v3"], "game": ["Small", "Small", "Big"],
+                  "head": "steer", "chance": 1 / 3, "balanced_accuracy": [joint, single, 0.8]}
+                 ).to_csv(domain / "accuracy.csv", index=False)
+    if units:
+        pd.concat([_accuracy_units("joint_v3", "Small", joint, n_blocks, rng),
+                   _accuracy_units("single:Small", "Small", single, n_blocks, rng)]).to_csv(domain / "units.csv",
+                                                                                           index=False)
+    return folder
+
+
+def _row(df: pd.DataFrame, claim: str) -> pd.Series:
+    return df[df.claim == claim].iloc[0]
+
+
+@pytest.mark.parametrize("joint, single, expected", [(0.8, 0.5, REPRODUCED), (0.4, 0.7, REFUTED),
+                                                     (0.6, 0.6, INCONCLUSIVE)])
+def test_verdict_follows_the_interval(tmp_path, joint, single, expected):
+    row = _row(ledger(_seed000(tmp_path / "s", joint, single), n_boot=500), "joint-helps-small-game")
+    assert row.scope == "racing / Small" and row.verdict == expected
+    assert row.ci_low <= row.estimate <= row.ci_high and row.n_units == 40
+    assert abs(row.estimate - (joint - single)) < 0.1  # computed from the units, near the planted gap
+    assert row.control_estimate == single  # the single-game model's own number
+
+
+def test_without_per_block_data_there_is_no_interval(tmp_path):
+    df = ledger(_seed000(tmp_path / "s", 0.9, 0.3, units=False))
+    row = _row(df, "joint-helps-small-game")
+    assert row.verdict == NO_UNITS and np.isnan(row.ci_low) and row.estimate == pytest.approx(0.6)
+    assert _row(df, "clusters-by-action").verdict.startswith("inconclusive: not measured")
+
+
+def test_a_handful_of_blocks_gives_no_interval(tmp_path):
+    row = _row(ledger(_seed000(tmp_path / "s", 0.9, 0.3, n_blocks=4)), "joint-helps-small-game")
+    assert row.verdict.startswith("inconclusive: too few units (4 test blocks") and np.isnan(row.ci_low)
+
+
+def test_three_seed_replicates_give_an_interval_without_units(tmp_path):
+    for s, gap in enumerate((0.30, 0.32, 0.28)):
+        _seed000(tmp_path / f"seed000-quotable-s{s}", 0.5 + gap, 0.5, seed=s, units=False)
+    _seed000(tmp_path / "other", 0.1, 0.9, units=False)  # another config: not a replicate
+    record = json.loads((tmp_path / "other" / "study.json").read_text())
+    record["config"]["steps"] = 99
+    (tmp_path / "other" / "study.json").write_text(json.dumps(record))
+    row = _row(ledger(tmp_path / "seed000-quotable-s0", n_boot=500), "joint-helps-small-game")
+    assert row.seeds == 3 and row.estimate == pytest.approx(0.30)
+    assert 0.28 - 1e-9 <= row.ci_low < row.ci_high <= 0.32 + 1e-9 and row.verdict == REPRODUCED
+
+
+def test_interval_narrows_with_more_blocks():
+    rng = np.random.default_rng(1)
+    widths = []
+    for n_blocks in (10, 160):
+        units = _accuracy_units("m", "g", 0.7, n_blocks, rng)
+        m = unit_measurement(units, lambda q: q("accuracy", model="m"))
+        stats = pooled([m], n_boot=1000)
+        assert stats["ci_low"] < m.point < stats["ci_high"]
+        widths.append(stats["ci_high"] - stats["ci_low"])
+    assert widths[1] < widths[0] / 2.5  # ~ 1/sqrt(16)
+
+
+def test_balanced_accuracy_from_units_matches_sklearn():
+    from sklearn.metrics import balanced_accuracy_score
+
+    rng = np.random.default_rng(2)
+    truth, pred = rng.integers(0, 3, 500), rng.integers(0, 3, 500)
+    truth[:300] = pred[:300]
+    units = unit_rows("accuracy", truth == pred, 1, "g", np.arange(500) // 25, truth, model="m")
+    m = unit_measurement(units, lambda q: q("accuracy", model="m"))
+    assert m.point == pytest.approx(balanced_accuracy_score(truth, pred))
+
+
+def _seed002(folder, config: dict | None = None):
+    """A seed 002 run whose controller plans clearly better than standing still, at twice the
+    action-conditioned model's error."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for e in range(30):
+        for method, level in (("still", 3.0), ("controller:mlp", 1.0), ("random", 4.0)):
+            rows.append({"model": "noisy-beta0.001", "episode": e, "game": "G", "method": method,
+                         "l1_std": level + rng.normal(0, 0.3)})
+        rows.append({"model": "action-motion", "episode": e, "game": "G", "method": "action_model",
+                     "l1_std": 0.5 + rng.normal(0, 0.1)})
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(folder / "planning.csv", index=False)
+    (folder / "worldmodels.json").write_text(json.dumps({"config": config or {"study_id": folder.name, "seed": 0},
+                                                        "code_version": "test", "started": "now",
+                                                        "finished": "now"}))
+    return folder
+
+
+def test_seed002_planning_episodes_are_the_units(tmp_path):
+    df = ledger(_seed002(tmp_path / "seed002-x"), n_boot=500)
+    still, action = _row(df, "planning-beats-still"), _row(df, "planning-near-action-model")
+    assert still.verdict == REPRODUCED and still.n_units == 30 and still.estimate == pytest.approx(2.0, abs=0.2)
+    assert action.verdict == REFUTED and action.estimate == pytest.approx(2.0, abs=0.3)  # twice the error
+    assert _row(df, "leakage-above-1").verdict.startswith("inconclusive: not measured")
+
+
+def test_knn_claim_bootstraps_over_pairs_within_query_games(tmp_path):
+    games = list("ABCDEF")
+    rng = np.random.default_rng(6)
+    row = np.linspace(0.2, 0.8, 6)[:, None]  # some games are easy (high KNN) and gain most from a partner
+    within = rng.normal(0, 0.05, (6, 6))
+
+    def claim(benefit_within):
+        folder = _seed000(tmp_path / f"run{len(list(tmp_path.iterdir()))}" / "s", 0.7, 0.5, units=False)  # no replicates
+        pd.DataFrame(row + within, index=games, columns=games).to_csv(folder / "racing" / "knn_matrix.csv")
+        pd.DataFrame(row + benefit_within, index=games, columns=games).to_csv(folder / "racing" / "benefit_matrix.csv")
+        return _row(ledger(folder, n_boot=300), "knn-predicts-benefit")
+
+    helps = claim(2 * within)  # within each game, the pairs KNN ranks higher gain more
+    assert helps.estimate == pytest.approx(1.0, abs=0.01) and helps.n_units == 30 and helps.verdict == REPRODUCED
+    assert helps.control_estimate < 0.4  # the within-row permutation null's 95th percentile
+    fooled = claim(-2 * within)  # only the game effect agrees: the raw ρ would be high, within games it is -1
+    assert fooled.estimate == pytest.approx(-1.0, abs=0.01) and fooled.verdict == REFUTED
+
+
+def test_findings_run_skips_finished_studies_and_write_makes_both_documents(tmp_path, monkeypatch):
+    from dataclasses import asdict
+
+    from workbench.study import findings
+    from workbench.study.runner import StudyConfig, studies_dir
+    from workbench.study.worldmodels import WorldModelStudyConfig
+
+    for s in (0, 1, 2):
+        cfg = findings.replicate_config(StudyConfig, "tiny", s)
+        _seed000(studies_dir() / cfg.study_id, 0.8, 0.5, seed=s, config=json.loads(json.dumps(asdict(cfg))))
+        wm = findings.replicate_config(WorldModelStudyConfig, "tiny", s)
+        _seed002(studies_dir() / wm.study_id, config=json.loads(json.dumps(asdict(wm))))
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("a finished study ran again")
+    monkeypatch.setattr(findings, "run_study", not_again)
+    monkeypatch.setattr(findings, "run_worldmodel_study", not_again)
+    said = []
+    folders = findings.run_findings("tiny", (0, 1, 2), log=said.append)
+    assert len(folders["seed000"]) == 3 and all("skipped" in line for line in said)
+
+    seed000, seed002 = findings.write_findings("tiny", (0, 1, 2), tmp_path / "docs")
+    text = seed000.read_text()
+    assert seed000.name == "seed000.md" and "## Claims ledger" in text and "seed000-tiny-s2" in text
+    assert "joint-helps-small-game" in text and "reproduced" in text and '"size": "tiny"' in text
+    assert "planning-beats-still" in seed002.read_text() and "In The Wild" in seed002.read_text()
+    with pytest.raises(FileNotFoundError, match="workbench findings run"):
+        findings.write_findings("demo", (0,), tmp_path / "docs")
+
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    result = CliRunner().invoke(app, ["findings", "write", "--size", "tiny", "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 0 and (tmp_path / "cli" / "seed002.md").is_file()
+    result = CliRunner().invoke(app, ["findings", "run", "--seeds", "0,x"])
+    assert result.exit_code == 2 and "expected comma-separated integers" in result.output
+
+
+def test_accuracy_units_of_an_embeddings_dataset_match_its_accuracy_table():
+    import xarray as xr
+
+    from workbench.analysis.metrics import accuracy_table
+    from workbench.study.ledger import accuracy_units
+
+    rng = np.random.default_rng(4)
+    n = 400
+    y = rng.integers(-1, 3, n)  # -1: unlabeled
+    pred = np.where(rng.random(n) < 0.6, y.clip(0), rng.integers(0, 3, n))
+    emb = xr.Dataset({"steer": ("frame", y, {"classes": CLASSES}), "pred_steer": ("frame", pred)},
+                     coords={"game": ("frame", np.repeat(["A", "B"], n // 2)),
+                             "source_frame": ("frame", np.arange(n)), "split": ("frame", np.full(n, "test"))})
+    units = accuracy_units(emb, "joint_v3", "steer", block=16)
+    assert set(units.unit) == set(range(n // 16)) and set(units.stratum) == {"A", "B"}
+    table = accuracy_table(emb, heads=["steer"], split="test").set_index("game")
+    for game in ("A", "B"):
+        m = unit_measurement(units, lambda q, g=game: q("accuracy", model="joint_v3", game=g, head="steer"))
+        assert m.point == pytest.approx(table.loc[game, "balanced_accuracy"])
+
+
+def test_test_predictions_table_gives_block_units_for_the_calibration_claims(tmp_path):
+    """A seed 000 domain saved the way the study does (test_predictions.csv): 50 labels close the
+    whole gap (0.3 -> 0.9 right), the flow p67 equals the ceiling but ±1 pp is finer than 40 blocks resolve."""
+    folder = _seed000(tmp_path / "s", 0.8, 0.5, units=False)
+    rng = np.random.default_rng(5)
+    n = 2400
+    truth = np.array(CLASSES)[rng.integers(0, 3, n)]
+
+    def predict(p):  # right with probability p, else a random class
+        return np.where(rng.random(n) < p, truth, np.array(CLASSES)[rng.integers(0, 3, n)])
+    frames = pd.DataFrame({"game": "Small", "episode": 0, "step": np.arange(n), "source_frame": np.arange(n),
+                           "block": np.arange(n) // 60, "steer": truth, "joint_v3": predict(0.3),
+                           "ceiling": predict(0.9), "few_shot_draw_0": predict(0.9), "few_shot_draw_1": predict(0.9),
+                           "flow_percentile": predict(0.9), "single": ""})
+    frames.loc[:9, "few_shot_draw_1"] = ""  # a frame a method did not predict is left out
+    frames.to_csv(folder / "racing" / "test_predictions.csv", index=False)
+    pd.DataFrame({"zero_shot": [0.5], "ceiling": [0.9], "gap": [0.4], "few_shot": [0.9], "flow_percentile": [0.9]},
+                 index=pd.Index(["Small"], name="game")).to_csv(folder / "racing" / "calibration_gap.csv")
+    df = ledger(folder, n_boot=500)
+    fifty, p67 = _row(df, "fifty-labels-close-gap"), _row(df, "p67-near-ceiling")
+    assert fifty.n_units == 40 and fifty.estimate == pytest.approx(1.0, abs=0.1) and fifty.verdict == REPRODUCED
+    assert p67.verdict == INCONCLUSIVE and p67.ci_low < 0 < p67.ci_high  # ±1 pp is tighter than 40 blocks allow
+    assert _row(df, "joint-helps-small-game").verdict == NO_UNITS  # no single-game predictions saved

@@ -1,0 +1,97 @@
+"""Early stopping: stops on a constructed validation-loss plateau, keeps the best weights, and
+the IDM and world-model trainers record it on the card."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from workbench.training import stopping
+
+
+def test_stops_after_patience_evaluations_without_improvement_and_keeps_the_best_weights():
+    model = torch.nn.Linear(2, 1)
+    record = stopping.new_record()
+    losses = [1.0, 0.8, 0.7, 0.71, 0.70, 0.72, 0.5]  # plateau after the third evaluation
+    stops = []
+    for step, loss in enumerate(losses, start=1):
+        with torch.no_grad():
+            model.weight.fill_(step)  # the weights of evaluation `step`
+        stops.append(stopping.observe(record, loss, step * 100, model, patience=3))
+        if stops[-1]:
+            break
+    assert stops == [False, False, False, False, False, True]  # never sees the late 0.5
+    assert record["best_step"] == 300 and record["best_loss"] == 0.7 and record["stopped_step"] == 600
+    stopping.restore_best(record, model)
+    assert torch.all(model.weight == 3)
+    card = stopping.stopping_card(record, 3)
+    assert card == {"patience": 3, "stopped_step": 600, "best_step": 300, "best_val_loss": 0.7}
+
+
+def test_min_delta_counts_tiny_gains_as_a_plateau():
+    record, model = stopping.new_record(), torch.nn.Linear(1, 1)
+    assert not stopping.observe(record, 1.0, 1, model, patience=2, min_delta=0.01)
+    assert not stopping.observe(record, 0.995, 2, model, patience=2, min_delta=0.01)
+    assert stopping.observe(record, 0.992, 3, model, patience=2, min_delta=0.01) and record["best_step"] == 1
+
+
+def test_idm_training_stops_on_a_flat_validation_loss(tiny_stores_for_stopping):
+    from workbench.models.library import load_card
+    from workbench.training import TrainConfig, train
+
+    # lr = 0: the weights never change, so the validation loss is flat from the first evaluation
+    cfg = TrainConfig(datasets=[str(tiny_stores_for_stopping)], steps=40, batch_size=8, chunks_per_batch=2,
+                      eval_every=2, split_block=4, input_size=32, width=16, embed_dim=32, device="cpu", lr=0.0,
+                      patience=2, model_id="flat")
+    result = train(cfg, progress=False)
+    assert result.finished and result.step == 6  # evaluations at 2 (best), 4, 6: two without improvement
+    early = load_card("flat")["training"]["early_stopping"]
+    assert early["stopped_step"] == 6 and early["best_step"] == 2 and early["best_val_loss"] > 0
+    assert all("val_loss" in h for h in load_card("flat")["history"])
+    assert TrainConfig(datasets=["racing"]).identity() == {
+        k: v for k, v in TrainConfig(datasets=["racing"], patience=None).to_dict().items()
+        if k not in ("device", "checkpoint_every", "cache_chunks", "patience")}  # old model ids unchanged
+
+
+def test_world_model_training_stops_on_a_flat_validation_loss(world_store_for_stopping, monkeypatch):
+    import numpy as np
+
+    from workbench.models.library import load_card
+    from workbench.worldmodel import WorldModelConfig, train, train_world_model
+
+    # a constructed plateau: the validation one-step error is the same at every evaluation
+    monkeypatch.setattr(train, "one_step_errors", lambda model, s, actions=None: {"model": np.ones((len(s), 3))})
+    cfg = WorldModelConfig(datasets=[str(world_store_for_stopping)], split_block=4, clip_length=3, input_size=32,
+                           encoder_width=8, rep_channels=4, encoder_steps=2, latent_dim=8, d_model=16, depth=1,
+                           n_heads=2, idm_width=8, steps=30, batch_size=4, chunks_per_batch=2, eval_every=2,
+                           eval_clips=8, device="cpu", patience=1, family="noisy", model_id="flat-wm")
+    model_id = train_world_model(cfg, progress=False)
+    card = load_card(model_id)
+    assert card["training"]["steps"] == 4 and card["training"]["early_stopping"]["stopped_step"] == 4, card["history"]
+
+
+def _recorded(tmp_path_factory, name: str):
+    from workbench.data.catalog import get_entry, materialise
+
+    cache = tmp_path_factory.mktemp("tiny")
+    old = os.environ.get("WORKBENCH_CACHE")
+    os.environ["WORKBENCH_CACHE"] = str(cache)
+    try:
+        return materialise(get_entry(name), size="tiny", progress=False)
+    finally:
+        if old is None:
+            os.environ.pop("WORKBENCH_CACHE")
+        else:
+            os.environ["WORKBENCH_CACHE"] = old
+
+
+@pytest.fixture(scope="module")
+def tiny_stores_for_stopping(tmp_path_factory):
+    return _recorded(tmp_path_factory, "racing")
+
+
+@pytest.fixture(scope="module")
+def world_store_for_stopping(tmp_path_factory):
+    return _recorded(tmp_path_factory, "first_person")
