@@ -29,7 +29,7 @@ from ..models.library import list_models, load_card, model_path
 from ..paths import check_id
 from ..study.runner import studies_dir
 from ..study.wm_report import (capacity_table, controller_table, cycle_table, headlines, health_table, leakage_table,
-                               pictures, planning_table, probe_table)
+                               navigation_table, ood_table, pictures, planning_table, probe_table)
 from ..study.worldmodels import RECORD as WM_RECORD
 
 #: Projections a study may save as ``<study>/<domain>/points-<name>.csv``.
@@ -117,7 +117,7 @@ def points(study_id: str, domain: str, projection: str) -> pd.DataFrame | None:
 #: A run's tables as its report shows them (:mod:`workbench.study.wm_report`), by CSV name.
 WM_TABLES = {"capacity": capacity_table, "leakage": leakage_table, "cycle": cycle_table, "health": health_table,
              "controllers": lambda df, run: controller_table(df), "planning": lambda df, run: planning_table(df),
-             "probes": lambda df, run: probe_table(df)}
+             "navigation": lambda df, run: navigation_table(df), "probes": lambda df, run: probe_table(df)}
 #: A run's picture folders: transfer filmstrips (PNG + GIF per clip) and planning rollouts (PNG).
 WM_PICTURES = ("filmstrips", "planning")
 
@@ -155,6 +155,18 @@ def wm_table(run_id: str, name: str) -> pd.DataFrame | None:
 
 
 @lru_cache(maxsize=16)
+def _ood(folder: str, study_id: str, mtimes: tuple) -> pd.DataFrame | None:
+    return ood_table(Path(folder), study_id)
+
+
+def wm_ood(run_id: str) -> pd.DataFrame | None:
+    """The out-of-domain table of the run (:func:`workbench.study.wm_report.ood_table`), or None."""
+    folder = study_folder(run_id) / "ood"
+    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    return _ood(str(study_folder(run_id)), run_id, tuple((f.name, _mtime(f)) for f in files)) if files else None
+
+
+@lru_cache(maxsize=16)
 def _headlines(folder: str, mtimes: tuple) -> tuple[str, ...]:
     folder = Path(folder)
     return tuple(headlines(folder, json.loads((folder / WM_RECORD).read_text())))
@@ -163,7 +175,8 @@ def _headlines(folder: str, mtimes: tuple) -> tuple[str, ...]:
 def wm_headlines(run_id: str) -> str:
     """The report's headline numbers (Markdown), recomputed only when the run's files change."""
     folder = study_folder(run_id)
-    files = [folder / f for f in (WM_RECORD, "leakage.csv", "cycle.csv", "controllers.csv", "planning.csv")]
+    files = [folder / f for f in (WM_RECORD, "leakage.csv", "cycle.csv", "controllers.csv", "planning.csv",
+                                  "navigation.csv")]
     return "\n".join(_headlines(str(folder), tuple(_mtime(f) if f.is_file() else 0 for f in files)))
 
 
