@@ -126,11 +126,10 @@ def test_tiny_batch_run_cli_end_to_end(workbench_dirs):
     navigation = pd.read_csv(folder / "navigation.csv")
     assert set(navigation.method) == {"random", "still", "straight_fit", "controller:xattn", "action_model"}
     assert np.isfinite(navigation[["ate", "rpe", "rpe_rot"]]).all().all()
-    for name in ("capacity", "leakage", "cycle", "leakage_clips", "controllers_clips", "navigation"):
+    for name in ("capacity", "controllers_clips", "navigation"):  # tiny's one test block: no leakage/cycle pairs
         ood = pd.read_csv(folder / "ood" / f"{name}.csv")
         assert set(ood.game if "game" in ood else ["freedoom2_flick"]) == {"freedoom2_flick"}, name
-        if "arm" in ood and name != "navigation":
-            assert set(ood.arm) == {"in-domain", "out-of-domain"}, name
+        assert {"in-domain", "out-of-domain"} <= set(ood.arm), name
     health = pd.read_csv(folder / "health.csv")
     assert health.set_index("family").loc["discrete", "code_usage"] > 0
     strip = Image.open(folder / "filmstrips" / "noisy-beta0.001-0.png")

@@ -348,11 +348,11 @@ def test_end_to_end_train_transfer_control_plan(first_person_tiny, tmp_path):
     assert (still.ate > 0).any()  # the recorded player moves
 
     # a game the model never saw: clips, controllers and scores of that game only
-    games = ["freedoom2_flick"]
-    per_clip = future_leakage([ids["sparse"]], n_clips=8, games=games, per_clip=True, pixels=False)
-    assert set(per_clip["game"]) == set(games) and len(per_clip) == per_clip["clip"].nunique()
-    assert np.isclose(future_leakage([ids["sparse"]], n_clips=8, games=games, pixels=False)["error"][0],
-                      per_clip["error"].mean())
+    per_clip = future_leakage([ids["sparse"]], n_clips=8, per_clip=True, pixels=False)
+    assert len(per_clip) == per_clip["clip"].nunique() and {"error", "error_cut", "game"} <= set(per_clip.columns)
+    assert np.isclose(future_leakage([ids["sparse"]], n_clips=8, pixels=False)["error"][0], per_clip["error"].mean())
+    games = ["freedoom2_flick"]  # tiny: one test block of 8 frames, so no clip has a partner 8 clips away
+    assert future_leakage([ids["sparse"]], n_clips=8, games=games, pixels=False).empty
     other = train_controller(ControllerConfig(world_model=ids["sparse"], kind="mlp", action_space="motion", steps=3,
                                               batch_size=8, eval_every=3, checkpoint_every=3, device="cpu",
                                               games=games), progress=False)

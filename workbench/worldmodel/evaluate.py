@@ -250,6 +250,8 @@ def future_leakage(models: Sequence[ModelRef], split: str = "test", n_clips: int
             raise ValueError(f"cut must be in [0, {batch.s.shape[1] - 2}], got {k}")
         other = partners(batch.index, batch.positions, pairing, seed)
         ok = other >= 0
+        if not ok.any():  # e.g. one game's few test clips, none far enough from another
+            continue
         s, spliced = batch.s[ok], batch.s[ok].clone()
         spliced[:, k + 1:] = batch.s[other[ok], k + 1:]
         result = {}
