@@ -167,7 +167,8 @@ def study_env(tmp_path_factory):
     code = ("from workbench.study import StudyConfig, run_study\n"
             "from workbench.study.worldmodels import WorldModelStudyConfig, run_worldmodel_study\n"
             "run_study(StudyConfig(size='tiny', domains=['racing'], steps=8, pairwise=False), progress=False)\n"
-            "run_worldmodel_study(WorldModelStudyConfig(size='tiny'), progress=False)")
+            "run_worldmodel_study(WorldModelStudyConfig(size='tiny', sweeps={'noisy': [1e-3, 5e-5]},"
+            " controllers=['xattn']), progress=False)")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, **env}, capture_output=True,
                           text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -365,7 +366,7 @@ def test_world_models_page_tables_pictures_and_deep_link(page, server, study_env
     for heading in ("Capacity (§5)", "Future leakage (Table 1)", "cycle consistency (Table 2)",
                     "Tables S1/S2, left", "Tables S1/S2, right", "Model health", "Probes on latent actions"):
         page.get_by_text(heading).first.wait_for()
-    assert page.locator("table").count() == 7
+    assert page.locator("table").count() == 9  # + navigation planning and the out-of-domain arm
     assert "noisy-beta0.001" in page.locator("table", has_text="scene cut").inner_text()  # Table 1
     assert "controller:xattn" in page.locator("table", has_text="l1_std").inner_text()  # planning
     assert page.locator(".bk-Canvas").count() >= 2  # the capacity curve and the latent samples
