@@ -35,8 +35,10 @@ def test_config_budgets_ids_and_the_models_of_a_run():
     assert {c.encoder for c in configs.values()} == {"enc"}
     assert configs["noisy-beta5e-05"].beta == 5e-5 and configs["action-motion"].action_space == "motion"
     assert configs["zero"].model_id.startswith("seed002-first_person-demo-s0-") and configs["zero"].model_id.endswith(".zero")
-    assert WorldModelStudyConfig(ood_train_games=[]).study_id == "seed002-first_person-demo-s0"  # no arm: same run
-    assert WorldModelStudyConfig(ood_train_games=["freedoom2_flick"]).study_id != cfg.study_id
+    assert WorldModelStudyConfig(ood_train_games=["freedoom1_smooth"]).study_id == cfg.study_id  # the default arm
+    assert len({WorldModelStudyConfig(ood_train_games=g).study_id for g in ([], ["freedoom2_flick"], None)}) == 3
+    with pytest.raises(ValueError, match="not games of first_person"):
+        WorldModelStudyConfig(ood_train_games=["E1M2"])
 
 
 def test_every_size_has_low_mid_high_on_the_paper_grid_and_names_what_it_leaves_out():

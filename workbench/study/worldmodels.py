@@ -127,10 +127,13 @@ class WorldModelStudyConfig:
         unknown = set(self.sweeps) - {"sparse", "noisy", "discrete"}
         if unknown:
             raise ValueError(f"sweeps: unknown families {sorted(unknown)}; expected sparse, noisy, discrete")
+        games = get_entry(self.dataset).games
         if self.ood_train_games is None:
-            self.ood_train_games = get_entry(self.dataset).games[:1]
-        elif self.ood_train_games:
-            custom = True
+            self.ood_train_games = games[:1]
+        unknown = set(self.ood_train_games) - set(games)
+        if unknown:
+            raise ValueError(f"ood_train_games: {sorted(unknown)} are not games of {self.dataset} ({games})")
+        custom = custom or self.ood_train_games != games[:1]
         if self.study_id is None:  # a non-default budget is another run (and other models)
             key = {k: getattr(self, k) for k in [*budget, "ood_train_games"]}
             tag = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
