@@ -380,6 +380,11 @@ def write_wm_report(folder: Path) -> Path:
     lines += ["## Provenance", "", f"Autoencoder `{record.get('encoder')}`; world models "
               + ", ".join(f"`{m}`" for m in record.get("world_models", {}).values()) + "; controllers "
               + ", ".join(f"`{m}`" for m in record.get("controllers", {}).values()) + ".", "",
+              *([f"Out of domain (trained on {', '.join(record['ood']['train_games'])}): autoencoder "
+                 f"`{record['ood'].get('encoder')}`; world models "
+                 + ", ".join(f"`{m}`" for m in record["ood"].get("world_models", {}).values()) + "; controllers "
+                 + ", ".join(f"`{m}`" for m in record["ood"].get("controllers", {}).values()) + ".", ""]
+                if record.get("ood", {}).get("world_models") else []),
               "Timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in record.get("timings", {}).items()), ""]
     if record.get("training_s"):
         lines += ["Training seconds per model: " + ", ".join(

@@ -195,6 +195,11 @@ def model_levels(configs: dict[str, WorldModelConfig], sweeps: dict[str, list]) 
     return pd.DataFrame(rows)
 
 
+def _why_left_out(cfg: WorldModelStudyConfig) -> str:
+    budget = BUDGETS.get(cfg.size, {})
+    return budget["left_out"] if cfg.sweeps == budget.get("sweeps") else "a sweep chosen for this run"
+
+
 def left_out(cfg: WorldModelStudyConfig) -> dict[str, list]:
     """The paper's knob values (appendix A) this run does not train, per family."""
     return {family: [v for v in values if v not in cfg.sweeps.get(family, [])] for family, values in PAPER_SWEEPS.items()}
@@ -273,7 +278,7 @@ def run_worldmodel_study(cfg: WorldModelStudyConfig | None = None, progress: boo
     if cfg.ood_train_games and not ood_games:
         raise ValueError(f"ood_train_games {cfg.ood_train_games} leave no game of {cfg.dataset} to evaluate on")
     record = {"kind": "worldmodels", "config": asdict(cfg), "code_version": code_version(), "started": now_utc(),
-              "timings": {}, "left_out": {"values": left_out(cfg), "why": BUDGETS.get(cfg.size, {}).get("left_out")},
+              "timings": {}, "left_out": {"values": left_out(cfg), "why": _why_left_out(cfg)},
               "ood": {"train_games": list(cfg.ood_train_games), "eval_games": ood_games}}
     stages = ["data", "autoencoder", "world models", "controllers", "evaluate", "planning", "out of domain", "pictures"]
     bar = tqdm(stages, desc="seed 002", unit="stage", disable=not progress)
