@@ -246,6 +246,8 @@ def error_vs_strength(points: pd.DataFrame, references: pd.DataFrame | None = No
                                                   "ylabel": ylabel, "logx": True},
                              bokeh={"width": 380, "height": 320}, mpl={"fig_inches": (4.2, 3.4)}))
     layout = hv.Layout(panels).cols(3)
+    layout = layout.opts(shared_axes=False, backend="bokeh").opts(shared_axes=False, sublabel_format="",
+                                                                  backend="matplotlib")
     return layout.opts(title=title, backend="matplotlib") if title else layout
 
 
