@@ -370,6 +370,7 @@ def test_world_models_page_tables_pictures_and_deep_link(page, server, study_env
     assert "noisy-beta0.001" in page.locator("table", has_text="scene cut").inner_text()  # Table 1
     assert "controller:xattn" in page.locator("table", has_text="l1_std").inner_text()  # planning
     assert page.locator(".bk-Canvas").count() >= 2  # the capacity curve and the latent samples
+    assert page.locator(".wb-strength img").count() == 1  # Figure 4
     _shot(page, "worldmodels")
 
     for kind, label in (("filmstrips", "filmstrips of model"), ("planning", "planning rollouts of model")):

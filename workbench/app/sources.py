@@ -13,6 +13,7 @@ Returned DataFrames and datasets are shared between sessions: treat them as read
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -29,8 +30,9 @@ from ..models.library import list_models, load_card, model_path
 from ..paths import check_id
 from ..study.runner import studies_dir
 from ..study.wm_report import (capacity_table, controller_table, cycle_table, headlines, health_table, leakage_table,
-                               navigation_table, ood_table, pictures, planning_table, probe_table)
+                               navigation_table, ood_table, pictures, planning_table, probe_table, strength_figure)
 from ..study.worldmodels import RECORD as WM_RECORD
+from ..viz.plots import save_figure
 
 #: Projections a study may save as ``<study>/<domain>/points-<name>.csv``.
 PROJECTIONS = ("tsne", "umap")
@@ -152,6 +154,23 @@ def wm_table(run_id: str, name: str) -> pd.DataFrame | None:
         return None
     path = study_folder(run_id) / f"{name}.csv"
     return _wm_table(str(path), _mtime(path), name, run_id)
+
+
+@lru_cache(maxsize=16)
+def _strength_png(path: str, mtime: int) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        return save_figure(strength_figure(_read_csv(path, mtime, None)), Path(tmp) / "strength.png").read_bytes()
+
+
+def wm_strength_png(run_id: str) -> bytes | None:
+    """Figure 4 of the run (:func:`workbench.study.wm_report.strength_figure`) as PNG bytes, drawn
+    once per ``capacity.csv`` version; None when the run swept no knob. A PNG, not a Bokeh layout:
+    a HoloViews Layout on the page stalls the browser's URL sync."""
+    capacity = wm_csv(run_id, "capacity")
+    if capacity is None or "knob" not in capacity or not capacity["knob"].notna().any():
+        return None
+    path = study_folder(run_id) / "capacity.csv"
+    return _strength_png(str(path), _mtime(path))
 
 
 @lru_cache(maxsize=16)

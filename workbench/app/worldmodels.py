@@ -14,7 +14,7 @@ import logging
 
 import panel as pn
 
-from ..study.wm_report import PAPER_TITLE, capacity_figure, samples_figure, strength_figure
+from ..study.wm_report import PAPER_TITLE, capacity_figure, samples_figure
 from . import sources
 from .layout import figure, notice, table
 from .state import ViewState, choose
@@ -104,11 +104,13 @@ def run_view(run: str) -> pn.viewable.Viewable:
         capacity = sources.wm_csv(run, "capacity")
         if capacity is not None:
             parts.append(figure(capacity_figure(capacity, run), "capacity-curve"))
-            if "knob" in capacity and capacity["knob"].notna().any():
+            strength = sources.wm_strength_png(run)
+            if strength is not None:
                 parts += [pn.pane.Markdown("### Error vs regularisation strength (Figure 4)\nOne-step and rollout "
                                            "error against each regulariser's knob; dashed: the unregularised `free` "
                                            "and deterministic `zero` models."),
-                          figure(strength_figure(capacity), "strength")]
+                          pn.pane.PNG(strength, alt_text="error vs regularisation strength", name="strength",
+                                      css_classes=["wb-strength"])]
         for name, heading, caption in SECTIONS:
             shown = sources.wm_table(run, name)
             parts += [pn.pane.Markdown(f"### {heading}\n{caption}"), notice(f"Run {run} has no {name} table.")
