@@ -364,7 +364,8 @@ def test_world_models_page_tables_pictures_and_deep_link(page, server, study_env
     page.wait_for_function(f"() => window.location.search.includes('wm_run={run}')")
     page.get_by_text("Headline numbers").wait_for()
     for heading in ("Capacity (§5)", "Future leakage (Table 1)", "cycle consistency (Table 2)",
-                    "Tables S1/S2, left", "Tables S1/S2, right", "Model health", "Probes on latent actions"):
+                    "Tables S1/S2, left", "Table S1, right", "Table S2, right", "Out of domain", "Model health",
+                    "Probes on latent actions"):
         page.get_by_text(heading).first.wait_for()
     assert page.locator("table").count() == 9  # + navigation planning and the out-of-domain arm
     assert "noisy-beta0.001" in page.locator("table", has_text="scene cut").inner_text()  # Table 1
