@@ -42,10 +42,11 @@ from .transfer import filmstrip_image, save_filmstrip, save_gif, transfer_filmst
 
 __all__ = [
     "FrameAutoencoder", "ActionSpace", "ClipIndex", "ClipReader", "build_clip_index", "step_actions",
-    "AutoencoderConfig", "ControllerConfig", "WorldModelConfig", "by_capacity", "capacity_levels", "sweep_configs", "CrossAttentionController",
-    "MLPController", "capacity", "cycle_consistency", "future_leakage", "one_step_errors", "health_summary",
-    "LatentActionWorldModel", "cem", "controller_rollouts", "navigation_eval", "plan", "planning_eval", "planning_filmstrip", "latent_actions", "latent_probes",
-    "DiscreteLatent", "FreeLatent", "NoisyLatent", "SparseLatent", "gaussian_kl", "sparse_energy", "vcm_loss",
-    "vector_quantize", "sample_latents", "sample_projection", "train_autoencoder", "train_controller",
-    "train_world_model", "ate", "integrate_motion", "rpe", "filmstrip_image", "save_filmstrip", "save_gif", "transfer_filmstrip",
+    "AutoencoderConfig", "ControllerConfig", "WorldModelConfig", "by_capacity", "capacity_levels", "sweep_configs",
+    "CrossAttentionController", "MLPController", "capacity", "cycle_consistency", "future_leakage", "one_step_errors",
+    "health_summary", "LatentActionWorldModel", "cem", "controller_rollouts", "navigation_eval", "plan",
+    "planning_eval", "planning_filmstrip", "latent_actions", "latent_probes", "DiscreteLatent", "FreeLatent",
+    "NoisyLatent", "SparseLatent", "gaussian_kl", "sparse_energy", "vcm_loss", "vector_quantize", "sample_latents",
+    "sample_projection", "train_autoencoder", "train_controller", "train_world_model", "ate", "integrate_motion",
+    "rpe", "filmstrip_image", "save_filmstrip", "save_gif", "transfer_filmstrip",
 ]
