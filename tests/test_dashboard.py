@@ -367,7 +367,7 @@ def test_world_models_page_tables_pictures_and_deep_link(page, server, study_env
                     "Probes on latent actions"):
         page.get_by_text(heading).first.wait_for()
     assert page.locator("table").count() == 9  # + navigation planning and the out-of-domain arm
-    assert "noisy-beta0.001" in page.locator("table", has_text="scene cut").inner_text()  # Table 1
+    assert "noisy-beta0.0001" in page.locator("table", has_text="scene cut").inner_text()  # Table 1 (tiny's Mid)
     assert "controller:xattn" in page.locator("table", has_text="l1_std").inner_text()  # planning
     assert page.locator(".bk-Canvas").count() >= 2  # the capacity curve and the latent samples
     assert page.locator(".wb-strength img").count() == 1  # Figure 4
