@@ -372,13 +372,15 @@ def test_world_models_page_tables_pictures_and_deep_link(page, server, study_env
     page.wait_for_function(f"() => window.location.search.includes('wm_run={run}')")
     page.get_by_text("Headline numbers").wait_for()
     for heading in ("Capacity (§5)", "Future leakage (Table 1)", "cycle consistency (Table 2)",
-                    "Tables S1/S2, left", "Tables S1/S2, right", "Model health", "Probes on latent actions"):
+                    "Tables S1/S2, left", "Table S1, right", "Table S2, right", "Out of domain", "Model health",
+                    "Probes on latent actions"):
         page.get_by_text(heading).first.wait_for()
-    assert page.locator("table").count() == 8
+    assert page.locator("table").count() == 10  # the ledger, + navigation planning and the out-of-domain arm
     assert "leakage-above-1" in page.locator("table").first.inner_text()  # the claims ledger on top
-    assert "noisy-beta0.001" in page.locator("table", has_text="ratio (pixels)").inner_text()  # Table 1
-    assert "controller:xattn" in page.locator("table", has_text="Δ forward").inner_text()  # planning
+    assert "noisy-beta0.0001" in page.locator("table", has_text="scene cut").inner_text()  # Table 1 (tiny's Mid)
+    assert "controller:xattn" in page.locator("table", has_text="l1_std").inner_text()  # planning
     assert page.locator(".bk-Canvas").count() >= 2  # the capacity curve and the latent samples
+    assert page.locator(".wb-strength img").count() == 1  # Figure 4
     _shot(page, "worldmodels")
 
     for kind, label in (("filmstrips", "filmstrips of model"), ("planning", "planning rollouts of model")):

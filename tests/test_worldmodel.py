@@ -15,9 +15,10 @@ import yaml
 
 from workbench.models import load_card, load_model
 from workbench.worldmodel import (ActionSpace, ClipReader, ControllerConfig, DiscreteLatent, LatentActionWorldModel,
-                                  NoisyLatent, SparseLatent, WorldModelConfig, build_clip_index, capacity, cem,
-                                  controller_rollouts, cycle_consistency, future_leakage, gaussian_kl, health_summary,
-                                  latent_actions, latent_probes, planning_eval, sample_latents, save_filmstrip,
+                                  NoisyLatent, SparseLatent, WorldModelConfig, ate, build_clip_index, by_capacity,
+                                  capacity, capacity_levels, cem, controller_rollouts, cycle_consistency,
+                                  future_leakage, gaussian_kl, health_summary, integrate_motion, latent_actions,
+                                  latent_probes, navigation_eval, planning_eval, rpe, sample_latents, save_filmstrip,
                                   save_gif, sparse_energy, step_actions, sweep_configs, train_controller,
                                   train_world_model, transfer_filmstrip, vcm_loss, vector_quantize)
 from workbench.worldmodel.regularizers import PAPER_SWEEPS
@@ -113,6 +114,55 @@ def test_cem_reaches_the_minimum_of_a_quadratic():
     assert torch.allclose(result.best, target, atol=0.05)
     assert result.history == sorted(result.history, reverse=True)
     assert result.cost < 1e-2
+
+
+def test_capacity_levels_follow_each_knobs_direction():
+    assert by_capacity("sparse", [0.01, 0.4, 0.06]) == [0.4, 0.06, 0.01]  # a stronger L1 = less capacity
+    assert by_capacity("discrete", [1024, 16]) == [16, 1024]  # a bigger codebook = more capacity
+    assert capacity_levels("noisy", [1e-6, 5e-3, 1e-4]) == {5e-3: "Low", 1e-4: "Mid", 1e-6: "High"}
+    assert capacity_levels("discrete", [16, 1024]) == {16: "Low", 1024: "High"}  # no middle: the paper's rows
+    assert capacity_levels("sparse", PAPER_SWEEPS["sparse"])[0.4] == "Low"
+    assert capacity_levels("sparse", PAPER_SWEEPS["sparse"])[0.06] == "Mid"  # the lower-capacity middle of eight
+    assert list(capacity_levels("sparse", PAPER_SWEEPS["sparse"]).values()).count("") == 5
+    assert capacity_levels("noisy", [5e-5]) == {5e-5: "Mid"}
+    with pytest.raises(ValueError, match="no capacity knob"):
+        capacity_levels("free", [1])
+
+
+# --- trajectories -------------------------------------------------------------------------------
+
+def test_motion_integrates_back_to_the_recorded_poses():
+    """Poses of a constructed walk (a square with turns) -> step actions -> integrated poses."""
+    angle = np.array([0.0, 0.0, 90.0, 90.0, 180.0, 270.0, 350.0])
+    x, y = np.zeros(7), np.zeros(7)
+    for t in range(6):
+        step = np.radians(angle[t])
+        x[t + 1], y[t + 1] = x[t] + 10 * np.cos(step) - 3 * np.sin(step), y[t] + 10 * np.sin(step) + 3 * np.cos(step)
+    ds = xr.Dataset({"pos_x": ("frame", x), "pos_y": ("frame", y), "angle": ("frame", angle)},
+                    coords={"game": ("frame", ["g"] * 7), "episode": ("frame", np.zeros(7, np.int32)),
+                            "step": ("frame", np.arange(7, dtype=np.int32))})
+    motion, _ = step_actions(ds, "motion")
+    assert np.allclose(motion[:6, :2], [10, 3], atol=1e-4) and np.allclose(motion[:6, 2], [0, 90, 0, 90, 90, 80])
+    poses = integrate_motion(np.array([0.0, 0.0, 0.0]), motion[:6])
+    assert np.allclose(poses[:, :2], np.stack([x, y], 1), atol=1e-3)
+    assert np.allclose((poses[:, 2] - angle + 180) % 360 - 180, 0, atol=1e-3)
+
+
+def test_ate_and_rpe_known_answers():
+    true = integrate_motion(np.zeros(3), np.tile([10.0, 0.0, 0.0], (4, 1)))  # 10 units forward, 4 steps
+    assert ate(true, true) == 0 and rpe(true, true) == (0, 0)
+    short = integrate_motion(np.zeros(3), np.tile([8.0, 0.0, 0.0], (4, 1)))  # 2 short per step
+    assert np.isclose(ate(short, true), np.sqrt(np.mean([(2 * i) ** 2 for i in range(1, 5)])))
+    trans, rot = rpe(short, true)
+    assert np.isclose(trans, 2.0) and rot == 0
+    sideways = integrate_motion(np.zeros(3), np.tile([0.0, 10.0, 0.0], (4, 1)))
+    assert np.isclose(rpe(sideways, true)[0], np.sqrt(200))  # every step 10 left instead of 10 forward
+    turned = integrate_motion(np.zeros(3), [[10.0, 0, 90.0], [10.0, 0, 0], [10.0, 0, 0], [10.0, 0, 0]])
+    trans, rot = rpe(turned, true)
+    assert np.isclose(rot, 90 / 4) and np.isclose(trans, 0, atol=1e-9)  # one wrong turn; every step the right length
+    assert np.isclose(ate(turned, true), np.sqrt(np.mean([0, 200, 800, 1800])))  # drift grows after the turn
+    both = np.stack([short, turned])
+    assert ate(both, np.stack([true, true])).shape == (2,)
 
 
 def test_lr_schedule_warms_up_then_decays():
@@ -292,6 +342,24 @@ def test_end_to_end_train_transfer_control_plan(first_person_tiny, tmp_path):
     plans = planning_eval(ids["sparse"], [ctrl], ids["action"], n_episodes=2, n_samples=16, top_k=4, iterations=2)
     assert set(plans["method"]) == {"random", "still", "controller:xattn", "action_model"}
     assert len(plans) == 8 and np.isfinite(plans[["error_forward", "error_left", "error_turn", "l1_std"]]).all().all()
+    nav = navigation_eval(ids["sparse"], [ctrl], ids["action"], n_episodes=2, horizon=3, n_samples=16)
+    assert set(nav["method"]) == {"random", "still", "straight_fit", "controller:xattn", "action_model"}
+    assert np.isfinite(nav[["ate", "rpe", "rpe_rot"]]).all().all() and (nav[["ate", "rpe"]] >= 0).all().all()
+    still = nav[nav.method == "still"]
+    assert (still.ate > 0).any()  # the recorded player moves
+
+    # a game the model never saw: clips, controllers and scores of that game only
+    per_clip = future_leakage([ids["sparse"]], n_clips=8, per_clip=True, pixels=False)
+    assert len(per_clip) == per_clip["clip"].nunique() and {"error", "error_cut", "game"} <= set(per_clip.columns)
+    assert np.isclose(future_leakage([ids["sparse"]], n_clips=8, pixels=False)["error"][0], per_clip["error"].mean())
+    games = ["freedoom2_flick"]  # tiny: one test block of 8 frames, so no clip has a partner 8 clips away
+    assert future_leakage([ids["sparse"]], n_clips=8, games=games, pixels=False).empty
+    other = train_controller(ControllerConfig(world_model=ids["sparse"], kind="mlp", action_space="motion", steps=3,
+                                              batch_size=8, eval_every=3, checkpoint_every=3, device="cpu",
+                                              games=games), progress=False)
+    assert load_card(other)["games"] == games
+    clips = controller_rollouts(ids["sparse"], [other], n_clips=8, games=games, per_clip=True)
+    assert set(clips["game"]) == set(games) and {"clip", "error"} <= set(clips.columns)
 
 
 def test_library_resolves_every_world_model_architecture_lazily():

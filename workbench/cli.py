@@ -629,12 +629,15 @@ def wm_study(
     sweep: Optional[List[str]] = typer.Option(None, "--sweep", help="FAMILY=V1,V2 (repeatable); default: the size's."),
     steps: Optional[int] = typer.Option(None, help="World-model steps (default: the size's budget)."),
     workers: Optional[int] = typer.Option(None, help="Models trained at a time (default: min(2, cores))."),
+    ood_train: Optional[List[str]] = typer.Option(None, "--ood-train", help="Game(s) the out-of-domain arm trains "
+                                                  "on, scored on the others (default: the first; 'none': no arm)."),
 ) -> None:
-    """Seed 002 as one batch run: capacity sweep, controllers, Tables 1, 2, S1, S2; writes report.md."""
+    """Seed 002 as one batch run: capacity sweep, controllers, Tables 1, 2, S1, S2, out of domain; writes report.md."""
     from .study.wm_report import write_wm_report
     from .study.worldmodels import WorldModelStudyConfig, run_worldmodel_study
 
-    options = {"sweeps": _parse_sweeps(sweep) if sweep else None, "steps": steps}
+    options = {"sweeps": _parse_sweeps(sweep) if sweep else None, "steps": steps,
+               "ood_train_games": None if not ood_train else [g for g in ood_train if g != "none"]}
     if workers:
         options["workers"] = workers
     cfg = _guard(WorldModelStudyConfig, dataset=dataset, size=size, seed=seed, **options)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -30,8 +31,9 @@ from ..models.library import load_card, model_path, read_library
 from ..paths import check_id
 from ..study.runner import studies_dir
 from ..study.wm_report import (capacity_table, controller_table, cycle_table, headlines, health_table, leakage_table,
-                               pictures, planning_table, probe_table)
+                               navigation_table, ood_table, pictures, planning_table, probe_table, strength_figure)
 from ..study.worldmodels import RECORD as WM_RECORD
+from ..viz.plots import save_figure
 
 #: Projections a study may save as ``<study>/<domain>/points-<name>.csv``.
 PROJECTIONS = ("tsne", "umap")
@@ -147,7 +149,7 @@ def preload() -> None:
 #: A run's tables as its report shows them (:mod:`workbench.study.wm_report`), by CSV name.
 WM_TABLES = {"capacity": capacity_table, "leakage": leakage_table, "cycle": cycle_table, "health": health_table,
              "controllers": lambda df, run: controller_table(df), "planning": lambda df, run: planning_table(df),
-             "probes": lambda df, run: probe_table(df)}
+             "navigation": lambda df, run: navigation_table(df), "probes": lambda df, run: probe_table(df)}
 #: A run's picture folders: transfer filmstrips (PNG + GIF per clip) and planning rollouts (PNG).
 WM_PICTURES = ("filmstrips", "planning")
 
@@ -185,6 +187,35 @@ def wm_table(run_id: str, name: str) -> pd.DataFrame | None:
 
 
 @lru_cache(maxsize=16)
+def _strength_png(path: str, mtime: int) -> bytes:
+    with tempfile.TemporaryDirectory() as tmp:
+        return save_figure(strength_figure(_read_csv(path, mtime, None)), Path(tmp) / "strength.png").read_bytes()
+
+
+def wm_strength_png(run_id: str) -> bytes | None:
+    """Figure 4 of the run (:func:`workbench.study.wm_report.strength_figure`) as PNG bytes, drawn
+    once per ``capacity.csv`` version; None when the run swept no knob. A PNG, not a Bokeh layout:
+    a HoloViews Layout on the page stalls the browser's URL sync."""
+    capacity = wm_csv(run_id, "capacity")
+    if capacity is None or "knob" not in capacity or not capacity["knob"].notna().any():
+        return None
+    path = study_folder(run_id) / "capacity.csv"
+    return _strength_png(str(path), _mtime(path))
+
+
+@lru_cache(maxsize=16)
+def _ood(folder: str, study_id: str, mtimes: tuple) -> pd.DataFrame | None:
+    return ood_table(Path(folder), study_id)
+
+
+def wm_ood(run_id: str) -> pd.DataFrame | None:
+    """The out-of-domain table of the run (:func:`workbench.study.wm_report.ood_table`), or None."""
+    folder = study_folder(run_id) / "ood"
+    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    return _ood(str(study_folder(run_id)), run_id, tuple((f.name, _mtime(f)) for f in files)) if files else None
+
+
+@lru_cache(maxsize=16)
 def _headlines(folder: str, mtimes: tuple) -> tuple[str, ...]:
     folder = Path(folder)
     return tuple(headlines(folder, json.loads((folder / WM_RECORD).read_text())))
@@ -193,7 +224,8 @@ def _headlines(folder: str, mtimes: tuple) -> tuple[str, ...]:
 def wm_headlines(run_id: str) -> str:
     """The report's headline numbers (Markdown), recomputed only when the run's files change."""
     folder = study_folder(run_id)
-    files = [folder / f for f in (WM_RECORD, "leakage.csv", "cycle.csv", "controllers.csv", "planning.csv")]
+    files = [folder / f for f in (WM_RECORD, "leakage.csv", "cycle.csv", "controllers.csv", "planning.csv",
+                                  "navigation.csv")]
     return "\n".join(_headlines(str(folder), tuple(_mtime(f) if f.is_file() else 0 for f in files)))
 
 

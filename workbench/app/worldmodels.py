@@ -1,7 +1,8 @@
 """World models page: one seed 002 batch run (:mod:`workbench.study.worldmodels`).
 
-Its headline numbers, the capacity curve and the report's tables (capacity, Tables 1 and 2,
-Tables S1/S2 left and right, health, probes), the latent samples (Figure S1), and its transfer
+Its headline numbers, the capacity curve, error vs regularisation strength (Figure 4) and the
+report's tables (capacity, Tables 1 and 2, Tables S1/S2 left and right with navigation ATE / RPE,
+the out-of-domain arm, health, probes), the latent samples (Figure S1), and its transfer
 filmstrips and planning rollouts as pictures, one model at a time. Tables and figures are built by
 :mod:`workbench.study.wm_report` (the run's ``report.md`` shows the same) from files that
 :mod:`workbench.app.sources` reads once per version; nothing is recomputed per visitor.
@@ -13,7 +14,7 @@ import logging
 
 import panel as pn
 
-from ..study.wm_report import capacity_figure, samples_figure
+from ..study.wm_report import PAPER_TITLE, capacity_figure, samples_figure
 from . import sources
 from .layout import figure, ledger_pane, notice, table
 from .state import ViewState, choose
@@ -30,8 +31,12 @@ SECTIONS = (
     ("controllers", "Controllers (Tables S1/S2, left)", "Rollout error at the longest horizon driven by the IDM's "
      "latents, by controllers from the true actions, from another clip's actions (random-action baseline) and "
      "by zero latents."),
-    ("planning", "CEM planning (Tables S1/S2, right)", "Goal reaching on held-out clips: mean |Σ planned − Σ true| "
+    ("planning", "CEM planning (Table S1, right)", "Goal reaching on held-out clips: mean |Σ planned − Σ true| "
      "motion (map units, degrees) and `l1_std`, their sum in standard deviations; lower is better."),
+    ("navigation", "Navigation planning (Table S2, right)", "Appendix A's RECON protocol: CEM (N=120, one "
+     "iteration) plans a straight line over H=8 steps to the goal frame; ATE and RPE of the planned against the "
+     "recorded ViZDoom trajectory (map units; RPE rotation in degrees); `straight_fit` is the best straight line "
+     "knowing the answer, a floor."),
     ("health", "Model health", "Is the latent used (own vs zero vs shuffled latents), how is it spread, does it "
      "leak, does it carry the true steering?"),
     ("probes", "Probes on latent actions", "Balanced accuracy of the true inputs decoded from the latents per game "
@@ -84,7 +89,7 @@ def _about(run: str, record: dict) -> str:
     cfg = record["config"]
     report = sources.study_folder(run) / "report.md"
     sweeps = "; ".join(f"{family} {values}" for family, values in cfg.get("sweeps", {}).items())
-    return (f"Seed 002 (*What do latent action models actually learn?*) on `{cfg.get('dataset')}` at size "
+    return (f"Seed 002 (*{PAPER_TITLE}*) on `{cfg.get('dataset')}` at size "
             f"`{cfg.get('size')}`, seed {cfg.get('seed')}: sweeps {sweeps}; {cfg.get('steps')} world-model steps, "
             f"{cfg.get('controller_steps')} controller steps. Started {record.get('started')}, "
             + (f"finished {record['finished']}." if "finished" in record else "**running or interrupted**.")
@@ -100,12 +105,26 @@ def run_view(run: str) -> pn.viewable.Viewable:
         capacity = sources.wm_csv(run, "capacity")
         if capacity is not None:
             parts.append(figure(capacity_figure(capacity, run), "capacity-curve"))
+            strength = sources.wm_strength_png(run)
+            if strength is not None:
+                parts += [pn.pane.Markdown("### Error vs regularisation strength (Figure 4)\nOne-step and rollout "
+                                           "error against each regulariser's knob; dashed: the unregularised `free` "
+                                           "and deterministic `zero` models."),
+                          pn.pane.PNG(strength, alt_text="error vs regularisation strength", name="strength",
+                                      css_classes=["wb-strength"])]
         for name, heading, caption in SECTIONS:
             shown = sources.wm_table(run, name)
             parts += [pn.pane.Markdown(f"### {heading}\n{caption}"), notice(f"Run {run} has no {name} table.")
                       if shown is None else table(shown, f"wm-{name}", digits=4)]
             if name in PICTURES:
                 parts.append(_pictures(run, *PICTURES[name]))
+            if name == "navigation":
+                ood = sources.wm_ood(run)
+                parts += [pn.pane.Markdown("### Out of domain\nModels trained on some games only, controlled and "
+                                           "scored on held-out clips of the others, beside the in-domain models of "
+                                           "the same knobs on the same clips."),
+                          notice(f"Run {run} has no out-of-domain arm.") if ood is None
+                          else table(ood, "wm-ood", digits=4)]
         parts.append(_samples(run))
     except Exception as exc:  # a broken or half-written run must not take the page down
         log.exception("world-model run %s failed", run)

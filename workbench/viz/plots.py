@@ -218,6 +218,47 @@ def curves(df: pd.DataFrame, x: str, y: str, by: str, title: str = "", marks: Ma
                   bokeh={"width": 600, "height": 380}, mpl={"fig_inches": (7, 4)})
 
 
+def error_vs_strength(points: pd.DataFrame, references: pd.DataFrame | None = None, title: str = "",
+                      ylabel: str = "error") -> hv.Layout:
+    """Prediction error against regularisation strength, one panel per regulariser (seed 002,
+    Figure 4), the knob on a log axis.
+
+    ``points``: columns ``panel`` (family), ``knob`` (its name, the x label), ``knob_value``,
+    ``line`` (e.g. one-step, rollout) and ``error``. ``references``: columns ``line``, ``label``
+    (e.g. ``free`` and ``zero``, the unconstrained and deterministic endpoints) and ``error``,
+    drawn as dashed horizontal lines in every panel.
+    """
+    _ensure_extensions()
+    lines = list(dict.fromkeys(points["line"]))
+    refs = references if references is not None else pd.DataFrame(columns=["line", "label", "error"])
+    colors = game_colors(lines)
+    dashes = ["dashed", "dotted", "dashdot"]
+    ref_labels = list(dict.fromkeys(refs["label"]))
+    panels = []
+    for panel, part in points.groupby("panel", sort=False):
+        lo, hi = float(part["knob_value"].min()), float(part["knob_value"].max())
+        lo, hi = (lo / 2, hi * 2) if lo == hi else (lo, hi)
+        layers = []
+        for line in lines:
+            sub = part[part["line"] == line].sort_values("knob_value")
+            if len(sub):
+                layers += [_style(hv.Curve(sub, "knob_value", "error", label=str(line)), {"color": colors[line]}),
+                           _style(hv.Scatter(sub, "knob_value", "error"), {"color": colors[line]})]
+        for ref in refs.itertuples(index=False):
+            dash = dashes[ref_labels.index(ref.label) % len(dashes)]
+            layers.append(_style(hv.Curve([(lo, ref.error), (hi, ref.error)], "knob_value", "error",
+                                          label=f"{ref.label} · {ref.line}"),
+                                 {"color": colors.get(ref.line, "black")}, bokeh={"line_dash": dash},
+                                 mpl={"linestyle": dash}))
+        panels.append(_style(hv.Overlay(layers), {"title": f"{panel}", "xlabel": str(part["knob"].iloc[0]),
+                                                  "ylabel": ylabel, "logx": True},
+                             bokeh={"width": 380, "height": 320}, mpl={"fig_inches": (4.2, 3.4)}))
+    layout = hv.Layout(panels).cols(3)
+    layout = layout.opts(shared_axes=False, backend="bokeh").opts(shared_axes=False, sublabel_format="",
+                                                                  backend="matplotlib")
+    return layout.opts(title=title, backend="matplotlib") if title else layout
+
+
 def grouped_bars(df: pd.DataFrame, group: str, category: str, value: str, title: str = "",
                  chance: float | None = None, ylabel: str | None = None) -> hv.Overlay:
     """Bars of ``value`` per ``group`` (e.g. game) and ``category`` (e.g. method), with a chance line."""

@@ -13,7 +13,8 @@
 * :mod:`.probes`       latent actions of a dataset (embedding layout) and linear/KNN probes
 * :mod:`.health`       the one-row-per-model health table
 * :mod:`.sampling`     prior / codebook / SGLD latent sampling and its 2-D projection
-* :mod:`.planning`     controller rollouts, CEM, goal-reaching planning (appendix A)
+* :mod:`.planning`     controller rollouts, CEM, goal-reaching and navigation planning (appendix A)
+* :mod:`.trajectory`   player poses from motion actions; ATE and RPE of planned trajectories
 
 ::
 
@@ -24,25 +25,28 @@
 
 from .autoencoder import FrameAutoencoder
 from .clips import ActionSpace, ClipIndex, ClipReader, build_clip_index, step_actions
-from .config import AutoencoderConfig, ControllerConfig, WorldModelConfig, sweep_configs
+from .config import (AutoencoderConfig, ControllerConfig, WorldModelConfig, by_capacity, capacity_levels,
+                     sweep_configs)
 from .controller import CrossAttentionController, MLPController
 from .evaluate import capacity, cycle_consistency, future_leakage, one_step_errors
 from .health import health_summary
 from .model import LatentActionWorldModel
-from .planning import cem, controller_rollouts, plan, planning_eval, planning_filmstrip
+from .planning import cem, controller_rollouts, navigation_eval, plan, planning_eval, planning_filmstrip
 from .probes import latent_actions, latent_probes
 from .regularizers import (DiscreteLatent, FreeLatent, NoisyLatent, SparseLatent, gaussian_kl, sparse_energy,
                            vcm_loss, vector_quantize)
 from .sampling import sample_latents, sample_projection
 from .train import train_autoencoder, train_controller, train_world_model
+from .trajectory import ate, integrate_motion, rpe
 from .transfer import filmstrip_image, save_filmstrip, save_gif, transfer_filmstrip
 
 __all__ = [
     "FrameAutoencoder", "ActionSpace", "ClipIndex", "ClipReader", "build_clip_index", "step_actions",
-    "AutoencoderConfig", "ControllerConfig", "WorldModelConfig", "sweep_configs", "CrossAttentionController",
-    "MLPController", "capacity", "cycle_consistency", "future_leakage", "one_step_errors", "health_summary",
-    "LatentActionWorldModel", "cem", "controller_rollouts", "plan", "planning_eval", "planning_filmstrip", "latent_actions", "latent_probes",
-    "DiscreteLatent", "FreeLatent", "NoisyLatent", "SparseLatent", "gaussian_kl", "sparse_energy", "vcm_loss",
-    "vector_quantize", "sample_latents", "sample_projection", "train_autoencoder", "train_controller",
-    "train_world_model", "filmstrip_image", "save_filmstrip", "save_gif", "transfer_filmstrip",
+    "AutoencoderConfig", "ControllerConfig", "WorldModelConfig", "by_capacity", "capacity_levels", "sweep_configs",
+    "CrossAttentionController", "MLPController", "capacity", "cycle_consistency", "future_leakage", "one_step_errors",
+    "health_summary", "LatentActionWorldModel", "cem", "controller_rollouts", "navigation_eval", "plan",
+    "planning_eval", "planning_filmstrip", "latent_actions", "latent_probes", "DiscreteLatent", "FreeLatent",
+    "NoisyLatent", "SparseLatent", "gaussian_kl", "sparse_energy", "vcm_loss", "vector_quantize", "sample_latents",
+    "sample_projection", "train_autoencoder", "train_controller", "train_world_model", "ate", "integrate_motion",
+    "rpe", "filmstrip_image", "save_filmstrip", "save_gif", "transfer_filmstrip",
 ]

@@ -170,6 +170,20 @@ class ClipIndex:
         steps = self.start[positions, None] + np.arange(self.length - 1)
         return np.stack([self.actions[s][f] for s, f in zip(self.source[positions], steps)])
 
+    def clip_poses(self, positions: np.ndarray) -> np.ndarray:
+        """Recorded poses ``(B, length, 3)`` — ``pos_x``, ``pos_y`` (map units), ``angle``
+        (degrees) — of every frame of the clips at ``positions`` (first_person recordings)."""
+        out = np.empty((len(positions), self.length, 3), np.float64)
+        for s in np.unique(self.source[positions]):
+            ds = self.sources[int(s)].open()
+            missing = [v for v in ("pos_x", "pos_y", "angle") if v not in ds]
+            if missing:
+                raise ValueError(f"{self.sources[int(s)].dataset_id} records no player pose ({missing} missing)")
+            poses = np.stack([np.asarray(ds[v].values, np.float64) for v in ("pos_x", "pos_y", "angle")], axis=1)
+            rows = np.flatnonzero(self.source[positions] == s)
+            out[rows] = poses[self.start[positions[rows], None] + np.arange(self.length)]
+        return out
+
     def action_mask(self) -> np.ndarray:
         """bool ``(n,)``: clips whose every step has a finite action."""
         return np.isfinite(self.clip_actions(np.arange(len(self)))).all(axis=(1, 2))

@@ -22,7 +22,7 @@ from ..training.config import ConfigIO
 from .clips import ACTION_SPACES
 from .controller import CONTROLLERS
 from .model import CONDITIONINGS
-from .regularizers import KNOBS, PAPER_SWEEPS
+from .regularizers import CAPACITY_RISES, KNOBS, PAPER_SWEEPS
 
 
 def _check_split(cfg) -> None:
@@ -175,7 +175,9 @@ class ControllerConfig(ConfigIO):
     """A controller from real actions (``action_space``) to a world model's latent actions.
 
     ``kind``: ``mlp`` (actions alone) or ``xattn`` (actions cross-attending to ``s_t``). Data and
-    split default to the world model's (a controller must not train on its test clips).
+    split default to the world model's (a controller must not train on its test clips);
+    ``games`` picks games of that data, e.g. ones the world model never saw (the paper trains
+    controllers on the target domain's labelled actions).
     """
 
     world_model: str = ""
@@ -184,6 +186,7 @@ class ControllerConfig(ConfigIO):
     datasets: list[str] | None = None
     size: str | None = None
     data_seed: int | None = None
+    games: list[str] | None = None
     hidden: int = 256
     d_model: int = 64
     steps: int = 1500
@@ -202,7 +205,7 @@ class ControllerConfig(ConfigIO):
     patience: int | None = None  # early stopping on the validation loss (workbench.training.stopping)
 
     def __post_init__(self):
-        self.datasets = _as_list(self.datasets)
+        self.datasets, self.games = _as_list(self.datasets), _as_list(self.games)
         if not self.world_model:
             raise ValueError("ControllerConfig: world_model (a world model id) is required")
         if self.kind not in CONTROLLERS:
@@ -225,6 +228,29 @@ def sweep_configs(family: str, values: Sequence | None = None, base: WorldModelC
     fields.update(overrides, family=family, model_id=None)
     values = PAPER_SWEEPS[family] if values is None else values
     return [WorldModelConfig(**{**fields, KNOBS[family]: v}) for v in values]
+
+
+def by_capacity(family: str, values: Sequence) -> list:
+    """``values`` of ``family``'s knob ordered from the lowest capacity to the highest (sparse λ
+    and noisy β fall as capacity rises, the codebook size |C| grows)."""
+    if family not in KNOBS:
+        raise ValueError(f"family {family!r} has no capacity knob; sweepable: {list(KNOBS)}")
+    return sorted(dict.fromkeys(values), reverse=not CAPACITY_RISES[family])
+
+
+def capacity_levels(family: str, values: Sequence) -> dict:
+    """The paper's capacity rows (Tables 1, 2, S1, S2) for a sweep: ``{value: "Low" | "Mid" |
+    "High" | ""}``. The lowest-capacity value is Low, the highest High and, with three or more,
+    the middle one (the lower middle of an even count) Mid; one value alone is Mid; the others
+    stay unlabelled (they still appear in the sweep's figure)."""
+    ordered = by_capacity(family, values)
+    levels = dict.fromkeys(ordered, "")
+    if len(ordered) == 1:
+        return {ordered[0]: "Mid"}
+    levels[ordered[0]], levels[ordered[-1]] = "Low", "High"
+    if len(ordered) >= 3:
+        levels[ordered[(len(ordered) - 1) // 2]] = "Mid"
+    return levels
 
 
 def model_id_for(kind: str, parts: Sequence[str], seed: int) -> str:

@@ -60,14 +60,17 @@ class ClipBatch:
 
 
 def clip_index_for(card: Mapping, dataset: str | None = None, length: int | None = None, size: str | None = None,
-                   data_seed: int | None = None) -> ClipIndex:
-    """The clip index of a world model's data (or of ``dataset``) with its block split."""
+                   data_seed: int | None = None, games: Sequence[str] | None = None) -> ClipIndex:
+    """The clip index of a world model's data (or of ``dataset``) with its block split, of
+    ``games`` when given (e.g. games the model never trained on: the split is per game, so a
+    game's test clips are the same whichever games a model saw)."""
     cfg = card["config"]
     refs = [dataset] if dataset else cfg["datasets"]
     sources = [resolve_source(r, size if dataset else cfg["size"], data_seed if dataset else cfg["data_seed"])
                for r in refs]
-    return build_clip_index(sources, length or cfg["clip_length"], None if dataset else cfg["games"],
-                            cfg["split_block"], cfg["split_fractions"], cfg["split_seed"])
+    keep = games if games is not None else (None if dataset else cfg["games"])
+    return build_clip_index(sources, length or cfg["clip_length"], keep, cfg["split_block"], cfg["split_fractions"],
+                            cfg["split_seed"])
 
 
 @torch.no_grad()
@@ -80,13 +83,15 @@ def encode_clips(model: LatentActionWorldModel, reader: ClipReader, index: ClipI
 
 def load_clips(model: LatentActionWorldModel, card: Mapping, split: str = "test", n_clips: int = 128,
                dataset: str | None = None, length: int | None = None, size: str | None = None,
-               data_seed: int | None = None, action_space: Mapping | None = None) -> ClipBatch:
-    """Up to ``n_clips`` evenly spread clips of ``split`` (``all`` for every split), encoded.
+               data_seed: int | None = None, action_space: Mapping | None = None,
+               games: Sequence[str] | None = None) -> ClipBatch:
+    """Up to ``n_clips`` evenly spread clips of ``split`` (``all`` for every split), encoded;
+    of ``games`` when given (see :func:`clip_index_for`).
 
     ``action_space`` (an :class:`ActionSpace` dict, default the card's for an action-conditioned
     model) keeps only clips whose every step has an action and attaches them standardised.
     """
-    index = clip_index_for(card, dataset, length, size, data_seed)
+    index = clip_index_for(card, dataset, length, size, data_seed, games)
     keep = np.ones(len(index), bool) if split == "all" else index.split == SPLITS.index(split)
     action_space = action_space or card.get("action_space")
     if action_space:
@@ -164,7 +169,8 @@ def describe_model(card: Mapping) -> dict:
 
 
 def capacity(models: Sequence[ModelRef], split: str = "test", n_clips: int = 128, dataset: str | None = None,
-             pixels: bool = True, device: str | torch.device | None = None) -> pd.DataFrame:
+             pixels: bool = True, device: str | torch.device | None = None,
+             games: Sequence[str] | None = None) -> pd.DataFrame:
     """Prediction error of each model with its own latents (IDM-inferred; zeros for the
     deterministic model; true actions for the action-conditioned one) — the paper's "capacity"
     (§5, Figure 4): lower error = more capacity.
@@ -177,7 +183,7 @@ def capacity(models: Sequence[ModelRef], split: str = "test", n_clips: int = 128
     rows = []
     for ref in models:
         model, card = resolve_model(ref, device)
-        batch = load_clips(model, card, split, n_clips, dataset)
+        batch = load_clips(model, card, split, n_clips, dataset, games=games)
         z = infer_latents(model, batch.s, batch.actions)
         target = batch.s[:, 1:]
         predictions = {"one_step": teacher_forced(model, batch.s, z), "rollout": rolled_out(model, batch.s[:, 0], z)}
@@ -221,38 +227,58 @@ def partners(index: ClipIndex, positions: np.ndarray, pairing: str = "across", s
 
 def future_leakage(models: Sequence[ModelRef], split: str = "test", n_clips: int = 128, dataset: str | None = None,
                    cut: int | None = None, pairing: str = "across", pixels: bool = True, seed: int = 0,
-                   device: str | torch.device | None = None) -> pd.DataFrame:
+                   device: str | torch.device | None = None, games: Sequence[str] | None = None,
+                   per_clip: bool = False) -> pd.DataFrame:
     """Future leakage under artificial scene cuts (§6, Table 1).
 
     Clip A's frames up to ``cut`` (default the middle) are followed by clip B's frames after it;
     the IDM sees the cut transition, so a model whose latent can carry the whole next frame
     predicts B's frame as well as A's own next frame. Reported: the one-step error at the cut
     position without (``error``) and with the cut (``error_cut``) and ``ratio`` = cut / no cut
-    (well above 1: the latent cannot copy the future). One row per model.
+    (well above 1: the latent cannot copy the future). One row per model; with ``per_clip``
+    one row per model and clip (``clip``: its position in the evaluated sample, ``game``), the
+    errors of that clip — what a bootstrap over clips resamples.
     """
     rows = []
     for ref in models:
         model, card = resolve_model(ref, device)
         if model.family in ("zero", "action"):
             raise ValueError(f"{card['model_id']}: future leakage needs IDM latents (family {model.family!r})")
-        batch = load_clips(model, card, split, n_clips, dataset)
+        batch = load_clips(model, card, split, n_clips, dataset, games=games)
         k = (batch.s.shape[1] // 2 - 1) if cut is None else int(cut)
         if not 0 <= k < batch.s.shape[1] - 1:
             raise ValueError(f"cut must be in [0, {batch.s.shape[1] - 2}], got {k}")
         other = partners(batch.index, batch.positions, pairing, seed)
         ok = other >= 0
+        if not ok.any():  # e.g. one game's few test clips, none far enough from another
+            continue
         s, spliced = batch.s[ok], batch.s[ok].clone()
         spliced[:, k + 1:] = batch.s[other[ok], k + 1:]
         result = {}
         for name, clips in (("", s), ("_cut", spliced)):
             pred = teacher_forced(model, clips, infer_latents(model, clips))[:, k:k + 1]
-            result[f"error{name}"] = float(l1(pred, clips[:, k + 1:k + 2]).mean())
-            result[f"pixel_error{name}"] = (float(pixel_l1(model, pred, clips[:, k + 1:k + 2]).mean()) if pixels
-                                            else np.nan)
-        rows.append({**describe_model(card), "pairing": pairing, "cut": k, "n": int(ok.sum()), **result,
-                     "ratio": result["error_cut"] / result["error"],
-                     "pixel_ratio": result["pixel_error_cut"] / result["pixel_error"] if pixels else np.nan})
-    return pd.DataFrame(rows)
+            result[f"error{name}"] = l1(pred, clips[:, k + 1:k + 2])[:, 0]
+            result[f"pixel_error{name}"] = (pixel_l1(model, pred, clips[:, k + 1:k + 2])[:, 0] if pixels
+                                            else np.full(len(clips), np.nan))
+        rows.append(pd.DataFrame({**describe_model(card), "pairing": pairing, "cut": k, "clip": np.flatnonzero(ok),
+                                  "game": batch.index.game_names()[batch.positions[ok]], **result}))
+    clips = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    return clips if per_clip else clip_means(clips, ["pairing", "cut"], {"ratio": ("error_cut", "error"),
+                                                                         "pixel_ratio": ("pixel_error_cut", "pixel_error")})
+
+
+def clip_means(clips: pd.DataFrame, keys: Sequence[str], ratios: Mapping[str, tuple[str, str]]) -> pd.DataFrame:
+    """One row per model (and ``keys``) of per-clip scores: ``n`` clips, the mean of every error
+    column, and each ``ratios`` column as the ratio of two of those means."""
+    if clips.empty:
+        return clips
+    group = ["model_id", "family", "knob", "knob_value", *keys]
+    errors = [c for c in clips.columns if "error" in c]
+    out = clips.groupby(group, sort=False, dropna=False)[errors].mean().reset_index()
+    out.insert(len(group), "n", clips.groupby(group, sort=False, dropna=False).size().to_numpy())
+    for name, (top, bottom) in ratios.items():
+        out[name] = out[top] / out[bottom]
+    return out
 
 
 @torch.no_grad()
@@ -269,16 +295,18 @@ def transfer_cycle(model: LatentActionWorldModel, a: torch.Tensor, b: torch.Tens
 
 def cycle_consistency(models: Sequence[ModelRef], split: str = "test", n_clips: int = 128, dataset: str | None = None,
                       pairings: Sequence[str] = ("within", "across"), pixels: bool = True, seed: int = 0,
-                      device: str | torch.device | None = None) -> pd.DataFrame:
+                      device: str | torch.device | None = None, games: Sequence[str] | None = None,
+                      per_clip: bool = False) -> pd.DataFrame:
     """Action cycle consistency (§6, Table 2): rollout error on A over the whole clip with its
     own latents (``error``) and with the latents after the trip A -> B -> A (``error_cycle``),
-    and ``ratio``. One row per model and pairing (``within`` a game, ``across`` games)."""
+    and ``ratio``. One row per model and pairing (``within`` a game, ``across`` games); with
+    ``per_clip`` one per model, pairing and clip A (``clip``, ``game``), without ratios."""
     rows = []
     for ref in models:
         model, card = resolve_model(ref, device)
         if model.family in ("zero", "action"):
             raise ValueError(f"{card['model_id']}: cycle consistency needs IDM latents (family {model.family!r})")
-        batch = load_clips(model, card, split, n_clips, dataset)
+        batch = load_clips(model, card, split, n_clips, dataset, games=games)
         for pairing in pairings:
             if pairing == "across" and len(np.unique(batch.index.game[batch.positions])) < 2:
                 continue
@@ -288,11 +316,11 @@ def cycle_consistency(models: Sequence[ModelRef], split: str = "test", n_clips: 
                 continue
             out = transfer_cycle(model, batch.s[ok], batch.s[other[ok]])
             target = batch.s[ok, 1:]
-            result = {"error": float(l1(out["original"], target).mean()),
-                      "error_cycle": float(l1(out["cycled"], target).mean())}
+            result = {"error": l1(out["original"], target).mean(1), "error_cycle": l1(out["cycled"], target).mean(1)}
             if pixels:
-                result.update(pixel_error=float(pixel_l1(model, out["original"], target).mean()),
-                              pixel_error_cycle=float(pixel_l1(model, out["cycled"], target).mean()))
-            rows.append({**describe_model(card), "pairing": pairing, "n": int(ok.sum()), **result,
-                         "ratio": result["error_cycle"] / result["error"]})
-    return pd.DataFrame(rows)
+                result.update(pixel_error=pixel_l1(model, out["original"], target).mean(1),
+                              pixel_error_cycle=pixel_l1(model, out["cycled"], target).mean(1))
+            rows.append(pd.DataFrame({**describe_model(card), "pairing": pairing, "clip": np.flatnonzero(ok),
+                                      "game": batch.index.game_names()[batch.positions[ok]], **result}))
+    clips = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    return clips if per_clip else clip_means(clips, ["pairing"], {"ratio": ("error_cycle", "error")})

@@ -35,6 +35,8 @@ from torch import nn
 FAMILIES = ("sparse", "noisy", "discrete", "free")
 #: The capacity knob of each family: the config field a capacity sweep varies.
 KNOBS = {"sparse": "l1", "noisy": "beta", "discrete": "codebook_size"}
+#: Whether capacity grows with the knob's value (a bigger codebook) or falls (a stronger penalty).
+CAPACITY_RISES = {"sparse": False, "noisy": False, "discrete": True}
 #: The paper's sweep of each knob (appendix A), highest capacity last.
 PAPER_SWEEPS = {
     "sparse": [0.4, 0.1, 0.08, 0.06, 0.05, 0.04, 0.02, 0.01],

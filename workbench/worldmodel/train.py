@@ -315,14 +315,17 @@ def _train_world_model(cfg: WorldModelConfig, sources: list[Source], max_steps: 
     return _save(cfg, model, card)
 
 
-def controller_data(world_card: Mapping, action_space: str, datasets=None, size=None, data_seed=None) -> ClipIndex:
-    """Transitions (clips of 2 frames) of a world model's data and split with ``action_space``
-    actions attached, restricted to the steps that have one."""
+def controller_data(world_card: Mapping, action_space: str, datasets=None, size=None, data_seed=None,
+                    games=None) -> ClipIndex:
+    """Transitions (clips of 2 frames) of a world model's data (or ``datasets``) and split, of
+    ``games`` when given, with ``action_space`` actions attached, restricted to the steps that
+    have one."""
     wc = world_card["config"]
     refs = datasets or wc["datasets"]
     sources = [resolve_source(r, size if datasets else wc["size"], data_seed if datasets else wc["data_seed"])
                for r in refs]
-    index = build_clip_index(sources, 2, None if datasets else wc["games"], wc["split_block"], wc["split_fractions"],
+    keep = games if games is not None else (None if datasets else wc["games"])
+    index = build_clip_index(sources, 2, keep, wc["split_block"], wc["split_fractions"],
                              wc["split_seed"]).with_actions(action_space)
     return index.subset(index.action_mask())
 
@@ -340,7 +343,7 @@ def train_controller(config: ControllerConfig, max_steps: int | None = None, pro
     if world_card["config"]["family"] in ("zero", "action"):
         raise ValueError(f"{cfg.world_model} has no latent actions to control"
                          f" (family {world_card['config']['family']!r})")
-    tag = [cfg.kind, cfg.action_space, cfg.world_model]
+    tag = [cfg.kind, cfg.action_space, cfg.world_model, *([_games_tag(cfg.games)] if cfg.games else [])]
     cfg = cfg.replace(model_id=cfg.model_id or model_id_for("ctrl", tag, cfg.seed))
     with training_session(cfg.model_id):
         return _train_controller(cfg, world_card, max_steps, progress, force)
@@ -352,7 +355,7 @@ def _train_controller(cfg: ControllerConfig, world_card: dict, max_steps: int | 
         return cfg.model_id
     device = default_device(cfg.device)
     world = load_model(cfg.world_model, device)
-    index = controller_data(world_card, cfg.action_space, cfg.datasets, cfg.size, cfg.data_seed)
+    index = controller_data(world_card, cfg.action_space, cfg.datasets, cfg.size, cfg.data_seed, cfg.games)
     train_set, val_set = _split(index, "train"), _split(index, "val")
     steps = train_set.clip_actions(np.arange(len(train_set)))[:, 0]
     space = ActionSpace.fit(cfg.action_space, index.action_columns, steps)
