@@ -265,3 +265,28 @@ def test_catalog_page_shows_the_cached_audit_or_a_button_that_computes_it_once(t
     # the rule and the accepted cues apply on reading: changing them recomputes nothing
     relaxed = cached_audit(store, ds, accepted={"Squares": {"*": "a planted bar"}})
     assert not relaxed.leak.any() and len(list(tmp_path.rglob("leak-audit-*.csv"))) == 1
+
+
+def test_a_leaking_domain_is_refused_and_the_others_reported(monkeypatch, tmp_path):
+    """The study refuses (does not train or report) a domain whose audit flags a leak, says why in
+    study.json, the report and on the command line, and goes on with the other domains."""
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+    from workbench.study import runner
+
+    monkeypatch.setenv("WORKBENCH_STUDIES", str(tmp_path / "studies"))
+
+    def fake_domain(dataset_id, cfg, out, bar):
+        if dataset_id == "racing":
+            raise LeakError("domain racing: the leak audit finds single-frame regions (CarRacing · steer: bottom)")
+        return {"games": [], "models": {}, "timings": {}}
+
+    monkeypatch.setattr(runner, "run_domain", fake_domain)
+    result = CliRunner().invoke(app, ["study", "--size", "tiny", "--domain", "racing", "--domain", "first_person"])
+    assert result.exit_code == 0, result.output
+    (record,) = [yaml.safe_load(p.read_text()) for p in (tmp_path / "studies").glob("*/study.json")]
+    assert list(record["domains"]) == ["first_person"] and "CarRacing · steer: bottom" in record["refused"]["racing"]
+    assert "refused: domain racing" in result.output
+    (report,) = (tmp_path / "studies").glob("*/report.md")
+    assert "## Refused domains" in report.read_text() and "**racing**" in report.read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from contextlib import contextmanager
@@ -391,6 +392,8 @@ def study(
                  pairwise=pairwise, allow_leaks=allow_leaks, **({"domains": list(domain)} if domain else {}))
     folder = _guard(run_study, cfg)
     report = write_report(folder)
+    for why in json.loads((folder / "study.json").read_text()).get("refused", {}).values():
+        typer.secho(f"refused: {why}", fg=typer.colors.YELLOW, err=True)
     text = report.read_text()
     headline = text.split("## Headline numbers", 1)[-1].split("\n## ", 1)[0]
     typer.echo("Headline numbers" + headline.rstrip())

@@ -279,6 +279,7 @@ def write_report(study: Path) -> Path:
              "`test_predictions.csv` holds every method's prediction per test frame with its block, for bootstrap "
              "intervals over test blocks.", ""]
     lines += ledger_section(study)
+    lines += _refused(record)
     lines += _headlines(study, record)
     for domain, meta in record["domains"].items():
         lines += _domain_section(study / domain, domain, figures, meta)
@@ -287,6 +288,16 @@ def write_report(study: Path) -> Path:
         lines += [f"- {domain}: " + ", ".join(f"`{m}`" for m in meta["models"].values())]
         lines += ["  - timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in meta["timings"].items())]
     return atomic_write_text(study / "report.md", "\n".join(lines) + "\n")
+
+
+def _refused(record: dict) -> list[str]:
+    """The domains the study refused to report (their leak audit flagged a leak), and why."""
+    refused = record.get("refused", {})
+    if not refused:
+        return []
+    return ["## Refused domains", "", "Not trained and not reported: their leak audit found a single-frame region "
+            "that predicts the label as well as the motion between frames does (see each domain's "
+            "`leak_audit.csv`).", "", *[f"- **{domain}**: {why}" for domain, why in refused.items()], ""]
 
 
 def _headlines(study: Path, record: dict) -> list[str]:

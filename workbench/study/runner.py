@@ -34,7 +34,7 @@ from ..analysis.calibration import (calibration_gap, few_shot, few_shot_curve, f
                                     percentile_calibration, percentile_sweep)
 from ..analysis.geometry import interleaving, knn_preservation, project, silhouette_scores
 from ..analysis.knn import benefit_matrix, knn_matrix, knn_predicts_benefit
-from ..analysis.leaks import cached_audit, refuse_leaks
+from ..analysis.leaks import LeakError, cached_audit, refuse_leaks
 from ..analysis.metrics import accuracy_table
 from ..analysis.probes import HELD_OUT, linear_probe
 from ..analysis.summary import dataset_summary
@@ -366,7 +366,10 @@ def proxy_balance(test: xr.Dataset) -> pd.DataFrame:
 
 
 def run_study(cfg: StudyConfig | None = None, progress: bool = True) -> Path:
-    """Run (or resume: trained models and cached embeddings are reused) a study; returns its folder."""
+    """Run (or resume: trained models and cached embeddings are reused) a study; returns its folder.
+
+    A domain whose leak audit flags a leak (and ``cfg.allow_leaks`` is off) is refused: nothing of
+    it is trained or reported, ``study.json``'s ``refused`` says why, and the other domains go on."""
     cfg = cfg or StudyConfig()
     folder = studies_dir() / cfg.study_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -374,7 +377,10 @@ def run_study(cfg: StudyConfig | None = None, progress: bool = True) -> Path:
     record = {"config": asdict(cfg), "code_version": code_version(), "started": now_utc(), "domains": {}}
     with tqdm(cfg.domains, desc="study", unit="domain", disable=not progress) as bar:
         for dataset_id in bar:
-            record["domains"][dataset_id] = run_domain(dataset_id, cfg, folder / dataset_id, bar)
+            try:
+                record["domains"][dataset_id] = run_domain(dataset_id, cfg, folder / dataset_id, bar)
+            except LeakError as exc:
+                record.setdefault("refused", {})[dataset_id] = str(exc)
             write_json(record, folder / "study.json")
     record["finished"] = now_utc()
     record["wall_s"] = time.perf_counter() - started
