@@ -235,3 +235,42 @@ def test_test_predictions_table_gives_block_units_for_the_calibration_claims(tmp
     assert fifty.n_units == 40 and fifty.estimate == pytest.approx(1.0, abs=0.1) and fifty.verdict == REPRODUCED
     assert p67.verdict == INCONCLUSIVE and p67.ci_low < 0 < p67.ci_high  # ±1 pp is tighter than 40 blocks allow
     assert _row(df, "joint-helps-small-game").verdict == NO_UNITS  # no single-game predictions saved
+
+
+def test_seed002_clip_tables_are_the_units_of_leakage_cycle_and_controller_claims(tmp_path):
+    """The runner's per-clip tables (``*_clips.csv``) give the leakage, cycle and controller claims
+    their intervals; the controller claim reads the longest horizon only."""
+    folder = _seed002(tmp_path / "seed002-x")
+    rng = np.random.default_rng(5)
+    clips = pd.DataFrame({"clip": np.arange(24), "game": np.repeat(["A", "B"], 12)})
+
+    def per_clip(model, **columns):
+        return clips.assign(model=model, model_id=f"seed002-x.{model}", pairing="across", family="noisy",
+                            **{k: v + rng.normal(0, 0.05, len(clips)) for k, v in columns.items()})
+    leak = pd.concat([per_clip("noisy-a", error=1.0, error_cut=2.5), per_clip("noisy-b", error=1.0, error_cut=1.0)])
+    leak.to_csv(folder / "leakage_clips.csv", index=False)
+    means = leak.groupby(["model_id", "model", "pairing"], as_index=False)[["error", "error_cut"]].mean()
+    means.assign(ratio=means.error_cut / means.error).to_csv(folder / "leakage.csv", index=False)
+    # noisy-a has more capacity (lower one-step error) and a worse cycle ratio (1.5 vs 1.1)
+    cycle = pd.concat([per_clip("noisy-a", error=1.0, error_cycle=1.5), per_clip("noisy-b", error=1.0, error_cycle=1.1)])
+    cycle.to_csv(folder / "cycle_clips.csv", index=False)
+    means = cycle.groupby(["model_id", "model", "pairing"], as_index=False)[["error", "error_cycle"]].mean()
+    means.assign(ratio=means.error_cycle / means.error).to_csv(folder / "cycle.csv", index=False)
+    pd.DataFrame({"model_id": ["seed002-x.noisy-a", "seed002-x.noisy-b"], "family": "noisy", "mode": "one_step",
+                  "error": [0.1, 0.3]}).to_csv(folder / "capacity.csv", index=False)
+    ctrl = pd.concat([per_clip("noisy-a", error=level).assign(kind="mlp", latent=latent, horizon=horizon)
+                      for horizon, random in ((1, 1.0), (4, 3.0))
+                      for latent, level in (("controller", 1.0), ("random_actions", random))])
+    ctrl.to_csv(folder / "controllers_clips.csv", index=False)
+    ctrl.groupby(["model", "kind", "latent", "horizon"], as_index=False)["error"].mean().to_csv(
+        folder / "controllers.csv", index=False)
+
+    df = ledger(folder, n_boot=500).set_index(["claim", "scope"])
+    assert (df.loc[("leakage-above-1", "noisy-a"), "verdict"], df.loc[("leakage-above-1", "noisy-b"), "verdict"]) == (
+        REPRODUCED, REFUTED)
+    assert df.loc[("leakage-above-1", "noisy-a"), "n_units"] == 24
+    assert df.loc[("leakage-above-1", "noisy-a"), "estimate"] == pytest.approx(2.5, abs=0.05)
+    cyc = df.loc[("cycle-worse-with-capacity", "noisy")]
+    assert cyc.verdict == REPRODUCED and cyc.estimate == pytest.approx(0.4, abs=0.05) and cyc.n_units == 24
+    ctl = df.loc[("controller-beats-random", "noisy-a · mlp")]
+    assert ctl.verdict == REPRODUCED and ctl.estimate == pytest.approx(3.0, abs=0.1)  # horizon 4, not 1

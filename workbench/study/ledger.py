@@ -39,7 +39,9 @@ tables are read as units directly: a seed 000 domain's ``test_predictions.csv`` 
 labeled test frame: ``game``, ``block``, true ``steer``, one column of predicted classes per
 method) gives ``accuracy`` rows per test block — models ``joint_v3``, ``single:<game>``,
 ``ceiling:<game>``, ``flow_percentile`` … and ``few_shot`` (its label draws pooled) — and a seed
-002 run's ``planning.csv`` gives one unit per planning episode.
+002 run's per-clip ``leakage_clips.csv``, ``cycle_clips.csv``, ``controllers_clips.csv`` (longest
+horizon) and per-episode ``planning.csv`` give one unit per clip / episode
+(:data:`SEED002_UNITS`).
 """
 
 from __future__ import annotations
@@ -196,6 +198,30 @@ def prediction_units(predictions: pd.DataFrame, head: str = "steer") -> pd.DataF
     return out.groupby(UNIT_COLUMNS[:7], sort=False, as_index=False)[["num", "den"]].sum()
 
 
+#: Seed 002 per-clip / per-episode tables read as units: file → (unit column, {quantity: value
+#: column}, column read as ``game``, column read as ``head``); ``stratum`` is the clip's game.
+SEED002_UNITS = {
+    "leakage_clips.csv": ("clip", {"leakage": "error", "leakage_cut": "error_cut"}, None, "pairing"),
+    "cycle_clips.csv": ("clip", {"cycle": "error", "cycle_after": "error_cycle"}, None, "pairing"),
+    "controllers_clips.csv": ("clip", {"controller": "error"}, "kind", "latent"),
+    "planning.csv": ("episode", {"planning": "l1_std"}, None, "method"),
+}
+
+
+def table_units(table: pd.DataFrame, quantities: dict[str, str], unit: str, game: str | None = None,
+                head: str | None = None) -> pd.DataFrame:
+    """Unit rows from a seed 002 table with one row per clip or episode (``model``, ``game``,
+    ``unit`` columns): one row per quantity, ``num`` = its value column, ``den`` = 1. A table
+    with a ``horizon`` column keeps its longest horizon only (the controller claim's)."""
+    if "horizon" in table.columns:
+        table = table[table["horizon"] == table["horizon"].max()]
+    keys = {"model": table["model"].astype(str), "game": table[game].astype(str) if game else "",
+            "head": table[head].astype(str) if head else "", "stratum": table["game"].astype(str),
+            "unit": table[unit], "class": ""}
+    return pd.concat([pd.DataFrame({"quantity": q, **keys, "num": table[col].to_numpy(float), "den": 1.0})
+                      for q, col in quantities.items()], ignore_index=True)[UNIT_COLUMNS]
+
+
 class Term:
     """A macro-averaged ratio of unit sums (a balanced accuracy, a mean, an error) as a function of
     resample counts over a shared unit index; terms combine with ``-``, ``/``."""
@@ -313,12 +339,10 @@ class Tables:
         predictions = self.csv("test_predictions.csv", keep_default_na=False)
         if predictions is not None and len(predictions):
             parts.append(prediction_units(predictions))
-        plans = self.csv("planning.csv")
-        if plans is not None and len(plans):
-            parts.append(pd.DataFrame({"quantity": "planning", "model": plans["model"].astype(str),
-                                       "game": "", "head": plans["method"].astype(str),
-                                       "stratum": plans["game"].astype(str), "unit": plans["episode"],
-                                       "class": "", "num": plans["l1_std"], "den": 1.0}))
+        for name, (unit, quantities, game, head) in SEED002_UNITS.items():
+            table = self.csv(name)
+            if table is not None and len(table):
+                parts.append(table_units(table, quantities, unit, game, head))
         if not parts:
             return pd.DataFrame(columns=UNIT_COLUMNS)
         out = pd.concat(parts, ignore_index=True)
@@ -594,7 +618,8 @@ def _leakage(t: Tables) -> dict[str, Measurement]:
     for row in leak.itertuples():
         name = _short(row.model_id, t.record)
         out[name] = summary_or_units(t, ["leakage", "leakage_cut"], float(row.ratio),
-                                     lambda q, n=name: q("leakage_cut", model=n) / q("leakage", model=n))
+                                     lambda q, n=name, p=row.pairing: q("leakage_cut", model=n, head=p)
+                                     / q("leakage", model=n, head=p))
     return out
 
 
