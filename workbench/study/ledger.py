@@ -159,18 +159,45 @@ def unit_rows(quantity: str, num, den, stratum, unit, cls=None, **keys) -> pd.Da
     return out[UNIT_COLUMNS]
 
 
-def accuracy_units(emb, model: str, head: str, block: int, quantity: str = "accuracy") -> pd.DataFrame:
-    """Per-block balanced-accuracy rows of a model's ``pred_<head>`` on an embeddings Dataset
-    (:func:`workbench.training.extract_embeddings`, e.g. its test split): a unit is a split block,
-    ``source_frame // block`` within each game; unlabeled frames are left out."""
-    y, pred = np.asarray(emb[head].values, np.int64), np.asarray(emb[f"pred_{head}"].values, np.int64)
+def accuracy_units(emb, model: str, head: str, block: int, quantity: str = "accuracy", pred=None) -> pd.DataFrame:
+    """Per-block balanced-accuracy rows of a model's ``pred_<head>`` (or the class codes ``pred``
+    ``(n,)``, e.g. a probe's) on an embeddings Dataset (:func:`workbench.training.extract_embeddings`,
+    e.g. its test split): a unit is a split block, ``source_frame // block`` within each game;
+    unlabeled and unpredicted (-1) frames are left out."""
+    y = np.asarray(emb[head].values, np.int64)
+    pred = np.asarray(emb[f"pred_{head}"].values if pred is None else pred, np.int64)
     classes = np.asarray(emb[head].attrs["classes"])
     game = np.asarray(emb["game"].values).astype(str)
     unit = np.asarray(emb["source_frame"].values, np.int64) // int(block)
     rows = [unit_rows(quantity, (pred == y)[sel], 1, game[sel], unit[sel], classes[y[sel]], model=model, game=g,
                       head=head)
-            for g in pd.unique(game) for sel in [(game == g) & (y >= 0)] if sel.any()]
+            for g in pd.unique(game) for sel in [(game == g) & (y >= 0) & (pred >= 0)] if sel.any()]
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=UNIT_COLUMNS)
+
+
+def probe_units(ds, predictions: pd.DataFrame, block: int) -> pd.DataFrame:
+    """``probe`` rows per block (model = the probe variant) from the out-of-fold predictions of
+    :func:`workbench.analysis.probes.linear_probe` (``return_predictions``) on ``ds``."""
+    rows = [accuracy_units(ds.isel(frame=part["row"].to_numpy(np.int64)), str(variant), str(head), block, "probe",
+                           part["pred"].to_numpy(np.int64))
+            for (head, variant), part in predictions.groupby(["head", "variant"], sort=False)]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=UNIT_COLUMNS)
+
+
+def geometry_units(silhouette: pd.DataFrame, interleaving: pd.DataFrame, game, block) -> pd.DataFrame:
+    """``silhouette_action`` / ``silhouette_game`` and ``interleaving_observed`` /
+    ``interleaving_expected`` rows per test block from the per-row values of
+    :func:`workbench.analysis.geometry.silhouette_scores` / ``interleaving`` (``return_values``;
+    indexed by row position into ``game`` and ``block``, the rows' games and split blocks ``(n,)``)."""
+    game, block = np.asarray(game).astype(str), np.asarray(block)
+    rows = []
+    for values, quantities in ((silhouette, {"silhouette_action": "by_action", "silhouette_game": "by_game"}),
+                               (interleaving, {"interleaving_observed": "observed",
+                                               "interleaving_expected": "expected"})):
+        values = values.dropna()
+        at = values.index.to_numpy()
+        rows += [unit_rows(q, values[col].to_numpy(), 1, game[at], block[at]) for q, col in quantities.items()]
+    return pd.concat(rows, ignore_index=True)
 
 
 #: Per-frame prediction columns of ``test_predictions.csv`` that are not methods.
