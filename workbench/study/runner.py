@@ -37,7 +37,8 @@ from ..analysis.geometry import interleaving, knn_preservation, project, silhoue
 from ..analysis.knn import benefit_matrix, knn_matrix, knn_predicts_benefit
 from ..analysis.leaks import cached_audit, refuse_leaks
 from ..analysis.metrics import accuracy_table
-from ..analysis.probes import CONTROLS, HELD_OUT, VARIANTS, linear_probe
+from ..analysis.probes import CONTROLS, HELD_OUT, linear_probe
+from ..analysis.probes import VARIANTS as PROBE_VARIANTS
 from ..analysis.summary import dataset_summary
 from ..analysis.tables import proxy_arm
 from ..data.catalog import get_entry, materialise
@@ -290,7 +291,7 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
 
     # --- information present (held-out frames), geometry (test frames), cross-game KNN --------
     t0 = time.perf_counter()
-    probes, probe_predictions = linear_probe(main, variants=(*VARIANTS, *CONTROLS), block=cfg.split_block,
+    probes, probe_predictions = linear_probe(main, variants=(*PROBE_VARIANTS, *CONTROLS), block=cfg.split_block,
                                              seed=cfg.draw_seed, return_predictions=True, **HELD_OUT)
     write_csv(probes, out / "probes.csv", index=False)
     labeled = np.flatnonzero((test["steer"].values >= 0))
