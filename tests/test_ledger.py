@@ -341,3 +341,25 @@ def test_probe_units_match_the_probe_table_and_the_shuffled_control_sits_at_chan
     row = ledger(folder, n_boot=500).set_index(["claim", "scope"]).loc[("probe-beats-zero-shot", "racing / Small")]
     assert row.verdict == REPRODUCED and row.n_units == 40  # blocks 0-29 of the probe are blocks of the IDM too
     assert row.control_estimate == pytest.approx(table.loc["shuffled", "balanced_accuracy"])
+
+
+def test_movement_claim_gets_an_interval_from_key_w_and_steer_block_units(tmp_path):
+    """joint v3 right on 90 % of frames for the forward key (2 classes) and 50 % for the camera
+    (3 classes): chance-normalised 0.8 − 0.25 = 0.55 over 40 test blocks."""
+    rng = np.random.default_rng(6)
+    folder = tmp_path / "s"
+    domain = folder / "first_person"
+    domain.mkdir(parents=True)
+    (folder / "study.json").write_text(json.dumps({
+        "config": {"study_id": "s", "seed": 0}, "code_version": "test", "started": "now", "finished": "now",
+        "domains": {"first_person": {"games": ["G"], "models": {}, "timings": {}}}}))
+    pd.DataFrame({"model": "joint_v3", "game": "G", "head": ["key_w", "steer"], "chance": [0.5, 1 / 3],
+                  "balanced_accuracy": [0.9, 0.5]}).to_csv(domain / "accuracy.csv", index=False)
+    n = 40 * 30
+    key = rng.integers(0, 2, n)
+    pd.concat([unit_rows("accuracy", rng.random(n) < 0.9, 1, "G", np.arange(n) // 30, np.array(["OFF", "ON"])[key],
+                         model="joint_v3", game="G", head="key_w"),
+               _accuracy_units("joint_v3", "G", 0.5, 40, rng)]).to_csv(domain / "units.csv", index=False)
+    row = _row(ledger(folder, n_boot=500), "movement-beats-camera")
+    assert row.scope == "first_person / G" and row.n_units == 40 and row.verdict == REPRODUCED
+    assert row.estimate == pytest.approx(0.55, abs=0.08)

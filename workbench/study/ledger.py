@@ -618,8 +618,8 @@ def _movement(t: Tables) -> dict[str, Measurement]:
 
         def build(q, g=game):
             def scaled(head):
-                c = float(chance[head])
-                return Term(lambda w: (q("accuracy", model="joint_v3", game=g, head=head)(w) - c) / (1 - c))
+                c, term = float(chance[head]), q("accuracy", model="joint_v3", game=g, head=head)
+                return Term(lambda w: (term(w) - c) / (1 - c))
             return scaled("key_w") - scaled(MAIN_HEAD)
         out[game] = summary_or_units(t, ["accuracy"], float(norm["key_w"] - norm[MAIN_HEAD]), build,
                                      control=float(norm[MAIN_HEAD]))
