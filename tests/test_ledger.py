@@ -235,3 +235,131 @@ def test_test_predictions_table_gives_block_units_for_the_calibration_claims(tmp
     assert fifty.n_units == 40 and fifty.estimate == pytest.approx(1.0, abs=0.1) and fifty.verdict == REPRODUCED
     assert p67.verdict == INCONCLUSIVE and p67.ci_low < 0 < p67.ci_high  # ±1 pp is tighter than 40 blocks allow
     assert _row(df, "joint-helps-small-game").verdict == NO_UNITS  # no single-game predictions saved
+
+
+def test_seed002_clip_tables_are_the_units_of_leakage_cycle_and_controller_claims(tmp_path):
+    """The runner's per-clip tables (``*_clips.csv``) give the leakage, cycle and controller claims
+    their intervals; the controller claim reads the longest horizon only."""
+    folder = _seed002(tmp_path / "seed002-x")
+    rng = np.random.default_rng(5)
+    clips = pd.DataFrame({"clip": np.arange(24), "game": np.repeat(["A", "B"], 12)})
+
+    def per_clip(model, **columns):
+        return clips.assign(model=model, model_id=f"seed002-x.{model}", pairing="across", family="noisy",
+                            **{k: v + rng.normal(0, 0.05, len(clips)) for k, v in columns.items()})
+    leak = pd.concat([per_clip("noisy-a", error=1.0, error_cut=2.5), per_clip("noisy-b", error=1.0, error_cut=1.0)])
+    leak.to_csv(folder / "leakage_clips.csv", index=False)
+    means = leak.groupby(["model_id", "model", "pairing"], as_index=False)[["error", "error_cut"]].mean()
+    means.assign(ratio=means.error_cut / means.error).to_csv(folder / "leakage.csv", index=False)
+    # noisy-a has more capacity (lower one-step error) and a worse cycle ratio (1.5 vs 1.1)
+    cycle = pd.concat([per_clip("noisy-a", error=1.0, error_cycle=1.5), per_clip("noisy-b", error=1.0, error_cycle=1.1)])
+    cycle.to_csv(folder / "cycle_clips.csv", index=False)
+    means = cycle.groupby(["model_id", "model", "pairing"], as_index=False)[["error", "error_cycle"]].mean()
+    means.assign(ratio=means.error_cycle / means.error).to_csv(folder / "cycle.csv", index=False)
+    pd.DataFrame({"model_id": ["seed002-x.noisy-a", "seed002-x.noisy-b"], "family": "noisy", "mode": "one_step",
+                  "error": [0.1, 0.3]}).to_csv(folder / "capacity.csv", index=False)
+    ctrl = pd.concat([per_clip("noisy-a", error=level).assign(kind="mlp", latent=latent, horizon=horizon)
+                      for horizon, random in ((1, 1.0), (4, 3.0))
+                      for latent, level in (("controller", 1.0), ("random_actions", random))])
+    ctrl.to_csv(folder / "controllers_clips.csv", index=False)
+    ctrl.groupby(["model", "kind", "latent", "horizon"], as_index=False)["error"].mean().to_csv(
+        folder / "controllers.csv", index=False)
+
+    df = ledger(folder, n_boot=500).set_index(["claim", "scope"])
+    assert (df.loc[("leakage-above-1", "noisy-a"), "verdict"], df.loc[("leakage-above-1", "noisy-b"), "verdict"]) == (
+        REPRODUCED, REFUTED)
+    assert df.loc[("leakage-above-1", "noisy-a"), "n_units"] == 24
+    assert df.loc[("leakage-above-1", "noisy-a"), "estimate"] == pytest.approx(2.5, abs=0.05)
+    cyc = df.loc[("cycle-worse-with-capacity", "noisy")]
+    assert cyc.verdict == REPRODUCED and cyc.estimate == pytest.approx(0.4, abs=0.05) and cyc.n_units == 24
+    ctl = df.loc[("controller-beats-random", "noisy-a · mlp")]
+    assert ctl.verdict == REPRODUCED and ctl.estimate == pytest.approx(3.0, abs=0.1)  # horizon 4, not 1
+
+
+def _embeddings(n: int, games, separation: float, rng):
+    """An embeddings Dataset whose frames cluster by steering class (``separation`` apart), games mixed."""
+    import xarray as xr
+
+    y = rng.integers(0, 3, n)
+    x = np.eye(3)[y] * separation + rng.normal(0, 1, (n, 3))
+    game = np.resize(np.asarray(games), n)
+    frame = np.zeros(n, np.int64)
+    for g in pd.unique(game):
+        frame[game == g] = np.arange((game == g).sum())
+    return xr.Dataset({"embedding": (("frame", "dim"), np.c_[x, rng.normal(0, 1, (n, 5))].astype(np.float32)),
+                       "steer": ("frame", y, {"classes": CLASSES}), "pred_steer": ("frame", y)},
+                      coords={"game": ("frame", game), "source_frame": ("frame", frame),
+                              "split": ("frame", np.full(n, "test"))})
+
+
+def test_geometry_units_give_the_cluster_and_interleaving_claims_intervals(tmp_path):
+    """Per-sample silhouettes and interleaving grouped by test block (the runner's units.csv):
+    the units' point equals the saved summary, and action clusters with games mixed reproduce both claims."""
+    from workbench.analysis.geometry import interleaving, silhouette_scores
+    from workbench.study.ledger import geometry_units
+
+    folder = _seed000(tmp_path / "s", 0.8, 0.5)
+    domain = folder / "racing"
+    emb = _embeddings(600, ["Big", "Small"], 6.0, np.random.default_rng(2))
+    x, game = emb["embedding"].values, emb["game"].values
+    action = np.array(CLASSES)[emb["steer"].values]
+    sil, sil_rows = silhouette_scores(x, action, game, sample=500, return_values=True)
+    inter, inter_rows = interleaving(x, action, game, return_values=True)
+    assert sil_rows.index.isin(np.arange(600)).all() and len(sil_rows) == 500
+    units = geometry_units(sil_rows, inter_rows, game, emb["source_frame"].values // 20)
+    pd.concat([pd.read_csv(domain / "units.csv", keep_default_na=False), units]).to_csv(domain / "units.csv",
+                                                                                        index=False)
+    pd.Series({"silhouette_by_action": sil["by_action"], "silhouette_by_game": sil["by_game"]},
+              name="value").to_frame().to_csv(domain / "geometry.csv")
+    inter.to_csv(domain / "interleaving.csv")
+    df = ledger(folder, n_boot=500)
+    clusters, mixed = _row(df, "clusters-by-action"), _row(df, "interleaved")
+    assert clusters.estimate == pytest.approx(sil["by_action"] - sil["by_game"])
+    assert mixed.estimate == pytest.approx(inter.loc["all", "interleaving"])
+    assert clusters.n_units == mixed.n_units == 30  # 15 blocks of 20 frames per game
+    assert clusters.verdict == mixed.verdict == REPRODUCED and clusters.ci_low > 0.3 and mixed.ci_low > 0.8
+
+
+def test_probe_units_match_the_probe_table_and_the_shuffled_control_sits_at_chance(tmp_path):
+    from workbench.analysis.probes import linear_probe
+    from workbench.study.ledger import probe_units
+
+    emb = _embeddings(900, ["Small"], 3.0, np.random.default_rng(3))
+    table, predictions = linear_probe(emb, heads=["steer"], variants=("per_game", "shuffled"), block=30,
+                                      return_predictions=True)
+    units = probe_units(emb, predictions, block=30)
+    table = table.set_index("variant")
+    for variant in ("per_game", "shuffled"):
+        m = unit_measurement(units, lambda q, v=variant: q("probe", model=v, game="Small", head="steer"))
+        assert m.point == pytest.approx(table.loc[variant, "balanced_accuracy"])
+    assert table.loc["per_game", "balanced_accuracy"] > 0.8 and abs(table.loc["shuffled", "balanced_accuracy"] - 1 / 3) < 0.1
+
+    folder = _seed000(tmp_path / "s", 0.5, 0.5)  # joint v3 zero-shot at 0.5 on Small
+    table.reset_index().to_csv(folder / "racing" / "probes.csv", index=False)
+    pd.concat([pd.read_csv(folder / "racing" / "units.csv", keep_default_na=False), units]).to_csv(
+        folder / "racing" / "units.csv", index=False)
+    row = ledger(folder, n_boot=500).set_index(["claim", "scope"]).loc[("probe-beats-zero-shot", "racing / Small")]
+    assert row.verdict == REPRODUCED and row.n_units == 40  # blocks 0-29 of the probe are blocks of the IDM too
+    assert row.control_estimate == pytest.approx(table.loc["shuffled", "balanced_accuracy"])
+
+
+def test_movement_claim_gets_an_interval_from_key_w_and_steer_block_units(tmp_path):
+    """joint v3 right on 90 % of frames for the forward key (2 classes) and 50 % for the camera
+    (3 classes): chance-normalised 0.8 − 0.25 = 0.55 over 40 test blocks."""
+    rng = np.random.default_rng(6)
+    folder = tmp_path / "s"
+    domain = folder / "first_person"
+    domain.mkdir(parents=True)
+    (folder / "study.json").write_text(json.dumps({
+        "config": {"study_id": "s", "seed": 0}, "code_version": "test", "started": "now", "finished": "now",
+        "domains": {"first_person": {"games": ["G"], "models": {}, "timings": {}}}}))
+    pd.DataFrame({"model": "joint_v3", "game": "G", "head": ["key_w", "steer"], "chance": [0.5, 1 / 3],
+                  "balanced_accuracy": [0.9, 0.5]}).to_csv(domain / "accuracy.csv", index=False)
+    n = 40 * 30
+    key = rng.integers(0, 2, n)
+    pd.concat([unit_rows("accuracy", rng.random(n) < 0.9, 1, "G", np.arange(n) // 30, np.array(["OFF", "ON"])[key],
+                         model="joint_v3", game="G", head="key_w"),
+               _accuracy_units("joint_v3", "G", 0.5, 40, rng)]).to_csv(domain / "units.csv", index=False)
+    row = _row(ledger(folder, n_boot=500), "movement-beats-camera")
+    assert row.scope == "first_person / G" and row.n_units == 40 and row.verdict == REPRODUCED
+    assert row.estimate == pytest.approx(0.55, abs=0.08)

@@ -129,7 +129,7 @@ def test_tiny_study_cli_end_to_end(workbench_dirs, monkeypatch):
     assert record["domains"]["atari"]["steps"]["joint_v3"] == 7 * 3 and record["domains"]["racing"]["steps"]["joint_v1"] == 6
     for name in ("accuracy.csv", "calibration_gap.csv", "knn_matrix.csv", "probes.csv", "geometry.csv",
                  "percentile_sweep.csv", "few_shot_curve.csv", "points-tsne.csv", "points-umap.csv",
-                 "test_predictions.csv"):
+                 "test_predictions.csv", "units.csv"):
         assert (folder / "racing" / name).is_file(), name
     assert (folder / "atari" / "knn_benefit.json").is_file()
     knn = pd.read_csv(folder / "atari" / "knn_matrix.csv", index_col=0)

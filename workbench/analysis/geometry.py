@@ -199,28 +199,33 @@ def _labeled(action) -> np.ndarray:
 
 
 def silhouette_scores(embedding, action, game, sample: int | None = 5000, seed: int = 0,
-                      metric: str = "euclidean") -> pd.Series:
+                      metric: str = "euclidean", return_values: bool = False):
     """Silhouette of the labeled rows grouped by action and by game (sklearn, in [-1, 1]).
 
     Seed 000's "clusters by action, not by game" reads ``by_action > by_game``. Both scores use
     the same random ``sample`` of rows (silhouette is O(n²)); NaN where fewer than 2 groups.
+    ``return_values``: also the per-row silhouettes whose means these are (DataFrame indexed by
+    row position in ``embedding``, columns ``by_action``, ``by_game``), to resample by block.
     """
     x = _matrix(embedding)
     action, game = np.asarray(action), np.asarray(game)
     rows = np.flatnonzero(_labeled(action))
     if sample and sample < len(rows):
         rows = np.sort(np.random.default_rng(seed).choice(rows, sample, replace=False))
-    from sklearn.metrics import silhouette_score
+    from sklearn.metrics import silhouette_samples
 
-    def score(labels):
+    def values(labels):
         if not 1 < len(np.unique(labels[rows])) < len(rows):  # silhouette needs 2..n-1 groups
-            return float("nan")
-        return float(silhouette_score(x[rows], labels[rows], metric=metric))
+            return np.full(len(rows), np.nan)
+        return silhouette_samples(x[rows], labels[rows], metric=metric)
 
-    return pd.Series({"by_action": score(action), "by_game": score(game), "n": len(rows)})
+    per_row = pd.DataFrame({"by_action": values(action), "by_game": values(game)}, index=rows)
+    scores = pd.Series({"by_action": per_row["by_action"].mean(skipna=False),
+                        "by_game": per_row["by_game"].mean(skipna=False), "n": len(rows)})
+    return (scores, per_row) if return_values else scores
 
 
-def interleaving(embedding, action, game, k: int = 10, metric: str = "euclidean") -> pd.DataFrame:
+def interleaving(embedding, action, game, k: int = 10, metric: str = "euclidean", return_values: bool = False):
     """How mixed the games are inside each action cluster.
 
     For every labeled point, take its ``k`` nearest neighbours among the points with the same
@@ -229,13 +234,16 @@ def interleaving(embedding, action, game, k: int = 10, metric: str = "euclidean"
     Σ observed / Σ expected: 1 = games perfectly interleaved, 0 = each game in its own
     sub-cluster. One row per action (index: the action label as text) and a row ``all``; columns
     ``n``, ``n_games``, ``observed``, ``expected`` (means over points), ``interleaving``.
+    ``return_values``: also the per-point ``observed`` / ``expected`` (DataFrame indexed by row
+    position in ``embedding``, labeled rows only; NaN for an action with a single point).
     """
     from sklearn.neighbors import NearestNeighbors
 
     x = _matrix(embedding)
     action, game = np.asarray(action), np.asarray(game)
     keep = _labeled(action)
-    rows, sums = {}, np.zeros(2)
+    per_row = pd.DataFrame({"observed": np.nan, "expected": np.nan}, index=np.flatnonzero(keep))
+    rows = {}
     for a in np.unique(action[keep]):
         idx = np.flatnonzero(keep & (action == a))
         _, g = np.unique(game[idx], return_inverse=True)
@@ -245,13 +253,15 @@ def interleaving(embedding, action, game, k: int = 10, metric: str = "euclidean"
             nn = nn.kneighbors(return_distance=False)  # without a query: each point's own excluded
             observed = (g[nn] != g[:, None]).mean(axis=1)
             expected = (len(idx) - np.bincount(g)[g]) / (len(idx) - 1)
-            sums += observed.sum(), expected.sum()
+            per_row.loc[idx, "observed"], per_row.loc[idx, "expected"] = observed, expected
             row.update(observed=observed.mean(), expected=expected.mean(),
                        interleaving=observed.sum() / expected.sum() if expected.sum() else np.nan)
         rows[str(a)] = row
+    sums = per_row.sum()  # NaN (single-point actions) count as 0 over all labeled points
     rows["all"] = {"n": int(keep.sum()), "n_games": len(np.unique(game[keep])),
-                   "observed": sums[0] / keep.sum() if keep.any() else np.nan,
-                   "expected": sums[1] / keep.sum() if keep.any() else np.nan,
-                   "interleaving": sums[0] / sums[1] if sums[1] else np.nan}
+                   "observed": sums["observed"] / keep.sum() if keep.any() else np.nan,
+                   "expected": sums["expected"] / keep.sum() if keep.any() else np.nan,
+                   "interleaving": sums["observed"] / sums["expected"] if sums["expected"] else np.nan}
     out = pd.DataFrame.from_dict(rows, orient="index").rename_axis("action")
-    return out.reindex(columns=["n", "n_games", "observed", "expected", "interleaving"])
+    out = out.reindex(columns=["n", "n_games", "observed", "expected", "interleaving"])
+    return (out, per_row) if return_values else out

@@ -7,7 +7,9 @@ metric it is scored with), scored by balanced accuracy from out-of-fold predicti
 frames are nearly identical, so letting them fall on both sides of a fold would leak.
 
 Two variants: ``joint`` (one probe trained on all games, scored per game — one boundary for all)
-and ``per_game`` (a probe per game — each game its own boundary).
+and ``per_game`` (a probe per game — each game its own boundary); on request the control
+``shuffled`` (a per-game probe fitted on labels permuted within the game: what a probe reads
+from no information, about chance).
 
 Beside an IDM's zero-shot accuracy, fit and score probes on frames the IDM never trained on
 (:data:`HELD_OUT`: its validation and test splits, scored on test): on its training frames an
@@ -30,6 +32,8 @@ from threadpoolctl import threadpool_limits
 from .metrics import balanced_accuracy, chance_level, head_classes, split_mask
 
 VARIANTS = ("joint", "per_game")
+#: Variants run only on request: controls.
+CONTROLS = ("shuffled",)
 #: ``linear_probe`` keywords of the held-out protocol: cross-validated over the blocks of the
 #: IDM's validation and test frames, scored on its test frames.
 HELD_OUT = {"split": ("val", "test"), "score_split": "test"}
@@ -83,17 +87,21 @@ def linear_probe(
     n_splits: int = 5,
     block: int = 64,
     score_split: str | Iterable[str] | None = None,
+    seed: int = 0,
+    return_predictions: bool = False,
     **probe,
-) -> pd.DataFrame:
+):
     """Cross-validated probe accuracy per game, head and variant.
 
     Uses the labeled rows of ``split`` (default all) and scores the out-of-fold predictions of
     those in ``score_split`` (default all used; ``**HELD_OUT`` for the held-out protocol).
     ``probe`` goes to :func:`make_probe` (``C``, ``class_weight``, ``max_iter``). Columns:
     ``game``, ``head``, ``variant``, ``n`` (scored rows), ``chance`` (1/K of the classes
-    present), ``balanced_accuracy`` (NaN where a game has a single class or block).
+    present), ``balanced_accuracy`` (NaN where a game has a single class or block). ``seed``: the
+    ``shuffled`` control's permutation. ``return_predictions``: also the scored rows' out-of-fold
+    predictions (``row``: position in ``ds``, ``head``, ``variant``, ``pred``; -1 = not predicted).
     """
-    unknown = set(variants) - set(VARIANTS)
+    unknown = set(variants) - set(VARIANTS) - set(CONTROLS)
     if unknown:
         raise ValueError(f"unknown probe variants {sorted(unknown)}; known: {VARIANTS}")
     x_all = np.asarray(ds["embedding"].values, np.float32)
@@ -101,22 +109,32 @@ def linear_probe(
     groups = block_groups(ds, block)
     in_split = split_mask(ds, split)
     scored = split_mask(ds, score_split)
-    rows = []
+    rows, predictions = [], []
+    rng = np.random.default_rng(seed)
     for head in heads or list(head_classes(ds)):
         y_all = np.asarray(ds[head].values, np.int64)
         keep = in_split & (y_all >= 0)
         x, y, g, grp, sc = x_all[keep], y_all[keep], game[keep], groups[keep], scored[keep]
+        position = np.flatnonzero(keep)
         games = list(dict.fromkeys(g))
         preds = {}
         if "joint" in variants:
             preds["joint"] = out_of_fold(x, y, grp, n_splits, **probe)
-        if "per_game" in variants:
+        def per_game(labels: np.ndarray) -> np.ndarray:
             pred = np.empty(len(y), np.int64)
             for name in games:
                 sel = g == name
-                pred[sel] = out_of_fold(x[sel], y[sel], grp[sel], n_splits, **probe)
-            preds["per_game"] = pred
+                pred[sel] = out_of_fold(x[sel], labels[sel], grp[sel], n_splits, **probe)
+            return pred
+        if "per_game" in variants:
+            preds["per_game"] = per_game(y)
+        if "shuffled" in variants:  # labels permuted within each game
+            shuffled = y.copy()
+            for name in games:
+                shuffled[g == name] = rng.permutation(y[g == name])
+            preds["shuffled"] = per_game(shuffled)
         for variant, pred in preds.items():
+            predictions.append(pd.DataFrame({"row": position[sc], "head": head, "variant": variant, "pred": pred[sc]}))
             for name in games:
                 sel = (g == name) & sc
                 ok = pred[sel] >= 0
@@ -125,4 +143,8 @@ def linear_probe(
                     "chance": chance_level(y[sel]),
                     "balanced_accuracy": balanced_accuracy(y[sel], pred[sel]) if ok.all() else float("nan"),
                 })
-    return pd.DataFrame(rows, columns=["game", "head", "variant", "n", "chance", "balanced_accuracy"])
+    table = pd.DataFrame(rows, columns=["game", "head", "variant", "n", "chance", "balanced_accuracy"])
+    if not return_predictions:
+        return table
+    return table, (pd.concat(predictions, ignore_index=True) if predictions
+                   else pd.DataFrame(columns=["row", "head", "variant", "pred"]))

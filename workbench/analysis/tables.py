@@ -13,7 +13,8 @@ import pandas as pd
 #: Readable names of the study's model keys and probe variants.
 METHOD_NAMES = {"joint_v3": "joint v3 (zero-shot)", "joint_v2": "joint v2", "joint_v1": "joint v1",
                 "single": "single-game model", "ceiling": "20 % labels (ceiling)",
-                "probe:joint": "linear probe (all games)", "probe:per_game": "linear probe (per game)"}
+                "probe:joint": "linear probe (all games)", "probe:per_game": "linear probe (per game)",
+                "probe:shuffled": "linear probe (shuffled labels)"}
 #: Readable names of the zero-label calibration variants (gate, side).
 VARIANT_NAMES = {("flow", "model"): "flow gate, IDM side", ("flow", "flow"): "flow gate, flow side",
                  ("model", "model"): "IDM score gate, IDM side"}

@@ -39,7 +39,9 @@ tables are read as units directly: a seed 000 domain's ``test_predictions.csv`` 
 labeled test frame: ``game``, ``block``, true ``steer``, one column of predicted classes per
 method) gives ``accuracy`` rows per test block — models ``joint_v3``, ``single:<game>``,
 ``ceiling:<game>``, ``flow_percentile`` … and ``few_shot`` (its label draws pooled) — and a seed
-002 run's ``planning.csv`` gives one unit per planning episode.
+002 run's per-clip ``leakage_clips.csv``, ``cycle_clips.csv``, ``controllers_clips.csv`` (longest
+horizon) and per-episode ``planning.csv`` give one unit per clip / episode
+(:data:`SEED002_UNITS`).
 """
 
 from __future__ import annotations
@@ -157,18 +159,45 @@ def unit_rows(quantity: str, num, den, stratum, unit, cls=None, **keys) -> pd.Da
     return out[UNIT_COLUMNS]
 
 
-def accuracy_units(emb, model: str, head: str, block: int, quantity: str = "accuracy") -> pd.DataFrame:
-    """Per-block balanced-accuracy rows of a model's ``pred_<head>`` on an embeddings Dataset
-    (:func:`workbench.training.extract_embeddings`, e.g. its test split): a unit is a split block,
-    ``source_frame // block`` within each game; unlabeled frames are left out."""
-    y, pred = np.asarray(emb[head].values, np.int64), np.asarray(emb[f"pred_{head}"].values, np.int64)
+def accuracy_units(emb, model: str, head: str, block: int, quantity: str = "accuracy", pred=None) -> pd.DataFrame:
+    """Per-block balanced-accuracy rows of a model's ``pred_<head>`` (or the class codes ``pred``
+    ``(n,)``, e.g. a probe's) on an embeddings Dataset (:func:`workbench.training.extract_embeddings`,
+    e.g. its test split): a unit is a split block, ``source_frame // block`` within each game;
+    unlabeled and unpredicted (-1) frames are left out."""
+    y = np.asarray(emb[head].values, np.int64)
+    pred = np.asarray(emb[f"pred_{head}"].values if pred is None else pred, np.int64)
     classes = np.asarray(emb[head].attrs["classes"])
     game = np.asarray(emb["game"].values).astype(str)
     unit = np.asarray(emb["source_frame"].values, np.int64) // int(block)
     rows = [unit_rows(quantity, (pred == y)[sel], 1, game[sel], unit[sel], classes[y[sel]], model=model, game=g,
                       head=head)
-            for g in pd.unique(game) for sel in [(game == g) & (y >= 0)] if sel.any()]
+            for g in pd.unique(game) for sel in [(game == g) & (y >= 0) & (pred >= 0)] if sel.any()]
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=UNIT_COLUMNS)
+
+
+def probe_units(ds, predictions: pd.DataFrame, block: int) -> pd.DataFrame:
+    """``probe`` rows per block (model = the probe variant) from the out-of-fold predictions of
+    :func:`workbench.analysis.probes.linear_probe` (``return_predictions``) on ``ds``."""
+    rows = [accuracy_units(ds.isel(frame=part["row"].to_numpy(np.int64)), str(variant), str(head), block, "probe",
+                           part["pred"].to_numpy(np.int64))
+            for (head, variant), part in predictions.groupby(["head", "variant"], sort=False)]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=UNIT_COLUMNS)
+
+
+def geometry_units(silhouette: pd.DataFrame, interleaving: pd.DataFrame, game, block) -> pd.DataFrame:
+    """``silhouette_action`` / ``silhouette_game`` and ``interleaving_observed`` /
+    ``interleaving_expected`` rows per test block from the per-row values of
+    :func:`workbench.analysis.geometry.silhouette_scores` / ``interleaving`` (``return_values``;
+    indexed by row position into ``game`` and ``block``, the rows' games and split blocks ``(n,)``)."""
+    game, block = np.asarray(game).astype(str), np.asarray(block)
+    rows = []
+    for values, quantities in ((silhouette, {"silhouette_action": "by_action", "silhouette_game": "by_game"}),
+                               (interleaving, {"interleaving_observed": "observed",
+                                               "interleaving_expected": "expected"})):
+        values = values.dropna()
+        at = values.index.to_numpy()
+        rows += [unit_rows(q, values[col].to_numpy(), 1, game[at], block[at]) for q, col in quantities.items()]
+    return pd.concat(rows, ignore_index=True)
 
 
 #: Per-frame prediction columns of ``test_predictions.csv`` that are not methods.
@@ -194,6 +223,30 @@ def prediction_units(predictions: pd.DataFrame, head: str = "steer") -> pd.DataF
         return pd.DataFrame(columns=UNIT_COLUMNS)
     out = pd.concat(rows, ignore_index=True)  # few-shot draws: the same block's sums added up
     return out.groupby(UNIT_COLUMNS[:7], sort=False, as_index=False)[["num", "den"]].sum()
+
+
+#: Seed 002 per-clip / per-episode tables read as units: file → (unit column, {quantity: value
+#: column}, column read as ``game``, column read as ``head``); ``stratum`` is the clip's game.
+SEED002_UNITS = {
+    "leakage_clips.csv": ("clip", {"leakage": "error", "leakage_cut": "error_cut"}, None, "pairing"),
+    "cycle_clips.csv": ("clip", {"cycle": "error", "cycle_after": "error_cycle"}, None, "pairing"),
+    "controllers_clips.csv": ("clip", {"controller": "error"}, "kind", "latent"),
+    "planning.csv": ("episode", {"planning": "l1_std"}, None, "method"),
+}
+
+
+def table_units(table: pd.DataFrame, quantities: dict[str, str], unit: str, game: str | None = None,
+                head: str | None = None) -> pd.DataFrame:
+    """Unit rows from a seed 002 table with one row per clip or episode (``model``, ``game``,
+    ``unit`` columns): one row per quantity, ``num`` = its value column, ``den`` = 1. A table
+    with a ``horizon`` column keeps its longest horizon only (the controller claim's)."""
+    if "horizon" in table.columns:
+        table = table[table["horizon"] == table["horizon"].max()]
+    keys = {"model": table["model"].astype(str), "game": table[game].astype(str) if game else "",
+            "head": table[head].astype(str) if head else "", "stratum": table["game"].astype(str),
+            "unit": table[unit], "class": ""}
+    return pd.concat([pd.DataFrame({"quantity": q, **keys, "num": table[col].to_numpy(float), "den": 1.0})
+                      for q, col in quantities.items()], ignore_index=True)[UNIT_COLUMNS]
 
 
 class Term:
@@ -313,12 +366,10 @@ class Tables:
         predictions = self.csv("test_predictions.csv", keep_default_na=False)
         if predictions is not None and len(predictions):
             parts.append(prediction_units(predictions))
-        plans = self.csv("planning.csv")
-        if plans is not None and len(plans):
-            parts.append(pd.DataFrame({"quantity": "planning", "model": plans["model"].astype(str),
-                                       "game": "", "head": plans["method"].astype(str),
-                                       "stratum": plans["game"].astype(str), "unit": plans["episode"],
-                                       "class": "", "num": plans["l1_std"], "den": 1.0}))
+        for name, (unit, quantities, game, head) in SEED002_UNITS.items():
+            table = self.csv(name)
+            if table is not None and len(table):
+                parts.append(table_units(table, quantities, unit, game, head))
         if not parts:
             return pd.DataFrame(columns=UNIT_COLUMNS)
         out = pd.concat(parts, ignore_index=True)
@@ -567,8 +618,8 @@ def _movement(t: Tables) -> dict[str, Measurement]:
 
         def build(q, g=game):
             def scaled(head):
-                c = float(chance[head])
-                return Term(lambda w: (q("accuracy", model="joint_v3", game=g, head=head)(w) - c) / (1 - c))
+                c, term = float(chance[head]), q("accuracy", model="joint_v3", game=g, head=head)
+                return Term(lambda w: (term(w) - c) / (1 - c))
             return scaled("key_w") - scaled(MAIN_HEAD)
         out[game] = summary_or_units(t, ["accuracy"], float(norm["key_w"] - norm[MAIN_HEAD]), build,
                                      control=float(norm[MAIN_HEAD]))
@@ -594,7 +645,8 @@ def _leakage(t: Tables) -> dict[str, Measurement]:
     for row in leak.itertuples():
         name = _short(row.model_id, t.record)
         out[name] = summary_or_units(t, ["leakage", "leakage_cut"], float(row.ratio),
-                                     lambda q, n=name: q("leakage_cut", model=n) / q("leakage", model=n))
+                                     lambda q, n=name, p=row.pairing: q("leakage_cut", model=n, head=p)
+                                     / q("leakage", model=n, head=p))
     return out
 
 

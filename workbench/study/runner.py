@@ -4,7 +4,8 @@ analysis, and save the results as tables a report, a notebook or the dashboard c
 One study = one folder ``<studies>/<study_id>/`` holding ``study.json`` (config, model ids,
 timings, code version) and, per domain, ``<domain>/*.csv`` tables, ``<domain>/points-*.csv``
 projections and ``<domain>/test_predictions.csv`` (every method's steering prediction per
-labeled test frame, with its split block, for bootstrap intervals over test blocks). Nothing
+labeled test frame, with its split block, for bootstrap intervals over test blocks) and
+``<domain>/units.csv`` (the claims ledger's per-block probe, geometry and movement-key rows). Nothing
 here plots; :mod:`workbench.study.report` renders the saved results.
 
 Every analysis set beside the IDM's zero-shot accuracy uses frames it never trained on: probes
@@ -36,7 +37,8 @@ from ..analysis.geometry import interleaving, knn_preservation, project, silhoue
 from ..analysis.knn import benefit_matrix, knn_matrix, knn_predicts_benefit
 from ..analysis.leaks import LeakError, cached_audit, refuse_leaks
 from ..analysis.metrics import accuracy_table
-from ..analysis.probes import HELD_OUT, linear_probe
+from ..analysis.probes import CONTROLS, HELD_OUT, linear_probe
+from ..analysis.probes import VARIANTS as PROBE_VARIANTS
 from ..analysis.summary import dataset_summary
 from ..analysis.tables import proxy_arm
 from ..data.catalog import get_entry, materialise
@@ -46,6 +48,7 @@ from ..paths import cache_dir, check_id
 from ..provenance import code_version, now_utc
 from ..training import TrainConfig, extract_embeddings, make_config, train
 from .files import train_in_processes, write_csv, write_json
+from .ledger import UNITS, accuracy_units, geometry_units, probe_units
 
 DOMAINS = ("racing", "atari", "first_person")
 #: Training budgets per catalog size: optimiser steps (batch 64) *per game* (a model trained on
@@ -288,7 +291,9 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
 
     # --- information present (held-out frames), geometry (test frames), cross-game KNN --------
     t0 = time.perf_counter()
-    write_csv(linear_probe(main, block=cfg.split_block, **HELD_OUT), out / "probes.csv", index=False)
+    probes, probe_predictions = linear_probe(main, variants=(*PROBE_VARIANTS, *CONTROLS), block=cfg.split_block,
+                                             seed=cfg.draw_seed, return_predictions=True, **HELD_OUT)
+    write_csv(probes, out / "probes.csv", index=False)
     labeled = np.flatnonzero((test["steer"].values >= 0))
     rng = np.random.default_rng(cfg.draw_seed)
     pick = np.sort(rng.choice(labeled, min(MAX_POINTS, len(labeled)), replace=False))
@@ -297,9 +302,14 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
     classes = np.array(main["steer"].attrs["classes"])
     action = classes[sub["steer"].values]
     game = sub["game"].values.astype(str)
-    geometry = {"silhouette_" + k: v for k, v in silhouette_scores(x, action, game, seed=cfg.draw_seed).items()}
-    inter = interleaving(x, action, game)
+    sil, sil_rows = silhouette_scores(x, action, game, seed=cfg.draw_seed, return_values=True)
+    geometry = {"silhouette_" + k: v for k, v in sil.items()}
+    inter, inter_rows = interleaving(x, action, game, return_values=True)
     write_csv(inter, out / "interleaving.csv")
+    block = sub["source_frame"].values // cfg.split_block
+    units = [probe_units(main, probe_predictions, cfg.split_block), geometry_units(sil_rows, inter_rows, game, block)]
+    units += [accuracy_units(test, "joint_v3", "key_w", cfg.split_block)] if "pred_key_w" in test else []
+    write_csv(pd.concat(units, ignore_index=True), out / UNITS, index=False)  # steer accuracy: test_predictions
     for method in cfg.projections:
         xy = project(x, method=method, seed=cfg.draw_seed, cache_dir=cache_dir() / "projections")
         geometry[f"knn_preservation_{method}"] = knn_preservation(x, xy, k=10, sample=1000, seed=cfg.draw_seed)
