@@ -377,8 +377,8 @@ def test_world_models_page_tables_pictures_and_deep_link(page, server, study_env
         page.get_by_text(heading).first.wait_for()
     assert page.locator("table").count() == 10  # the ledger, + navigation planning and the out-of-domain arm
     assert "leakage-above-1" in page.locator("table").first.inner_text()  # the claims ledger on top
-    assert "noisy-beta0.0001" in page.locator("table", has_text="scene cut").inner_text()  # Table 1 (tiny's Mid)
-    assert "controller:xattn" in page.locator("table", has_text="l1_std").inner_text()  # planning
+    assert "noisy-beta0.0001" in page.locator("table", has_text="ratio (pixels)").inner_text()  # Table 1 (tiny's Mid)
+    assert "controller:xattn" in page.locator("table", has_text="Δ forward").inner_text()  # planning
     assert page.locator(".bk-Canvas").count() >= 2  # the capacity curve and the latent samples
     assert page.locator(".wb-strength img").count() == 1  # Figure 4
     _shot(page, "worldmodels")
