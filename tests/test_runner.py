@@ -115,10 +115,23 @@ class _Countdown(EnvRunner):
     def _observe(self):
         return np.full((2, 2, 3), self.t, np.uint8), {"left": self.life - self.t}
 
-    def step(self, inputs):
+    def _step(self, inputs):
         self.t += 1
         done = self.t >= self.life
         return self.observation(), 1.0, done, False, {"inputs": dict(inputs), "outcomes": {"reward": 1.0}}
+
+    def input_space(self):
+        return {"press": (0, float("inf"))}
+
+    def clone(self):
+        return self.t
+
+    def restore(self, snapshot):
+        self.t = snapshot
+        return self.observation()
+
+    def close(self):
+        pass
 
 
 @pytest.mark.parametrize("life, cap, end, n", [(4, 10, "terminated", 4), (10, 4, "truncated", 4), (4, 4, "terminated", 4)])

@@ -17,6 +17,7 @@ function and returns it as an :class:`Episode` whose labels hold inputs, outcome
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -60,7 +61,7 @@ class Transition:
 ActFn = Callable[[Observation, Sequence[Transition]], Mapping[str, Any]]
 
 
-class EnvRunner:
+class EnvRunner(ABC):
     """Base of the engine runners: frame preprocessing, context management, the shared contract.
 
     Subclasses set ``SCHEMA`` (every label they produce, with roles) and implement ``_reset``,
@@ -96,32 +97,37 @@ class EnvRunner:
         self._reset(int(seed))
         return self.observation()
 
+    @abstractmethod
     def input_space(self) -> dict[str, list | tuple[float, float]]:
         """Per input label: the codes an agent may send (a list) or a ``(low, high)`` range."""
-        raise NotImplementedError
 
     def step(self, inputs: Mapping[str, Any]) -> tuple[Observation, float, bool, bool, dict]:
         """Send one step of ``inputs``: ``(observation, reward, terminated, truncated, info)``."""
         return self._step(inputs)
 
+    @abstractmethod
     def _step(self, inputs: Mapping[str, Any]) -> tuple[Observation, float, bool, bool, dict]:
-        raise NotImplementedError
+        """Advance the emulator by one step of ``inputs`` (what :meth:`step` returns)."""
 
+    @abstractmethod
     def clone(self) -> Any:
         """A snapshot of the emulator and step count that :meth:`restore` returns to."""
-        raise NotImplementedError
 
+    @abstractmethod
     def restore(self, snapshot: Any) -> Observation:
-        raise NotImplementedError
+        """Return to a :meth:`clone` snapshot; the observation there."""
 
+    @abstractmethod
     def _reset(self, seed: int) -> None:
-        raise NotImplementedError
+        """Start the emulator's episode seeded by ``seed``."""
 
+    @abstractmethod
     def _observe(self) -> tuple[np.ndarray, dict]:
-        raise NotImplementedError
+        """The native screen ``(y, x, 3)`` uint8 and the engine's state labels now."""
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Release the emulator."""
 
     def __enter__(self) -> "EnvRunner":
         return self
