@@ -205,10 +205,8 @@ def planning_eval(world: ModelRef, controllers: Sequence[ModelRef] = (), action_
     error_left, error_turn (map units, map units, degrees), l1_std, cost (final distance to the
     goal representation; NaN for baselines).
     """
-    net, card = resolve_model(world, device)
-    planners = _checked_planners(card, controllers, action_model, device)
-    space = _latent_space(planners[0][1])
-    episodes = held_out_episodes(net, card, split, n_episodes, horizon, seed, games)
+    net, card, planners, space, episodes = _evaluation_setup(world, controllers, action_model, split, n_episodes,
+                                                             horizon, seed, device, games)
     rng = np.random.default_rng(seed)
     rows = []
     for e in range(len(episodes.positions)):
@@ -246,6 +244,16 @@ def _checked_planners(card: Mapping, controllers: Sequence[ModelRef], action_mod
     return planners
 
 
+def _evaluation_setup(world: ModelRef, controllers: Sequence[ModelRef], action_model: ModelRef | None, split: str,
+                      n_episodes: int, horizon: int, seed: int, device, games: Sequence[str] | None):
+    """What :func:`planning_eval` and :func:`navigation_eval` share: the world model and its card,
+    the checked planners, the (first planner's) action space and the held-out episodes."""
+    net, card = resolve_model(world, device)
+    planners = _checked_planners(card, controllers, action_model, device)
+    episodes = held_out_episodes(net, card, split, n_episodes, horizon, seed, games)
+    return net, card, planners, _latent_space(planners[0][1]), episodes
+
+
 def _plans(net: LatentActionWorldModel, planners, episodes: Episodes, e: int, horizon: int, n_samples: int, top_k: int,
            iterations: int, seed: int, straight: bool = False):
     """``(method, planner card, CEMResult)`` of each planner on episode ``e`` (goal: its last frame)."""
@@ -281,10 +289,8 @@ def navigation_eval(world: ModelRef, controllers: Sequence[ModelRef] = (), actio
 
     Columns: episode, game, method, planner_id, ate, rpe, rpe_rot, cost, world_model.
     """
-    net, card = resolve_model(world, device)
-    planners = _checked_planners(card, controllers, action_model, device)
-    space = _latent_space(planners[0][1])
-    episodes = held_out_episodes(net, card, split, n_episodes, horizon, seed, games)
+    net, card, planners, space, episodes = _evaluation_setup(world, controllers, action_model, split, n_episodes,
+                                                             horizon, seed, device, games)
     rng = np.random.default_rng(seed)
     rows = []
     for e in range(len(episodes.positions)):
