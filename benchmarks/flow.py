@@ -23,7 +23,7 @@ from workbench.data.catalog import get_entry, materialise
 from workbench.data.store import open_store
 from workbench.flow import compute_flow, flow_pairs
 from workbench.flow.compute import METHODS, dense_flow, to_gray
-from workbench.provenance import code_version
+from workbench.core.provenance import code_version
 
 DATASET = "atari"
 PAIRS = 512  # in-memory pairs per call: the first 513 frames of the demo store

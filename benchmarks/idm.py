@@ -15,7 +15,7 @@ from unittest import mock
 import torch
 
 from workbench.data.catalog import get_entry, materialise
-from workbench.training import extract_embeddings, make_config, train
+from workbench.methods.idm import extract_embeddings, make_config, train
 
 DATASET = "racing"
 

@@ -16,9 +16,9 @@ from unittest import mock
 import torch
 
 from workbench.data.catalog import get_entry, materialise
-from workbench.worldmodel import (ControllerConfig, WorldModelConfig, plan, train_autoencoder, train_controller,
+from workbench.methods.worldmodel import (ControllerConfig, WorldModelConfig, plan, train_autoencoder, train_controller,
                                   train_world_model)
-from workbench.worldmodel.evaluate import load_clips, resolve_model
+from workbench.methods.worldmodel.evaluate import load_clips, resolve_model
 
 from .idm import devices
 

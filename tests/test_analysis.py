@@ -15,7 +15,7 @@ STEER = ["LEFT", "NEUTRAL", "RIGHT"]
 
 def embedding_dataset(embedding, game, labels, *, pred=None, logits=None, split=None, source_frame=None,
                       flow_dom_dx=None, flow_sign=None):
-    """A dataset following the embedding contract of ``workbench.training.embed``.
+    """A dataset following the embedding contract of ``workbench.methods.idm.embed``.
 
     ``labels``: head -> true codes (categorical, classes LEFT/NEUTRAL/RIGHT); ``pred``/``logits``:
     head -> arrays (pred defaults to argmax of logits, logits to one-hot of the labels);

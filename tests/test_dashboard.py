@@ -167,8 +167,8 @@ def study_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("dashboard")
     env = {"WORKBENCH_CACHE": str(root / "cache"), "WORKBENCH_MODELS": str(root / "models"),
            "WORKBENCH_STUDIES": str(root / "studies"), "WORKBENCH_CATALOG": str(root / "catalog")}
-    code = ("from workbench.study import StudyConfig, run_study\n"
-            "from workbench.study.worldmodels import WorldModelStudyConfig, run_worldmodel_study\n"
+    code = ("from workbench.methods.idm.study import StudyConfig, run_study\n"
+            "from workbench.methods.worldmodel.study import WorldModelStudyConfig, run_worldmodel_study\n"
             "run_study(StudyConfig(size='tiny', domains=['racing'], steps=8, pairwise=False), progress=False)\n"
             "run_worldmodel_study(WorldModelStudyConfig(size='tiny'), progress=False)")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, **env}, capture_output=True,

@@ -13,13 +13,14 @@ import pytest
 import torch
 import yaml
 
-from workbench.models import IDMLatentSpatial, list_models, load_card, load_model, model_path
-from workbench.models.library import ModelLibraryError
-from workbench.training import TrainConfig, build_pair_index, extract_embeddings, make_config, train
-from workbench.training.augment import flip_plan, hflip
-from workbench.training.trainer import prepare
-from workbench.training.pairs import PURGED, SPLITS, PairIndex, assign_split, balanced_weights, finetune_mask, resolve_source
-from workbench.training.stream import FrameReader, PairSampler
+from workbench.engine.library import list_models, load_card, load_model, model_path
+from workbench.engine.library import ModelLibraryError
+from workbench.frames.pairs import build_pair_index
+from workbench.methods.idm import IDMLatentSpatial, TrainConfig, extract_embeddings, make_config, train
+from workbench.frames.augment import flip_plan, hflip
+from workbench.methods.idm.training import prepare
+from workbench.frames.pairs import PURGED, SPLITS, PairIndex, assign_split, balanced_weights, finetune_mask, resolve_source
+from workbench.frames.stream import FrameReader, PairSampler
 
 STEER = ["LEFT", "NEUTRAL", "RIGHT"]
 
@@ -364,7 +365,7 @@ def test_extract_embeddings_contract(tiny_stores, workbench_dirs):
 
     # the embeddings are the model's own, the split its rule, and the result is cached and reused
     model = load_model(result.model_id, "cpu")
-    from workbench.models import pair_tensor
+    from workbench.methods.idm.model import pair_tensor
     from workbench.data.episode import resize_frames
 
     frames = resize_frames(src["frames"].values, (32, 32))
@@ -374,7 +375,7 @@ def test_extract_embeddings_contract(tiny_stores, workbench_dirs):
     test = extract_embeddings(result.model_id, store, split="test", progress=False)
     assert set(test["split"].values) == {"test"}
     assert np.allclose(test["embedding"].values, ds["embedding"].values[ds["split"].values == "test"], atol=1e-5)
-    from workbench.training.embed import embeddings_path
+    from workbench.methods.idm.embed import embeddings_path
 
     path = embeddings_path(result.model_id, resolve_source(store), "all")
     assert path.is_dir() and path.is_relative_to(workbench_dirs["cache"])

@@ -206,7 +206,7 @@ def test_real_carracing_hud_is_flagged_until_cropped():
 def test_report_has_a_leak_section_and_single_frame_columns(tmp_path):
     """The report shows the audit (flagged, accepted) and a single-frame probe beside zero-shot."""
     from workbench.study.files import write_json
-    from workbench.study.report import write_report
+    from workbench.methods.idm.report import write_report
 
     folder = tmp_path / "seed000-test"
     audit = leak_audit(moving_square(hud=True), **AUDIT)
@@ -273,7 +273,7 @@ def test_a_leaking_domain_is_refused_and_the_others_reported(monkeypatch, tmp_pa
     from typer.testing import CliRunner
 
     from workbench.cli import app
-    from workbench.study import runner
+    from workbench.methods.idm import study as runner
 
     monkeypatch.setenv("WORKBENCH_STUDIES", str(tmp_path / "studies"))
 

@@ -156,8 +156,9 @@ def test_findings_run_skips_finished_studies_and_write_makes_both_documents(tmp_
     from dataclasses import asdict
 
     from workbench.study import findings
-    from workbench.study.runner import StudyConfig, studies_dir
-    from workbench.study.worldmodels import WorldModelStudyConfig
+    from workbench.core.paths import studies_dir
+    from workbench.methods.idm.study import StudyConfig
+    from workbench.methods.worldmodel.study import WorldModelStudyConfig
 
     for s in (0, 1, 2):
         cfg = findings.replicate_config(StudyConfig, "tiny", s)

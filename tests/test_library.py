@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from workbench.cli import app
 from workbench.data.catalog import CatalogEntry, write_user_entry
-from workbench.models import IDMLatentSpatial
-from workbench.models.library import (ModelLibraryError, load_card, load_model, model_path, read_library,
+from workbench.methods.idm import IDMLatentSpatial
+from workbench.engine.library import (ModelLibraryError, load_card, load_model, model_path, read_library,
                                       save_model)
-from workbench.paths import atomic_write
+from workbench.core.paths import atomic_write
 
 
 def tiny_model(seed: int = 0) -> IDMLatentSpatial:

@@ -18,10 +18,10 @@ import torch
 from workbench.data.catalog import get_entry
 from workbench.data.schema import LabelSchema
 from workbench.data.store import StoreWriter, is_complete, open_store
-from workbench.locks import LockError, acquire, hold, release
-from workbench.models.library import ModelLibraryError, atomic_torch_save, load_card, load_tensors, model_path
-from workbench.training import TrainConfig, train
-from workbench.training.session import TRAIN_THREADS
+from workbench.core.locks import LockError, acquire, hold, release
+from workbench.engine.library import ModelLibraryError, atomic_torch_save, load_card, load_tensors, model_path
+from workbench.methods.idm import TrainConfig, train
+from workbench.engine.session import TRAIN_THREADS
 
 SCHEMA = LabelSchema.from_list([{"name": "steer", "kind": "categorical", "classes": ["LEFT", "NEUTRAL", "RIGHT"]}])
 TIMEOUT = 240  # seconds a child may take on a busy 2-core machine
@@ -133,7 +133,7 @@ def test_second_training_of_a_model_id_stops_and_the_first_finishes(tmp_path, wo
     first = child("""
         import sys, time
         from pathlib import Path
-        from workbench.training import TrainConfig, train, trainer
+        from workbench.methods.idm import TrainConfig, train, training as trainer
         write = trainer.write_checkpoint
         def write_then_pause(*args, **kwargs):  # mid-training, a checkpoint on disk
             write(*args, **kwargs)
@@ -202,7 +202,7 @@ def test_lock_api_live_reused_foreign_and_unreadable_holders(tmp_path):
 
 TRAIN_WITH_THREADS = """
     import sys, torch
-    from workbench.training import TrainConfig, train
+    from workbench.methods.idm import TrainConfig, train
     torch.set_num_threads(int(sys.argv[2]))
     train(TrainConfig.load(sys.argv[1]), progress=False)
     assert torch.get_num_threads() == int(sys.argv[2])  # the caller's setting is restored
@@ -238,8 +238,8 @@ def test_a_checkpoint_from_another_thread_count_is_not_resumed(tmp_path):
 
 
 def test_world_model_trainer_pins_threads_and_locks(tmp_path, workbench_models):
-    from workbench.worldmodel.config import AutoencoderConfig
-    from workbench.worldmodel.train import train_autoencoder
+    from workbench.methods.worldmodel.config import AutoencoderConfig
+    from workbench.methods.worldmodel.training import train_autoencoder
 
     store = synthetic_store(tmp_path / "data" / "frames.zarr")
     cfg = AutoencoderConfig(datasets=[str(store)], steps=2, batch_size=4, chunks_per_batch=1, eval_every=2,

@@ -43,7 +43,7 @@ def workspace(tmp_path_factory):
     """A cache with the tiny racing recording and its flow, and a library with one tiny joint model."""
     from workbench.data.catalog import get_entry, materialise
     from workbench.flow import compute_flow
-    from workbench.training import make_config, train
+    from workbench.methods.idm import make_config, train
 
     root = tmp_path_factory.mktemp("notebooks")
     env = {"WORKBENCH_CACHE": root / "cache", "WORKBENCH_MODELS": root / "models"}
@@ -166,7 +166,7 @@ def test_frame_pair_reads_only_the_chunk_of_its_two_frames(small_store):
 def test_widgets_show_frame_pairs_and_recalibrate(shared_model):
     from plotly.callbacks import InputDeviceState, Points
 
-    from workbench.training import extract_embeddings
+    from workbench.methods.idm import extract_embeddings
     from workbench.viz.widgets import CalibrationExplorer, EmbeddingExplorer, points_table
 
     emb = extract_embeddings(shared_model["model_id"], "racing", split="all", size="tiny", progress=False)
@@ -194,7 +194,7 @@ def test_widgets_show_frame_pairs_and_recalibrate(shared_model):
 
 
 def test_image_browser_shows_the_pictures_of_the_picked_group(tmp_path):
-    from workbench.study.wm_report import pictures
+    from workbench.methods.worldmodel.report import pictures
     from workbench.viz.widgets import ImageBrowser
 
     (tmp_path / "filmstrips").mkdir()

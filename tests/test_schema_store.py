@@ -7,7 +7,7 @@ import pytest
 
 from workbench.data.schema import LabelSchema, LabelSpec, steer_from_sign
 from workbench.data.store import StoreError, StoreWriter, is_complete, open_dataset, open_store
-from workbench.paths import check_id, resolve_under
+from workbench.core.paths import check_id, resolve_under
 
 SCHEMA = LabelSchema.from_list([
     {"name": "steer", "kind": "categorical", "classes": ["LEFT", "NEUTRAL", "RIGHT"]},

@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from workbench.training import stopping
+from workbench.engine import stopping
 
 
 def test_stops_after_patience_evaluations_without_improvement_and_keeps_the_best_weights():
@@ -38,8 +38,8 @@ def test_min_delta_counts_tiny_gains_as_a_plateau():
 
 
 def test_idm_training_stops_on_a_flat_validation_loss(tiny_stores_for_stopping):
-    from workbench.models.library import load_card
-    from workbench.training import TrainConfig, train
+    from workbench.engine.library import load_card
+    from workbench.methods.idm import TrainConfig, train
 
     # lr = 0: the weights never change, so the validation loss is flat from the first evaluation
     cfg = TrainConfig(datasets=[str(tiny_stores_for_stopping)], steps=40, batch_size=8, chunks_per_batch=2,
@@ -58,8 +58,8 @@ def test_idm_training_stops_on_a_flat_validation_loss(tiny_stores_for_stopping):
 def test_world_model_training_stops_on_a_flat_validation_loss(world_store_for_stopping, monkeypatch):
     import numpy as np
 
-    from workbench.models.library import load_card
-    from workbench.worldmodel import WorldModelConfig, train, train_world_model
+    from workbench.engine.library import load_card
+    from workbench.methods.worldmodel import WorldModelConfig, train_world_model, training as train
 
     # a constructed plateau: the validation one-step error is the same at every evaluation
     monkeypatch.setattr(train, "one_step_errors", lambda model, s, actions=None: {"model": np.ones((len(s), 3))})

@@ -9,11 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from workbench.cli import app
-from workbench.study import StudyConfig
-from workbench.study.runner import ceiling_configs, model_configs
+from workbench.methods.idm.study import StudyConfig
+from workbench.methods.idm.study import ceiling_configs, model_configs
 from workbench.analysis.calibration import calibration_gap
 from workbench.analysis.tables import proxy_arm
-from workbench.study.report import accuracy_pivot, write_report
+from workbench.methods.idm.report import accuracy_pivot, write_report
 
 
 def test_study_config_budgets_ids_and_validation():

@@ -12,11 +12,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from workbench.cli import app
-from workbench.study.wm_report import (PAPER_TITLE, controller_table, cycle_table, leakage_table, navigation_table,
+from workbench.methods.worldmodel.report import (PAPER_TITLE, controller_table, cycle_table, leakage_table, navigation_table,
                                        planning_table, strength_points)
-from workbench.study.worldmodels import (BUDGETS, WorldModelStudyConfig, left_out, model_levels, ood_configs,
+from workbench.methods.worldmodel.study import (BUDGETS, WorldModelStudyConfig, left_out, model_levels, ood_configs,
                                          world_model_configs)
-from workbench.worldmodel.regularizers import PAPER_SWEEPS
+from workbench.methods.worldmodel.regularizers import PAPER_SWEEPS
 
 
 def test_config_budgets_ids_and_the_models_of_a_run():

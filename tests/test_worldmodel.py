@@ -13,16 +13,17 @@ import torch
 import xarray as xr
 import yaml
 
-from workbench.models import load_card, load_model
-from workbench.worldmodel import (ActionSpace, ClipReader, ControllerConfig, DiscreteLatent, LatentActionWorldModel,
-                                  NoisyLatent, SparseLatent, WorldModelConfig, ate, build_clip_index, by_capacity,
+from workbench.engine.library import load_card, load_model
+from workbench.frames.clips import ActionSpace, ClipReader, build_clip_index, step_actions
+from workbench.methods.worldmodel import (ControllerConfig, DiscreteLatent, LatentActionWorldModel,
+                                  NoisyLatent, SparseLatent, WorldModelConfig, ate, by_capacity,
                                   capacity, capacity_levels, cem, controller_rollouts, cycle_consistency,
                                   future_leakage, gaussian_kl, health_summary, integrate_motion, latent_actions,
                                   latent_probes, navigation_eval, planning_eval, rpe, sample_latents, save_filmstrip,
-                                  save_gif, sparse_energy, step_actions, sweep_configs, train_controller,
+                                  save_gif, sparse_energy, sweep_configs, train_controller,
                                   train_world_model, transfer_filmstrip, vcm_loss, vector_quantize)
-from workbench.worldmodel.regularizers import PAPER_SWEEPS
-from workbench.worldmodel.train import lr_factor
+from workbench.methods.worldmodel.regularizers import PAPER_SWEEPS
+from workbench.methods.worldmodel.training import lr_factor
 
 ENCODER = {"input_size": 32, "width": 8, "rep_channels": 4}
 
@@ -231,7 +232,7 @@ def first_person_tiny(tmp_path_factory):
 
 
 def test_clips_stay_in_one_block_and_read_the_store(first_person_tiny):
-    from workbench.training.pairs import resolve_source
+    from workbench.frames.pairs import resolve_source
 
     source = resolve_source(first_person_tiny)
     index = build_clip_index([source], length=4, block=8)
@@ -362,13 +363,18 @@ def test_end_to_end_train_transfer_control_plan(first_person_tiny, tmp_path):
     assert set(clips["game"]) == set(games) and {"clip", "error"} <= set(clips.columns)
 
 
-def test_library_resolves_every_world_model_architecture_lazily():
+def test_library_resolves_every_architecture_lazily_and_imports_no_method():
     import importlib
+    import subprocess
+    import sys
 
-    from workbench.models.library import ARCHITECTURES
+    from workbench.engine.library import ARCHITECTURES
 
-    lazy = {name: target for name, target in ARCHITECTURES.items() if isinstance(target, str)}
-    assert set(lazy) == {"LatentActionWorldModel", "FrameAutoencoder", "MLPController", "CrossAttentionController"}
-    for name, target in lazy.items():
+    assert set(ARCHITECTURES) == {"IDMLatentSpatial", "LatentActionWorldModel", "FrameAutoencoder", "MLPController",
+                                  "CrossAttentionController"}
+    for name, target in ARCHITECTURES.items():
         module, attr = target.split(":")
         assert getattr(importlib.import_module(module), attr).__name__ == name
+    # the library is a lower layer than the methods: loading it must not import them
+    code = "import sys, workbench.engine.library; print(any(m.startswith('workbench.methods') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

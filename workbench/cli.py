@@ -36,8 +36,8 @@ def _guard(fn, *args, **kwargs):
     """Run ``fn`` turning expected data errors into a one-line message and exit code 2."""
     from .data.catalog import CatalogError
     from .data.store import StoreError
-    from .locks import LockError
-    from .models.library import ModelLibraryError
+    from .core.locks import LockError
+    from .engine.library import ModelLibraryError
 
     try:
         return fn(*args, **kwargs)
@@ -305,7 +305,7 @@ def demo(
     cross-game IDM study (report.md + figures), and serve the dashboard on 127.0.0.1."""
     from .data.catalog import load_catalog, materialise
     from .flow import compute_flow
-    from .paths import cache_dir
+    from .core.paths import cache_dir
 
     catalog = _guard(load_catalog)
     for entry in catalog.values():
@@ -338,7 +338,7 @@ def train_(
     device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 … (default: cuda when available)."),
 ) -> None:
     """Train an inverse dynamics model into the model library (resumes an interrupted run)."""
-    from .training import TrainConfig, make_config, train
+    from .methods.idm import TrainConfig, make_config, train
 
     overrides = {k: v for k, v in {"datasets": dataset, "size": size, "games": game, "steps": steps,
                                    "init_from": init_from, "device": device}.items() if v}
@@ -360,7 +360,7 @@ def train_(
 @app.command("models")
 def models_() -> None:
     """List the model library: id, preset, datasets and steps; a warning line for each broken card."""
-    from .models.library import read_library
+    from .engine.library import read_library
 
     cards, broken = read_library()
     for model_id, card in cards.items():
@@ -385,8 +385,8 @@ def study(
                                      " region that shows the label in a single frame."),
 ) -> None:
     """Seed 000's cross-game IDM study on the catalog; writes report.md and figures."""
-    from .study import StudyConfig, run_study
-    from .study.report import write_report
+    from .methods.idm.study import StudyConfig, run_study
+    from .methods.idm.report import write_report
 
     cfg = _guard(StudyConfig, size=size, seed=seed, data_seed=data_seed, draw_seed=draw_seed, steps=steps,
                  pairwise=pairwise, allow_leaks=allow_leaks, **({"domains": list(domain)} if domain else {}))
@@ -548,9 +548,9 @@ def wm_train(
     device: Optional[str] = typer.Option(None, help="cpu, cuda, … (default: cuda when available)."),
 ) -> None:
     """Train (or resume) a latent-action world model, and its frame autoencoder if needed."""
-    from .models.library import load_card
-    from .worldmodel import WorldModelConfig, train_world_model
-    from .worldmodel.regularizers import KNOBS
+    from .engine.library import load_card
+    from .methods.worldmodel import WorldModelConfig, train_world_model
+    from .methods.worldmodel.regularizers import KNOBS
 
     base = _guard(WorldModelConfig.load, config).to_dict() if config else {}
     overrides = {k: v for k, v in {"datasets": dataset, "size": size, "steps": steps, "device": device}.items() if v}
@@ -578,8 +578,8 @@ def wm_controller(
     device: Optional[str] = typer.Option(None, help="cpu, cuda, …"),
 ) -> None:
     """Train a controller from real actions to a world model's latent actions."""
-    from .models.library import load_card
-    from .worldmodel import ControllerConfig, train_controller
+    from .engine.library import load_card
+    from .methods.worldmodel import ControllerConfig, train_controller
 
     cfg = _guard(ControllerConfig, world_model=world_model, kind=kind, action_space=action_space, steps=steps,
                  seed=seed, device=device)
@@ -596,7 +596,7 @@ def wm_eval(
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the table here."),
 ) -> None:
     """Evaluate world models on held-out clips and print the table."""
-    from .worldmodel import capacity, cycle_consistency, future_leakage, health_summary
+    from .methods.worldmodel import capacity, cycle_consistency, future_leakage, health_summary
 
     functions = {"health": health_summary, "capacity": capacity, "leakage": future_leakage,
                  "cycle": cycle_consistency}
@@ -617,8 +617,8 @@ def wm_plan(
     seed: int = typer.Option(0, "--seed", help="Episode draw and CEM seed."),
 ) -> None:
     """CEM goal-reaching planning on held-out first-person clips; prints mean errors per method."""
-    from .study.wm_report import planning_table
-    from .worldmodel import planning_eval
+    from .methods.worldmodel.report import planning_table
+    from .methods.worldmodel import planning_eval
 
     plans = _guard(planning_eval, world_model, controller or [], action_model, n_episodes=episodes, seed=seed)
     typer.echo(planning_table(plans.assign(model=world_model)).to_string())
@@ -636,8 +636,8 @@ def wm_study(
                                                   "on, scored on the others (default: the first; 'none': no arm)."),
 ) -> None:
     """Seed 002 as one batch run: capacity sweep, controllers, Tables 1, 2, S1, S2, out of domain; writes report.md."""
-    from .study.wm_report import write_wm_report
-    from .study.worldmodels import WorldModelStudyConfig, run_worldmodel_study
+    from .methods.worldmodel.report import write_wm_report
+    from .methods.worldmodel.study import WorldModelStudyConfig, run_worldmodel_study
 
     options = {"sweeps": _parse_sweeps(sweep) if sweep else None, "steps": steps,
                "ood_train_games": None if not ood_train else [g for g in ood_train if g != "none"]}

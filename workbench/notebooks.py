@@ -37,9 +37,9 @@ from typing import Any, Mapping
 import pandas as pd
 import yaml
 
-from .models.library import atomic_write_text, load_card, model_path, plain
-from .paths import REPO_ROOT, check_id
-from .provenance import code_version, now_utc
+from .engine.library import atomic_write_text, load_card, model_path, plain
+from .core.paths import REPO_ROOT, check_id
+from .core.provenance import code_version, now_utc
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 KERNEL = "python3"
@@ -149,7 +149,7 @@ def _execute(path: Path, params: Mapping, output_dir: Path | None, progress: boo
     """Run ``path`` with ``params``; never raises for a failing cell (the record says so)."""
     import papermill as pm
 
-    from .study import studies_dir
+    from .core.paths import studies_dir
 
     _check_parameters(path, params)
     started, t0 = now_utc(), time.perf_counter()
@@ -267,7 +267,7 @@ def run_sweep(spec: Mapping | str | Path | SweepSpec, progress: bool = True) -> 
     """
     from tqdm.auto import tqdm
 
-    from .study import studies_dir
+    from .core.paths import studies_dir
 
     sweep = spec if isinstance(spec, SweepSpec) else load_sweep(spec)
     folder = studies_dir() / "runs" / sweep.name
@@ -329,13 +329,13 @@ def ensure_model(model_id: str | None = None, preset: str = "joint_v3", datasets
     otherwise (recording data and flow first when missing).
 
     Unset ``steps`` / ``split_block`` take the seed 000 study's budget for ``size``
-    (:data:`workbench.study.runner.BUDGETS`; fine-tunes its ``finetune_steps``); evaluation runs
-    once, at the end. ``overrides`` are further :class:`~workbench.training.TrainConfig` fields
+    (:data:`workbench.methods.idm.study.BUDGETS`; fine-tunes its ``finetune_steps``); evaluation runs
+    once, at the end. ``overrides`` are further :class:`~workbench.methods.idm.TrainConfig` fields
     (``model_id`` among them: the default id names preset, data and seed but not the step count,
     so a second config of the same preset and data needs its own id).
     """
-    from .study.runner import BUDGETS
-    from .training import make_config, train
+    from .methods.idm.study import BUDGETS
+    from .methods.idm import make_config, train
 
     if model_id:
         load_card(model_id)

@@ -12,7 +12,7 @@ re-placement of the boundary recovers:
   problem): :func:`auto_percentile`;
 * :func:`calibration_gap`: the share of the gap (ceiling − zero-shot) each method closes.
 
-Inputs follow the embedding-dataset contract of :func:`workbench.training.embed.extract_embeddings`,
+Inputs follow the embedding-dataset contract of :func:`workbench.methods.idm.embed.extract_embeddings`,
 extracted with ``split="all"``: calibration is fitted on a game's train frames and scored on its
 test frames.
 """

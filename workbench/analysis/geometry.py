@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..paths import atomic_write
-from ..paths import cache_dir as workbench_cache
+from ..core.paths import atomic_write
+from ..core.paths import cache_dir as workbench_cache
 
 METHODS = ("tsne", "umap")
 #: openTSNE parameters used unless overridden by ``project(..., **kw)``.

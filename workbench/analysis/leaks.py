@@ -39,7 +39,7 @@ import xarray as xr
 from sklearn.model_selection import GroupKFold
 
 from ..flow.compute import successor_mask
-from ..paths import atomic_write
+from ..core.paths import atomic_write
 from .metrics import balanced_accuracy, chance_level
 from .probes import make_probe, one_blas_thread
 

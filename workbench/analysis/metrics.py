@@ -1,6 +1,6 @@
 """Balanced accuracy of the IDM's own predictions, per game and head (seed 000's metric).
 
-Works on the embedding dataset of :func:`workbench.training.embed.extract_embeddings`: true labels
+Works on the embedding dataset of :func:`workbench.methods.idm.embed.extract_embeddings`: true labels
 ``<head>`` (int8, -1 = unlabeled), predictions ``pred_<head>``, coords ``game`` and ``split``.
 The helpers here (heads, row selection, balanced accuracy) are shared by the other analyses.
 """

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..paths import atomic_write, cache_dir, check_id
+from ..core.paths import atomic_write, cache_dir, check_id
 
 
 def exports_dir() -> Path:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import panel as pn
 
 from ..analysis.tables import accuracy_by_game
-from ..study.report import accuracy_pivot
+from ..methods.idm.report import accuracy_pivot
 from ..viz.plots import grouped_bars, matrix_heatmap
 from . import sources
 from .layout import figure, fmt, ledger_pane, notice, table

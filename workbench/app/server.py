@@ -29,7 +29,7 @@ import secrets
 import socket
 from dataclasses import dataclass, field
 
-from ..paths import cache_dir
+from ..core.paths import cache_dir
 from .users import SharedPassword, UsersFileLogin
 
 LOOPBACK_NAMES = {"localhost"}

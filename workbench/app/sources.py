@@ -4,7 +4,7 @@ Study tables, study records, seed 002 world-model runs (their report tables and 
 cards and catalog summaries are cached under their file's modification time, so a re-run study
 shows up without a restart while repeated page views cost nothing. The study's joint model
 embeddings are loaded once (from the on-disk cache that
-:func:`workbench.training.extract_embeddings` keeps) and reused by every live calibration.
+:func:`workbench.methods.idm.extract_embeddings` keeps) and reused by every live calibration.
 Projections are never recomputed here: they come from the study's saved ``points-*.csv``.
 
 Returned DataFrames and datasets are shared between sessions: treat them as read-only.
@@ -27,12 +27,11 @@ from ..analysis.calibration import percentile_calibration
 from ..analysis.summary import dataset_summary
 from ..data.catalog import CatalogEntry, load_catalog
 from ..data.store import open_dataset
-from ..models.library import load_card, model_path, read_library
-from ..paths import check_id
-from ..study.runner import studies_dir
-from ..study.wm_report import (capacity_table, controller_table, cycle_table, headlines, health_table, leakage_table,
+from ..engine.library import load_card, model_path, read_library
+from ..core.paths import check_id, studies_dir
+from ..methods.worldmodel.report import (capacity_table, controller_table, cycle_table, headlines, health_table, leakage_table,
                                navigation_table, ood_table, pictures, planning_table, probe_table, strength_figure)
-from ..study.worldmodels import RECORD as WM_RECORD
+from ..methods.worldmodel.study import RECORD as WM_RECORD
 from ..viz.plots import save_figure
 
 #: Projections a study may save as ``<study>/<domain>/points-<name>.csv``.
@@ -101,7 +100,7 @@ def study_table(study_id: str, domain: str, name: str, index_col=None) -> pd.Dat
 @lru_cache(maxsize=16)
 def _ledger(folder: str, mtime: int) -> pd.DataFrame:
     from ..study.ledger import ledger
-    from ..study.report import ledger_table
+    from ..methods.idm.report import ledger_table
 
     return ledger_table(ledger(Path(folder)), markdown=False)
 
@@ -146,7 +145,7 @@ def preload() -> None:
 
 # ----------------------------------------------------------------------------- world-model runs (seed 002)
 
-#: A run's tables as its report shows them (:mod:`workbench.study.wm_report`), by CSV name.
+#: A run's tables as its report shows them (:mod:`workbench.methods.worldmodel.report`), by CSV name.
 WM_TABLES = {"capacity": capacity_table, "leakage": leakage_table, "cycle": cycle_table, "health": health_table,
              "controllers": lambda df, run: controller_table(df), "planning": lambda df, run: planning_table(df),
              "navigation": lambda df, run: navigation_table(df), "probes": lambda df, run: probe_table(df)}
@@ -193,7 +192,7 @@ def _strength_png(path: str, mtime: int) -> bytes:
 
 
 def wm_strength_png(run_id: str) -> bytes | None:
-    """Figure 4 of the run (:func:`workbench.study.wm_report.strength_figure`) as PNG bytes, drawn
+    """Figure 4 of the run (:func:`workbench.methods.worldmodel.report.strength_figure`) as PNG bytes, drawn
     once per ``capacity.csv`` version; None when the run swept no knob. A PNG, not a Bokeh layout:
     a HoloViews Layout on the page stalls the browser's URL sync."""
     capacity = wm_csv(run_id, "capacity")
@@ -209,7 +208,7 @@ def _ood(folder: str, study_id: str, mtimes: tuple) -> pd.DataFrame | None:
 
 
 def wm_ood(run_id: str) -> pd.DataFrame | None:
-    """The out-of-domain table of the run (:func:`workbench.study.wm_report.ood_table`), or None."""
+    """The out-of-domain table of the run (:func:`workbench.methods.worldmodel.report.ood_table`), or None."""
     folder = study_folder(run_id) / "ood"
     files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
     return _ood(str(study_folder(run_id)), run_id, tuple((f.name, _mtime(f)) for f in files)) if files else None
@@ -304,7 +303,7 @@ def variant_store(entry: CatalogEntry, variant: str) -> Path:
 
 @lru_cache(maxsize=8)
 def _embeddings(model_id: str, dataset_id: str, size: str | None, seed: int | None, weights_mtime: int) -> xr.Dataset:
-    from ..training import extract_embeddings
+    from ..methods.idm import extract_embeddings
 
     return extract_embeddings(model_id, dataset_id, split="all", size=size, seed=seed, progress=False)
 

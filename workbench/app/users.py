@@ -18,7 +18,7 @@ import secrets
 import threading
 from pathlib import Path
 
-from ..paths import atomic_write
+from ..core.paths import atomic_write
 
 SCHEME = "pbkdf2_sha256"
 #: PBKDF2-HMAC-SHA256 rounds for new hashes (OWASP's 2023 recommendation); fewer than

@@ -1,10 +1,10 @@
-"""World models page: one seed 002 batch run (:mod:`workbench.study.worldmodels`).
+"""World models page: one seed 002 batch run (:mod:`workbench.methods.worldmodel.study`).
 
 Its headline numbers, the capacity curve, error vs regularisation strength (Figure 4) and the
 report's tables (capacity, Tables 1 and 2, Tables S1/S2 left and right with navigation ATE / RPE,
 the out-of-domain arm, health, probes), the latent samples (Figure S1), and its transfer
 filmstrips and planning rollouts as pictures, one model at a time. Tables and figures are built by
-:mod:`workbench.study.wm_report` (the run's ``report.md`` shows the same) from files that
+:mod:`workbench.methods.worldmodel.report` (the run's ``report.md`` shows the same) from files that
 :mod:`workbench.app.sources` reads once per version; nothing is recomputed per visitor.
 """
 
@@ -14,7 +14,7 @@ import logging
 
 import panel as pn
 
-from ..study.wm_report import PAPER_TITLE, capacity_figure, samples_figure
+from ..methods.worldmodel.report import PAPER_TITLE, capacity_figure, samples_figure
 from . import sources
 from .layout import figure, ledger_pane, notice, table
 from .state import ViewState, choose

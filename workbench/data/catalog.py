@@ -3,8 +3,8 @@
 An entry says where a dataset comes from (a recorder playing real emulators, or an importer
 reading a public dataset's native files), which games it holds, its label schema, its sizes and
 its seed. Built-in entries live in ``data_catalog/`` of the checkout; entries written by
-``workbench import`` live in :func:`workbench.paths.user_catalog_dir`. Entries are read with
-``yaml.safe_load`` and importer paths are resolved inside :func:`workbench.paths.import_root`.
+``workbench import`` live in :func:`workbench.core.paths.user_catalog_dir`. Entries are read with
+``yaml.safe_load`` and importer paths are resolved inside :func:`workbench.core.paths.import_root`.
 
 Materialised data are cached at ``<cache>/datasets/<id>/<variant>/frames.zarr`` where the variant
 is ``<size>-seed<seed>`` for recordings and ``import`` for imports, followed by ``-mask<hash>``
@@ -27,10 +27,10 @@ import xarray as xr
 import yaml
 from tqdm.auto import tqdm
 
-from ..locks import store_lock
-from ..paths import (BUILTIN_CATALOG, atomic_write, cache_dir, check_id, import_root, resolve_under,
+from ..core.locks import store_lock
+from ..core.paths import (BUILTIN_CATALOG, atomic_write, cache_dir, check_id, import_root, resolve_under,
                      user_catalog_dir)
-from ..provenance import versions
+from ..core.provenance import versions
 from .importers import get_importer
 from .importers._files import confined_to
 from .mask import FrameMask, mask_tag, prepare_frames
@@ -384,7 +384,7 @@ def materialise(entry: CatalogEntry, size: str | None = None, seed: int | None =
 
     Recording is deterministic: the same entry, size and seed give the same label bytes. A
     second process materialising the same variant meanwhile stops with a
-    :class:`workbench.locks.LockError`.
+    :class:`workbench.core.locks.LockError`.
     """
     path = entry.store_path(size, seed)
     if is_complete(path) and not force:

@@ -29,8 +29,8 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from ..paths import cache_dir, check_id
-from ..provenance import code_version, now_utc
+from ..core.paths import cache_dir, check_id
+from ..core.provenance import code_version, now_utc
 from .schema import LabelSchema
 
 FRAME_CHUNK = 64  # frames per zarr chunk: ~1.7 MB at 96x96 RGB, a good streaming unit

@@ -32,8 +32,8 @@ from dask.callbacks import Callback
 from tqdm.auto import tqdm
 
 from ..data.store import COORD_CHUNK, derived_path, open_store, write_dataset_atomic
-from ..locks import store_lock
-from ..provenance import code_version, now_utc
+from ..core.locks import store_lock
+from ..core.provenance import code_version, now_utc
 from .compute import check_method, concat_statistics, method_parameters, sequence_flow, successor_mask
 from .labels import DEFAULT_THRESHOLD, proxy_steer
 
@@ -174,7 +174,7 @@ def compute_flow(
     """Compute flow statistics and ``flow_steer`` proxy labels for every frame of a store.
 
     Writes the sibling store ``flow-<method>.zarr`` atomically, holding the folder's lock
-    (:func:`workbench.locks.store_lock`), and returns its path;
+    (:func:`workbench.core.locks.store_lock`), and returns its path;
     ``open_dataset(frames_store)`` then carries ``flow_dx`` … ``flow_grid`` and ``flow_steer``.
     ``workers`` defaults to the CPU count; see the module docstring for ``scheduler``.
     ``threshold`` and ``flow_sign`` are those of :func:`workbench.flow.labels.proxy_steer`

@@ -18,9 +18,9 @@ from ..data.catalog import CatalogEntry, CatalogError, load_catalog
 from ..data.recorders import episode_rng, get_engine
 from ..data.runners import rollout
 from ..data.store import StoreWriter, clean_stale_tmp, is_complete
-from ..locks import store_lock
-from ..paths import cache_dir, check_id
-from ..provenance import versions
+from ..core.locks import store_lock
+from ..core.paths import cache_dir, check_id
+from ..core.provenance import versions
 from .agents import Agent, make_agent
 
 

@@ -1,5 +1,4 @@
-"""The seed 000 study: run it (:mod:`.runner`) and render its report (:mod:`.report`)."""
-
-from .runner import StudyConfig, run_study, studies_dir
-
-__all__ = ["StudyConfig", "run_study", "studies_dir"]
+"""The study framework both methods' studies share: atomic result writers and the process-pool
+trainer (:mod:`.files`), the claims ledger (:mod:`.ledger`) and the quotable findings batch
+(:mod:`.findings`). Each method's study stages and report live in its folder under
+:mod:`workbench.methods`."""

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..models.library import atomic_write_text
-from ..paths import atomic_write
+from ..engine.library import atomic_write_text
+from ..core.paths import atomic_write
 
 T = TypeVar("T")
 

@@ -17,14 +17,15 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from ..models.library import atomic_write_text
-from ..provenance import REPO_ROOT, code_version, now_utc
+from ..engine.library import atomic_write_text
+from ..core.provenance import REPO_ROOT, code_version, now_utc
+from ..core.paths import studies_dir
 from .files import markdown_table
 from .ledger import REPLICATE_FIELDS, ledger, replicates_of, study_kind
-from .report import ledger_table, write_report
-from .runner import StudyConfig, run_study, studies_dir
-from .wm_report import write_wm_report
-from .worldmodels import RECORD, WorldModelStudyConfig, run_worldmodel_study
+from ..methods.idm.report import ledger_table, write_report
+from ..methods.idm.study import StudyConfig, run_study
+from ..methods.worldmodel.report import write_wm_report
+from ..methods.worldmodel.study import RECORD, WorldModelStudyConfig, run_worldmodel_study
 
 FINDINGS_DIR = REPO_ROOT / "docs" / "findings"
 TITLES = {"seed000": "Cross-Game Semantic Alignment of Latent Action Representations in World Models",

@@ -161,7 +161,7 @@ def unit_rows(quantity: str, num, den, stratum, unit, cls=None, **keys) -> pd.Da
 
 def accuracy_units(emb, model: str, head: str, block: int, quantity: str = "accuracy", pred=None) -> pd.DataFrame:
     """Per-block balanced-accuracy rows of a model's ``pred_<head>`` (or the class codes ``pred``
-    ``(n,)``, e.g. a probe's) on an embeddings Dataset (:func:`workbench.training.extract_embeddings`,
+    ``(n,)``, e.g. a probe's) on an embeddings Dataset (:func:`workbench.methods.idm.extract_embeddings`,
     e.g. its test split): a unit is a split block, ``source_frame // block`` within each game;
     unlabeled and unpredicted (-1) frames are left out."""
     y = np.asarray(emb[head].values, np.int64)

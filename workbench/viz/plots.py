@@ -16,7 +16,7 @@ import holoviews as hv
 import numpy as np
 import pandas as pd
 
-from ..paths import atomic_write
+from ..core.paths import atomic_write
 
 #: Seed 000's colours: LEFT blue, RIGHT red, NEUTRAL grey.
 ACTION_COLORS = {"LEFT": "#1f77b4", "NEUTRAL": "#9e9e9e", "RIGHT": "#d62728", "UNLABELED": "#dddddd"}

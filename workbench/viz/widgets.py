@@ -29,7 +29,7 @@ import xarray as xr
 from ..analysis.calibration import VARIANTS, percentile_calibration, percentile_sweep
 from ..analysis.geometry import project
 from ..data.thumbnails import frame_pair_png
-from ..paths import cache_dir
+from ..core.paths import cache_dir
 from .plots import ACTION_COLORS, game_colors
 
 _SYMBOLS = ["circle", "triangle-up", "square", "diamond", "triangle-down", "cross", "x", "star"]

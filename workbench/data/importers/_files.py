@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Iterator
 
-from ...paths import resolve_under
+from ...core.paths import resolve_under
 
 _ROOT: ContextVar[Path | None] = ContextVar("import_root", default=None)
 

@@ -16,11 +16,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ...paths import cache_dir
+from ...core.paths import cache_dir
 from ..player import PlayerStyle, held_channel, signed_channel, turn_channel
 from ..runners import EPISODE_END, EnvRunner, ReplayClone
 from ..schema import STEER_CLASSES, LabelSchema, steer_from_sign
-from . import env_seed, scripted_episodes
+from . import env_seed
+from . import scripted_episodes
 
 SCHEMA = LabelSchema.from_list([
     {"name": "steer", "kind": "categorical", "classes": list(STEER_CLASSES),

@@ -1,0 +1,58 @@
+"""What every trainer of the model library shares around its loop: one writer per model id, a
+pinned torch thread count, and checkpoints that resume only the run that wrote them.
+
+torch splits a reduction (a convolution's weight gradient, a sum) across its intra-op threads and
+adds the parts in an order that depends on their number, so the same seed trained with 1 and 2
+threads ends with different weights. Training therefore always runs on :data:`TRAIN_THREADS`
+threads, whatever the machine: a model id means the same weights on any CPU, and a run resumed on
+another machine continues the same computation.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from .library import ModelLibraryError, atomic_torch_save, load_tensors, model_lock
+
+#: torch intra-op threads while training (one is also the fastest for these small models, and
+#: several trainings run side by side in a study).
+TRAIN_THREADS = 1
+
+
+@contextmanager
+def training_session(model_id: str) -> Iterator[None]:
+    """Hold ``model_id``'s lock (a second trainer of the same id stops at once with a
+    :class:`workbench.core.locks.LockError`) and run torch on :data:`TRAIN_THREADS` threads,
+    restoring the caller's thread count afterwards."""
+    with model_lock(model_id):
+        previous = torch.get_num_threads()
+        torch.set_num_threads(TRAIN_THREADS)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
+
+
+def write_checkpoint(path: Path, identity: dict, **state) -> None:
+    """Save ``state`` (model, optimiser, RNG, step …) with the config identity and thread count."""
+    atomic_torch_save({**state, "config": identity, "torch_threads": TRAIN_THREADS}, path)
+
+
+def read_checkpoint(path: Path, identity: dict) -> dict | None:
+    """The checkpoint at ``path`` (None when there is none); refused when another config or
+    another thread count wrote it, since resuming it would not give the uninterrupted weights."""
+    if not path.is_file():
+        return None
+    ckpt = load_tensors(path)
+    if not isinstance(ckpt, dict) or ckpt.get("config") != identity:
+        raise ModelLibraryError(f"{path} was written by a different config; delete it, pass force=True,"
+                                " or give this config its own model_id")
+    if ckpt.get("torch_threads") != TRAIN_THREADS:
+        raise ModelLibraryError(f"{path} was written with {ckpt.get('torch_threads', 'an unrecorded number of')}"
+                                f" torch threads and training runs on {TRAIN_THREADS}, so resuming would not"
+                                " reproduce an uninterrupted run; delete it or pass force=True")
+    return ckpt

@@ -1,0 +1,203 @@
+"""Training configurations: one dataclass, named presets, YAML in and out.
+
+The presets follow seed 000's racing table (Table 1) and its calibration experiments:
+
+=================  ===================================================================
+``single``         one game only (the first game of the dataset unless ``games`` is given)
+``joint_v1``       all games of the datasets, one set of weights, uniform sampling
+``joint_v2``       + balanced sampling: every (main-head class × game) drawn equally often
+``joint_v3``       + horizontal flips (p = 0.5) with LEFT/RIGHT (and key_a/key_d) swapped
+``finetune_k``     start from a joint model (``init_from``), fine-tune the whole model on
+                   ``k_per_class`` (default 50) labeled train frames per class of one game
+``finetune_pct``   the same on ``fraction`` (default 20 %) of one game's train labels: the
+                   paper's "calibrated ceiling"
+=================  ===================================================================
+
+A fine-tune keeps its start model's sampling and augmentation (``balanced``/``hflip`` left at
+``None`` inherit them), so a ceiling differs from its start model only in the labels it sees.
+
+For Atari the paper trained on flow-proxy labels: ``targets={"steer": "flow_steer"}``.
+A config is plain data, so papermill and the CLI can pass it as YAML (``yaml.safe_load``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+FINETUNE_KEYS = {"game", "k_per_class", "fraction", "seed"}
+# Fields that change how a run executes but not what it computes: ignored when deciding whether
+# an existing model or checkpoint belongs to a config.
+RUNTIME_FIELDS = ("device", "checkpoint_every", "cache_chunks")
+# Fields added after models were trained: left out of the identity while unset, so the models of
+# older configs keep their ids.
+UNSET_OPTIONAL_FIELDS = ("patience",)
+
+
+class ConfigIO:
+    """YAML/dict round trips and identity for the config dataclasses (IDM and world-model training)."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown keys {sorted(unknown)}")
+        return cls(**dict(d))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str):
+        data = yaml.safe_load(text)
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{cls.__name__} YAML must hold a mapping of config fields")
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.write_text(self.to_yaml())
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path):
+        return cls.from_yaml(Path(path).read_text())
+
+    def identity(self) -> dict:
+        """The fields that determine the trained weights (everything but :data:`RUNTIME_FIELDS`)."""
+        return {k: v for k, v in self.to_dict().items()
+                if k not in RUNTIME_FIELDS and not (k in UNSET_OPTIONAL_FIELDS and v is None)}
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def _check_positive(self, names: Sequence[str]) -> None:
+        bad = [n for n in names if getattr(self, n) is None or float(getattr(self, n)) <= 0]
+        if bad:
+            raise ValueError(f"{type(self).__name__}: {bad} must be positive")
+
+
+@dataclass
+class TrainConfig(ConfigIO):
+    """Everything that determines a trained IDM. Units: steps are optimiser steps, fractions in [0, 1].
+
+    Data: ``datasets`` are catalog ids (materialised at ``size``/``data_seed``, None = the
+    entry's defaults) or paths of dataset stores; ``games`` restricts to some games (None = all).
+    Labels: ``heads`` are label names (None = every categorical label with ≤ 3 classes plus every
+    binary key of the schemas); ``targets`` maps a head to the variable it is trained on
+    (default itself); ``main_head`` (default the first head) is the one balanced sampling and
+    ``finetune_k`` count classes of. Split: contiguous blocks of ``split_block`` frames assigned
+    per game to train/val/test in ``split_fractions``, seeded by ``split_seed`` (not ``seed``, so
+    every training seed sees the same test set). ``finetune`` is a mapping with ``game``, one
+    of ``k_per_class`` (of ``main_head``'s classes) / ``fraction``, and optionally ``seed``
+    (the draw of those labels; default ``seed``); it needs ``init_from``. ``balanced`` and
+    ``hflip`` left at ``None`` are the ``init_from`` model's (else off).
+    ``patience``: stop once the validation loss has not improved for that many evaluations
+    (every ``eval_every`` steps) and keep the best weights; ``steps`` is then a cap (None: run
+    all ``steps``).
+    """
+
+    name: str = "joint_v1"
+    datasets: list[str] | None = None
+    size: str | None = None
+    data_seed: int | None = None
+    games: list[str] | None = None
+    heads: list[str] | None = None
+    targets: dict[str, str] = field(default_factory=dict)
+    main_head: str | None = None
+    balanced: bool | None = None
+    hflip: bool | None = None
+    flip_pairs: list[list[str]] = field(default_factory=lambda: [["key_a", "key_d"]])
+    steps: int = 3000
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    input_size: int = 64
+    width: int = 64
+    embed_dim: int = 256
+    seed: int = 0
+    split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
+    split_block: int = 64
+    split_seed: int = 0
+    chunks_per_batch: int = 8
+    eval_every: int = 500
+    eval_pairs: int = 2048
+    checkpoint_every: int = 250
+    cache_chunks: int = 256
+    init_from: str | None = None
+    finetune: dict[str, Any] | None = None
+    model_id: str | None = None
+    device: str | None = None
+    patience: int | None = None
+
+    def __post_init__(self):
+        for name in ("datasets", "games", "heads"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                setattr(self, name, [value])
+        if self.datasets is not None and not self.datasets:
+            raise ValueError("config: datasets is empty")
+        if self.datasets is None and not self.init_from:
+            raise ValueError("config: give datasets (catalog ids or store paths), or init_from to reuse a model's")
+        positive = ("steps", "batch_size", "input_size", "width", "embed_dim", "split_block", "chunks_per_batch",
+                    "eval_every", "eval_pairs", "checkpoint_every", "cache_chunks")
+        bad = [n for n in positive if int(getattr(self, n)) < 1]
+        if self.patience is not None and int(self.patience) < 1:
+            bad.append("patience")
+        if bad:
+            raise ValueError(f"config: {bad} must be positive integers")
+        if len(self.split_fractions) != 3 or abs(sum(self.split_fractions) - 1) > 1e-6 or min(self.split_fractions) < 0:
+            raise ValueError(f"config: split_fractions must be three non-negative numbers summing to 1, got {self.split_fractions}")
+        if self.finetune is not None:
+            ft = dict(self.finetune)
+            unknown = set(ft) - FINETUNE_KEYS
+            if unknown:
+                raise ValueError(f"config: unknown finetune keys {sorted(unknown)}; allowed {sorted(FINETUNE_KEYS)}")
+            if not ft.get("game"):
+                raise ValueError("config: finetune needs the game to calibrate on (finetune: {game: ...})")
+            if (ft.get("k_per_class") is None) == (ft.get("fraction") is None):
+                raise ValueError("config: finetune needs exactly one of k_per_class and fraction")
+            if ft.get("fraction") is not None and not 0 < float(ft["fraction"]) <= 1:
+                raise ValueError(f"config: finetune fraction must be in (0, 1], got {ft['fraction']}")
+            if not self.init_from:
+                raise ValueError("config: finetune needs init_from (the model id to start from)")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "single": {"name": "single"},
+    "joint_v1": {"name": "joint_v1"},
+    "joint_v2": {"name": "joint_v2", "balanced": True},
+    "joint_v3": {"name": "joint_v3", "balanced": True, "hflip": True},
+    "finetune_k": {"name": "finetune_k", "finetune": {"k_per_class": 50}, "steps": 300, "lr": 3e-4,
+                   "eval_every": 100},
+    "finetune_pct": {"name": "finetune_pct", "finetune": {"fraction": 0.2}, "steps": 500, "lr": 3e-4,
+                     "eval_every": 100},
+}
+
+
+def make_config(preset: str = "joint_v1", **overrides) -> TrainConfig:
+    """A preset (see the module docstring) with ``overrides`` applied.
+
+    ``finetune`` overrides are merged into the preset's (``finetune={"game": "Enduro"}`` keeps
+    ``k_per_class: 50``). ``single`` without ``games`` takes the first game of the first catalog
+    dataset.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    values = dict(PRESETS[preset])
+    if "finetune" in overrides and values.get("finetune") is not None and overrides["finetune"] is not None:
+        overrides = {**overrides, "finetune": {**values["finetune"], **overrides["finetune"]}}
+    values.update(overrides)
+    if preset == "single" and not values.get("games") and values.get("datasets"):
+        from ...data.catalog import get_entry
+
+        datasets = values["datasets"]
+        values["games"] = [get_entry(datasets if isinstance(datasets, str) else datasets[0]).games[0]]
+    return TrainConfig(**values)

@@ -1,0 +1,140 @@
+"""Penultimate embeddings, predictions and logits of a trained IDM over a dataset, as xarray.
+
+The returned dataset is the contract the analyses (geometry, probes, KNN, calibration) rely on::
+
+    dims      frame (one row per pair t -> t+1 of a split; pairs purged at split boundaries
+              are left out), dim, <head>_class
+    embedding       float32 (frame, dim)          penultimate activations
+    coords    game (str), episode, step, source_frame (index of t in the source store),
+              split (str: train/val/test, the model's block split rule applied to this dataset)
+    <head>          int8 (frame)                  TRUE label of each head (attrs kind, classes);
+                                                  -1 where missing or absent from the dataset
+    flow_steer, flow_dom_dx, flow_mag             copied when the dataset has flow
+    pred_<head>     int8 (frame)                  argmax of the model's logits
+    logits_<head>   float32 (frame, <head>_class) raw logits; <head>_class holds the class names
+    attrs     model_id, dataset_id, variant, split, heads (name -> class names), weights_sha256
+
+The labels a head was *trained* on (e.g. ``flow_steer`` for Atari) are named in the model card;
+the ``<head>`` variables here are always the dataset's true labels. Results are cached at
+``<cache>/embeddings/<model_id>/<dataset_id>-<variant>-<split>.zarr`` (written atomically) and
+reused while the model's weights, the dataset and its derived stores are unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+import xarray as xr
+
+from ...data.store import is_complete, open_store, write_dataset_atomic
+from ...flow.compute import successor_mask
+from ...engine.device import default_device
+from ...engine.library import load_card, load_model
+from ...core.paths import cache_dir, check_id
+from .inference import infer
+from ...frames.pairs import PURGED, SPLITS, Source, assign_split, resolve_source
+from ...frames.stream import FrameReader
+
+FLOW_VARIABLES = ("flow_steer", "flow_dom_dx", "flow_mag")
+CACHE_KEYS = ("model_id", "weights_sha256", "dataset_id", "variant", "split", "source_frames", "derived", "split_rule")
+#: Version of the split rule (:func:`~workbench.frames.pairs.assign_split`): embeddings cached
+#: under another rule hold other rows and are recomputed.
+SPLIT_RULE = "blocks+purge"
+
+
+def embeddings_path(model_id: str, source: Source, split: str) -> Path:
+    return (cache_dir() / "embeddings" / check_id(model_id, "model id")
+            / f"{check_id(source.dataset_id, 'dataset id')}-{check_id(source.variant, 'variant')}-{split}.zarr")
+
+
+def extract_embeddings(
+    model: str | tuple[torch.nn.Module, Mapping],
+    dataset: str | Path,
+    split: str = "test",
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+    size: str | None = None,
+    seed: int | None = None,
+    cache: bool = True,
+    progress: bool = True,
+) -> xr.Dataset:
+    """Stream ``dataset`` through ``model`` chunk by chunk; returns the in-memory dataset of the
+    module docstring.
+
+    ``model`` is a model id of the library (loaded on ``device``, default CUDA when available) or a
+    ``(model, card)`` pair (moved only if ``device`` is given); ``dataset`` a catalog id
+    (at ``size``/``seed``, default the entry's) or a store path; ``split`` is ``train``, ``val``,
+    ``test`` or ``all``. ``cache=False`` neither reads nor writes the cache.
+    """
+    if split not in (*SPLITS, "all"):
+        raise ValueError(f"split must be one of {(*SPLITS, 'all')}, got {split!r}")
+    if isinstance(model, str):
+        card = load_card(model)
+        net = load_model(model, device)
+    else:
+        net, card = model
+        if device is not None:
+            net = net.to(default_device(device))
+    device = next(net.parameters()).device
+    source = resolve_source(dataset, size, seed)
+    data = source.open()
+    attrs = {
+        "model_id": card["model_id"], "weights_sha256": card.get("weights_sha256", ""),
+        "dataset_id": source.dataset_id, "variant": source.variant, "split": split,
+        "source_frames": source.n_frames, "derived": list(data.attrs.get("derived", [])),
+        "heads": {h: list(spec["classes"]) for h, spec in card["heads"].items()}, "split_rule": SPLIT_RULE,
+    }
+    path = embeddings_path(card["model_id"], source, split)
+    use_cache = cache and bool(attrs["weights_sha256"])
+    if use_cache and is_complete(path):
+        stored = open_store(path)
+        if all(stored.attrs.get(k) == attrs[k] for k in CACHE_KEYS):
+            return stored.load()
+
+    game = data["game"].values.astype(str)
+    frame = np.flatnonzero(successor_mask(game, data["episode"].values, data["step"].values))
+    cfg = card["config"]
+    split_code = assign_split(game[frame], np.zeros(len(frame), np.int64), frame, cfg["split_block"],
+                              cfg["split_fractions"], cfg["split_seed"])
+    keep = split_code != PURGED if split == "all" else split_code == SPLITS.index(split)
+    frame, split_code = frame[keep], split_code[keep]
+    if not len(frame):
+        raise ValueError(f"{source.dataset_id} ({source.variant}) has no {split} pairs (a game with a single"
+                         f" {cfg['split_block']}-frame block is all train); use split='all' or a larger size")
+
+    reader = FrameReader([source], net.input_size, capacity=4)
+    emb, logits = infer(net, reader, np.zeros(len(frame), np.int64), frame, batch_size, device, progress,
+                        desc=f"embed {source.dataset_id}")
+    out = xr.Dataset(
+        {"embedding": (("frame", "dim"), emb)},
+        coords={
+            "game": ("frame", game[frame]),
+            "episode": ("frame", data["episode"].values[frame]),
+            "step": ("frame", data["step"].values[frame]),
+            "source_frame": ("frame", frame),
+            "split": ("frame", np.asarray(SPLITS)[split_code]),
+        },
+        attrs=attrs,
+    )
+    for head, spec in card["heads"].items():
+        classes = list(spec["classes"])
+        label_attrs = {"kind": spec["kind"], "classes": classes}
+        if head in data:
+            if data[head].attrs.get("kind") == "categorical" and list(data[head].attrs["classes"]) != classes:
+                raise ValueError(f"label {head!r} of {source.dataset_id} has classes {list(data[head].attrs['classes'])},"
+                                 f" the model's head has {classes}")
+            out[head] = ("frame", np.asarray(data[head].values[frame], np.int8), label_attrs)
+        else:
+            out[head] = ("frame", np.full(len(frame), -1, np.int8), label_attrs)
+        out[f"pred_{head}"] = ("frame", logits[head].argmax(axis=1).astype(np.int8), label_attrs)
+        out[f"logits_{head}"] = (("frame", f"{head}_class"), logits[head])
+        out.coords[f"{head}_class"] = (f"{head}_class", np.asarray(classes))
+    for name in FLOW_VARIABLES:
+        if name in data:
+            out[name] = ("frame", data[name].values[frame], dict(data[name].attrs))
+    if use_cache:
+        write_dataset_atomic(out, path, {})
+    return out

@@ -1,0 +1,299 @@
+"""Training an ``IDMLatentSpatial`` from a :class:`TrainConfig` into the model library.
+
+``train(config)`` builds the pair index, streams batches from the stores, optimises the summed
+per-head cross-entropy (missing labels ignored) with AdamW, validates every ``eval_every`` steps
+(balanced accuracy per head per game), and checkpoints every ``checkpoint_every`` steps to
+``<models>/<id>/checkpoint.pt`` (model, optimiser, sampler RNG, step). Running the same config
+again resumes from the checkpoint and, on CPU, ends with the same weights as an uninterrupted
+run: every random draw after initialisation comes from one checkpointed numpy Generator, and
+torch runs on a fixed thread count (:mod:`.session`). One process at a time trains an id. When
+training ends the weights and the card are written and the checkpoint removed; running a
+finished config again returns the existing model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ...engine.device import default_device
+from .model import IDMLatentSpatial, pair_tensor
+from ...engine.library import (CARD, CHECKPOINT, ModelLibraryError, delete_model, load_card, load_model, model_path,
+                              save_model)
+from ...core.paths import check_id
+from ...core.provenance import code_version, now_utc, versions
+from ...frames.augment import flip_plan, hflip
+from .config import TrainConfig
+from .inference import infer, mean_scores, score_table
+from ...engine import stopping
+from ...frames.pairs import PairIndex, Source, balanced_weights, build_pair_index, default_heads, finetune_mask, resolve_source
+from ...engine.session import read_checkpoint, training_session, write_checkpoint
+from ...frames.stream import FrameReader, PairSampler
+
+EVAL_BATCH = 256
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` did: the model id, whether training finished, the step reached, the card."""
+
+    model_id: str
+    finished: bool
+    step: int
+    card: dict | None = None
+
+
+def default_model_id(cfg: TrainConfig, sources: list[Source]) -> str:
+    """``<name>-<datasets>-<variants>-<games>-s<seed>-<config hash>``, or
+    ``<name>-<game>-<init model>-s<seed>-<config hash>`` for a fine-tune.
+
+    The 6-hex hash of the config's identity means a changed setting (steps, lr …) names a new
+    model instead of clashing with the old one, and the same config finds its model again. A
+    hash of the whole id stands in when that is not a safe id of at most 100 characters.
+    """
+    digest = hashlib.sha1(json.dumps(cfg.identity(), sort_keys=True, default=str).encode()).hexdigest()[:6]
+    if cfg.finetune:
+        parts = [cfg.name, str(cfg.finetune["game"]), str(cfg.init_from)]
+    else:
+        games = cfg.games or []
+        tag = "all" if not games else games[0] if len(games) == 1 else \
+            "g" + hashlib.sha1(",".join(sorted(games)).encode()).hexdigest()[:8]
+        parts = [cfg.name, ".".join(s.dataset_id for s in sources),
+                 ".".join(dict.fromkeys(s.variant for s in sources)), tag]
+    model_id = "-".join(parts) + f"-s{cfg.seed}-{digest}"
+    try:
+        return check_id(model_id, "model id")
+    except ValueError:
+        return check_id(f"{cfg.name}-{hashlib.sha1(model_id.encode()).hexdigest()[:12]}-s{cfg.seed}", "model id")
+
+
+def prepare(config: TrainConfig) -> tuple[TrainConfig, PairIndex]:
+    """The config with every default made explicit (data, heads, model id …) and its pair index.
+
+    A model started from ``init_from`` inherits its architecture, heads, targets and block split
+    (so its test pairs are the ones the start model never saw) and, unless given, its data,
+    sampling (``balanced``) and augmentation (``hflip``, ``flip_pairs``); a fine-tune is
+    restricted to its game unless ``games`` says otherwise.
+    """
+    cfg = config
+    if cfg.init_from:
+        init = load_card(cfg.init_from)
+        ic = init["config"]
+        cfg = cfg.replace(
+            datasets=cfg.datasets or ic["datasets"], size=cfg.size or ic["size"],
+            data_seed=ic["data_seed"] if cfg.data_seed is None else cfg.data_seed,
+            heads=cfg.heads or list(init["heads"]), targets=cfg.targets or dict(ic["targets"]),
+            main_head=cfg.main_head or init["main_head"],
+            **{k: init["model"][k] for k in ("input_size", "width", "embed_dim")},
+            **{k: ic[k] for k in ("split_block", "split_fractions", "split_seed")},
+            **{k: ic[k] for k in ("balanced", "hflip") if getattr(cfg, k) is None},
+            **({"flip_pairs": ic["flip_pairs"]} if cfg.hflip is None else {}),
+        )
+    cfg = cfg.replace(balanced=bool(cfg.balanced), hflip=bool(cfg.hflip))
+    if cfg.finetune and not cfg.games:
+        cfg = cfg.replace(games=[cfg.finetune["game"]])
+    sources = [resolve_source(d, cfg.size, cfg.data_seed) for d in cfg.datasets]
+    heads = list(cfg.heads or default_heads(sources))
+    main = cfg.main_head or heads[0]
+    if main not in heads:
+        raise ValueError(f"main_head {main!r} is not a head ({heads})")
+    cfg = cfg.replace(heads=heads, main_head=main)
+    cfg = cfg.replace(model_id=check_id(cfg.model_id, "model id") if cfg.model_id else default_model_id(cfg, sources))
+    index = build_pair_index(sources, heads, cfg.targets, cfg.games, cfg.split_block, cfg.split_fractions, cfg.split_seed)
+    return cfg, index
+
+
+def _loss(logits: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Sum over heads of the cross-entropy on the labeled pairs (heads with none in the batch skip)."""
+    terms = [F.cross_entropy(logits[h], t, ignore_index=-1) for h, t in y.items() if bool((t >= 0).any())]
+    return torch.stack(terms).sum()
+
+
+def _spread(n: int, k: int) -> np.ndarray:
+    """At most ``k`` evenly spaced positions out of ``n`` (a fixed, deterministic evaluation sample)."""
+    return np.arange(n) if n <= k else np.linspace(0, n - 1, k).round().astype(np.int64)
+
+
+def _logits(model: IDMLatentSpatial, index: PairIndex, reader: FrameReader, device, limit: int | None = None,
+            progress: bool = False, desc: str = "eval") -> tuple[PairIndex, dict[str, np.ndarray]]:
+    """``index`` (or ``limit`` evenly spaced pairs of it) and the model's logits per head on it."""
+    if limit is not None:
+        index = index.subset(_spread(len(index), limit))
+    if not len(index):
+        return index, {}
+    return index, infer(model, reader, index.source, index.frame, EVAL_BATCH, device, progress, desc)[1]
+
+
+def _scores(index: PairIndex, logits: dict[str, np.ndarray]) -> dict:
+    pred = {h: v.argmax(axis=1) for h, v in logits.items()}
+    return score_table(index.y, pred, index.game, index.games) if logits else {}
+
+
+def evaluate(model: IDMLatentSpatial, index: PairIndex, reader: FrameReader, device, limit: int | None = None,
+             progress: bool = False, desc: str = "eval") -> dict:
+    """Balanced accuracy per head per game on ``index`` (or ``limit`` evenly spaced pairs of it)."""
+    return _scores(*_logits(model, index, reader, device, limit, progress, desc))
+
+
+def validation_loss(index: PairIndex, logits: dict[str, np.ndarray]) -> float:
+    """The training loss (summed per-head cross-entropy, missing labels ignored) on ``logits``."""
+    with torch.no_grad():
+        return float(_loss({h: torch.from_numpy(np.asarray(v, np.float32)) for h, v in logits.items()},
+                           {h: torch.from_numpy(np.asarray(index.y[h], np.int64)) for h in logits}))
+
+
+def _load_init(model: IDMLatentSpatial, init_from: str) -> None:
+    source = load_model(init_from, "cpu")
+    if source.config != model.config:
+        raise ValueError(f"init_from {init_from!r} has architecture/heads {source.config}, the config needs {model.config}")
+    model.load_state_dict(source.state_dict())
+
+
+def train(config: TrainConfig, max_steps: int | None = None, progress: bool = True, force: bool = False) -> TrainResult:
+    """Train (or resume, or return the finished) model of ``config``; see the module docstring.
+
+    ``max_steps`` stops after that many steps in total with a checkpoint (for a session with a
+    time budget, and for tests); the next call resumes. ``force`` deletes an existing model or
+    checkpoint of the same id first. A finished model whose card holds a different config is an
+    error: give the new config its own ``model_id``.
+    """
+    cfg, index = prepare(config)
+    with training_session(cfg.model_id):
+        return _train(cfg, index, max_steps, progress, force)
+
+
+def _train(cfg: TrainConfig, index: PairIndex, max_steps: int | None, progress: bool, force: bool) -> TrainResult:
+    model_id = cfg.model_id
+    folder = model_path(model_id)
+    if force:
+        delete_model(model_id)
+    if (folder / CARD).is_file():
+        card = load_card(model_id)
+        if TrainConfig.from_dict(card["config"]).identity() != cfg.identity():
+            raise ModelLibraryError(f"model {model_id!r} exists with a different config; set model_id to a new id"
+                                    " or pass force=True to replace it")
+        return TrainResult(model_id, True, int(card["training"]["steps"]), card)
+
+    device = default_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model = IDMLatentSpatial({h: len(c) for h, c in index.heads.items()}, cfg.input_size, cfg.width, cfg.embed_dim)
+    if cfg.init_from:
+        _load_init(model, cfg.init_from)
+    model.to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    rng = np.random.default_rng(cfg.seed)
+
+    train_mask = index.split == 0
+    if cfg.finetune:
+        ft = cfg.finetune
+        train_mask &= finetune_mask(index, ft["game"], cfg.main_head, ft.get("k_per_class"), ft.get("fraction"),
+                                    ft.get("seed", cfg.seed))
+    train_set = index.subset(train_mask)
+    if not len(train_set):
+        raise ValueError(f"model {model_id}: no labeled train pairs (games {index.games})")
+    weights = balanced_weights(train_set, cfg.main_head) if cfg.balanced else np.ones(len(train_set))
+    sampler = PairSampler(train_set.source, train_set.frame, weights, [s.chunk for s in index.sources],
+                          cfg.batch_size, cfg.chunks_per_batch)
+    plan = flip_plan(index.heads, index.kinds, cfg.flip_pairs) if cfg.hflip else None
+    reader = FrameReader(index.sources, cfg.input_size, cfg.cache_chunks)
+    val_set = index.subset(index.split == 1)
+
+    # everything the loop carries from step to step, so a resumed run continues exactly
+    state = {"step": 0, "history": [], "train_seconds": 0.0, "losses": [],
+             "early_stop": stopping.new_record() if cfg.patience else None}
+    ckpt_path = folder / CHECKPOINT
+    ckpt = read_checkpoint(ckpt_path, cfg.identity())
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        rng.bit_generator.state = ckpt["rng"]
+        state = {k: ckpt.get(k, v) for k, v in state.items()}
+
+    def checkpoint() -> None:
+        write_checkpoint(ckpt_path, cfg.identity(), model=model.state_dict(), optimizer=optimizer.state_dict(),
+                         rng=rng.bit_generator.state, **state)
+
+    stop_at = cfg.steps if max_steps is None else min(cfg.steps, int(max_steps))
+    model.train()
+    with tqdm(total=cfg.steps, initial=state["step"], desc=f"train {model_id}", unit="step",
+              disable=not progress) as bar:
+        while state["step"] < stop_at and not stopping.stopped(state["early_stop"]):
+            t0 = time.perf_counter()
+            pos = sampler.draw(rng)
+            first, second = reader.pairs(train_set.source[pos], train_set.frame[pos])
+            y = {h: v[pos] for h, v in train_set.y.items()}
+            if plan is not None:
+                first, second, y = hflip(first, second, y, rng.random(len(pos)) < 0.5, plan)
+            logits = model(pair_tensor(first, second, device))
+            loss = _loss(logits, {h: torch.from_numpy(v).to(device) for h, v in y.items()})
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            state["losses"].append(float(loss.detach()))
+            state["train_seconds"] += time.perf_counter() - t0
+            state["step"] += 1
+            step = state["step"]
+            bar.update(1)
+            if step % cfg.eval_every == 0 or step == cfg.steps:
+                val_index, logits = _logits(model, val_set, reader, device, cfg.eval_pairs)
+                val = mean_scores(_scores(val_index, logits))
+                entry = {"step": step, "loss": float(np.mean(state["losses"])), "val": val}
+                if cfg.patience and logits:
+                    entry["val_loss"] = validation_loss(val_index, logits)
+                    stopping.observe(state["early_stop"], entry["val_loss"], step, model, cfg.patience)
+                state["history"].append(entry)
+                model.train()
+                state["losses"] = []
+                bar.set_postfix(loss=f"{state['history'][-1]['loss']:.3f}", **{h: f"{v:.2f}" for h, v in val.items()})
+            if step % cfg.checkpoint_every == 0 and step < cfg.steps:
+                checkpoint()
+    if state["step"] < cfg.steps and not stopping.stopped(state["early_stop"]):
+        checkpoint()
+        return TrainResult(model_id, False, state["step"])
+    stopping.restore_best(state["early_stop"], model)
+
+    metrics = {
+        "train": evaluate(model, train_set, reader, device, cfg.eval_pairs),
+        "val": evaluate(model, val_set, reader, device, progress=progress, desc="val"),
+        "test": evaluate(model, index.subset(index.split == 2), reader, device, progress=progress, desc="test"),
+    }
+    card = _card(cfg, model, index, train_set, metrics, state, device)
+    save_model(model_id, model, card)
+    ckpt_path.unlink(missing_ok=True)
+    return TrainResult(model_id, True, state["step"], load_card(model_id))
+
+
+def _card(cfg: TrainConfig, model: IDMLatentSpatial, index: PairIndex, train_set: PairIndex, metrics: dict,
+          state: dict, device: torch.device) -> dict:
+    seconds = state["train_seconds"]
+    return {
+        "model_id": cfg.model_id,
+        "architecture": type(model).__name__,
+        "model": model.config,
+        "heads": {h: {"classes": c, "kind": index.kinds[h], "target": index.targets[h]} for h, c in index.heads.items()},
+        "main_head": cfg.main_head,
+        "games": index.games,
+        "seed": cfg.seed,
+        "init_from": cfg.init_from,
+        "data": [{"dataset_id": s.dataset_id, "variant": s.variant, "store": str(s.path), "n_frames": s.n_frames}
+                 for s in index.sources],
+        "labeled_pairs": index.counts(),
+        "train_pairs_used": len(train_set),
+        "metrics": metrics,
+        "history": state["history"],
+        "training": {"steps": state["step"], "seconds": round(seconds, 2),
+                     "pairs_per_s": round(state["step"] * cfg.batch_size / max(seconds, 1e-9), 1),
+                     "device": str(device), "torch_threads": torch.get_num_threads(),
+                     "early_stopping": stopping.stopping_card(state["early_stop"], cfg.patience)},
+        "config": cfg.to_dict(),
+        "code_version": code_version(),
+        "versions": versions("torch", "scikit-learn", "opencv-python-headless"),
+        "created": now_utc(),
+    }

@@ -1,0 +1,262 @@
+"""Configurations of the three trained pieces — frame autoencoder, latent-action world model,
+controller — as dataclasses with YAML in and out (the :class:`workbench.methods.idm.TrainConfig`
+pattern: plain data, ``yaml.safe_load``, unknown keys rejected), and capacity sweeps.
+
+Defaults are sized for CPU: 64×64 frames, an 8×8×16 representation (an autoencoder of width 32),
+a 3-block forward model of width 96 on 2×2 patches, clips of 6 frames, batches of 16 clips. The
+regulariser coefficients are the paper's (see :mod:`workbench.methods.worldmodel.regularizers`); its
+optimiser recipe is kept in shape (AdamW, weight decay 0.04, linear warm-up over 10 % of the
+steps, then cosine decay) with a learning rate for our batch size (1e-3 instead of 6.25e-4 at
+batch 1024).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from ...core.paths import check_id
+from ..idm.config import ConfigIO
+from ...frames.clips import ACTION_SPACES
+from .controller import CONTROLLERS
+from .model import CONDITIONINGS
+from .regularizers import CAPACITY_RISES, KNOBS, PAPER_SWEEPS
+
+
+def _check_split(cfg) -> None:
+    f = cfg.split_fractions
+    if len(f) != 3 or abs(sum(f) - 1) > 1e-6 or min(f) < 0:
+        raise ValueError(f"split_fractions must be three non-negative numbers summing to 1, got {f}")
+
+
+def _as_list(value):
+    return [value] if isinstance(value, str) else value
+
+
+@dataclass
+class DataFields:
+    """The data a model trains on: catalog ids (at ``size``/``data_seed``) or store paths, an
+    optional subset of games, and the leakage-free block split (see :mod:`workbench.frames.pairs`)."""
+
+    datasets: list[str] | None = None
+    size: str | None = None
+    data_seed: int | None = None
+    games: list[str] | None = None
+    split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
+    split_block: int = 64
+    split_seed: int = 0
+
+
+@dataclass
+class AutoencoderConfig(ConfigIO, DataFields):
+    """Stage one: the frame autoencoder (pixel L1 on training frames)."""
+
+    input_size: int = 64
+    width: int = 32
+    rep_channels: int = 16
+    steps: int = 1500
+    batch_size: int = 32
+    lr: float = 2e-3
+    warmup: float = 0.05
+    weight_decay: float = 1e-4
+    seed: int = 0
+    chunks_per_batch: int = 4
+    eval_every: int = 500
+    eval_frames: int = 256
+    checkpoint_every: int = 250
+    cache_chunks: int = 256
+    model_id: str | None = None
+    device: str | None = None
+    patience: int | None = None  # early stopping on the validation loss (workbench.engine.stopping)
+
+    def __post_init__(self):
+        self.datasets, self.games = _as_list(self.datasets), _as_list(self.games)
+        if not self.datasets:
+            raise ValueError("AutoencoderConfig: give datasets (catalog ids or store paths)")
+        self._check_positive(("input_size", "width", "rep_channels", "steps", "batch_size", "lr", "split_block",
+                              "chunks_per_batch", "eval_every", "eval_frames", "checkpoint_every", "cache_chunks"))
+        _check_split(self)
+
+
+@dataclass
+class WorldModelConfig(ConfigIO, DataFields):
+    """Stage two: a latent-action world model on the frozen representations of an autoencoder.
+
+    ``family`` is one of :data:`~workbench.methods.worldmodel.model.CONDITIONINGS`: ``sparse``,
+    ``noisy``, ``discrete``, ``free`` (regularised IDM latents), ``zero`` (deterministic
+    baseline) or ``action`` (true actions of ``action_space``). The capacity knobs are ``l1``
+    (sparse), ``beta`` (noisy), ``codebook_size`` (discrete). ``encoder`` is the autoencoder's
+    model id; None trains (or reuses) the one of :meth:`autoencoder_config`, so every world
+    model of the same data, input size and seed shares one representation space.
+    """
+
+    name: str = "lawm"
+    family: str = "noisy"
+    l1: float = 0.01
+    l2: float = 1.0
+    var: float = 0.1
+    cov: float = 0.001
+    mean: float = 0.1
+    beta: float = 5e-5
+    codebook_size: int = 16
+    commitment: float = 0.25
+    reset_every: int = 20_000
+    latent_dim: int = 128
+    action_space: str = "inputs"
+    clip_length: int = 6
+    input_size: int = 64
+    encoder: str | None = None
+    encoder_steps: int = 1500
+    encoder_width: int = 32
+    rep_channels: int = 16
+    patch: int = 2
+    d_model: int = 96
+    depth: int = 3
+    n_heads: int = 4
+    idm_width: int = 64
+    steps: int = 3000
+    batch_size: int = 16
+    lr: float = 1e-3
+    warmup: float = 0.1
+    weight_decay: float = 0.04
+    seed: int = 0
+    chunks_per_batch: int = 4
+    eval_every: int = 500
+    eval_clips: int = 128
+    checkpoint_every: int = 250
+    cache_chunks: int = 256
+    model_id: str | None = None
+    device: str | None = None
+    patience: int | None = None  # early stopping on the validation loss (workbench.engine.stopping)
+
+    def __post_init__(self):
+        self.datasets, self.games = _as_list(self.datasets), _as_list(self.games)
+        if not self.datasets:
+            raise ValueError("WorldModelConfig: give datasets (catalog ids or store paths)")
+        if self.family not in CONDITIONINGS:
+            raise ValueError(f"WorldModelConfig: family must be one of {CONDITIONINGS}, got {self.family!r}")
+        if self.action_space not in ACTION_SPACES:
+            raise ValueError(f"WorldModelConfig: action_space must be one of {ACTION_SPACES},"
+                             f" got {self.action_space!r}")
+        if self.clip_length < 2:
+            raise ValueError("WorldModelConfig: clip_length must be at least 2 (one transition)")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"WorldModelConfig: d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        self._check_positive(("latent_dim", "input_size", "rep_channels", "patch", "d_model", "depth", "n_heads",
+                              "idm_width", "steps", "batch_size", "lr", "split_block", "chunks_per_batch",
+                              "eval_every", "eval_clips", "checkpoint_every", "cache_chunks", "codebook_size",
+                              "reset_every", "encoder_steps", "encoder_width"))
+        _check_split(self)
+
+    @property
+    def knob(self) -> tuple[str, Any] | None:
+        """``(field, value)`` of the family's capacity knob, None for families without one."""
+        name = KNOBS.get(self.family)
+        return (name, getattr(self, name)) if name else None
+
+    def regularizer_params(self) -> dict:
+        """The coefficients the family's regulariser is built with."""
+        names = {"sparse": ("l1", "l2", "var", "cov", "mean"), "noisy": ("beta",),
+                 "discrete": ("codebook_size", "commitment", "reset_every")}.get(self.family, ())
+        return {n: getattr(self, n) for n in names}
+
+    def autoencoder_config(self) -> AutoencoderConfig:
+        """The autoencoder this config trains (or reuses) when ``encoder`` is None."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(DataFields)}
+        return AutoencoderConfig(**data, input_size=self.input_size, width=self.encoder_width,
+                                 rep_channels=self.rep_channels, steps=self.encoder_steps, seed=self.seed,
+                                 cache_chunks=self.cache_chunks, device=self.device, patience=self.patience)
+
+
+@dataclass
+class ControllerConfig(ConfigIO):
+    """A controller from real actions (``action_space``) to a world model's latent actions.
+
+    ``kind``: ``mlp`` (actions alone) or ``xattn`` (actions cross-attending to ``s_t``). Data and
+    split default to the world model's (a controller must not train on its test clips);
+    ``games`` picks games of that data, e.g. ones the world model never saw (the paper trains
+    controllers on the target domain's labelled actions).
+    """
+
+    world_model: str = ""
+    kind: str = "xattn"
+    action_space: str = "inputs"
+    datasets: list[str] | None = None
+    size: str | None = None
+    data_seed: int | None = None
+    games: list[str] | None = None
+    hidden: int = 256
+    d_model: int = 64
+    steps: int = 1500
+    batch_size: int = 64
+    lr: float = 1e-3
+    warmup: float = 0.1
+    weight_decay: float = 0.04
+    seed: int = 0
+    chunks_per_batch: int = 4
+    eval_every: int = 500
+    eval_clips: int = 256
+    checkpoint_every: int = 250
+    cache_chunks: int = 256
+    model_id: str | None = None
+    device: str | None = None
+    patience: int | None = None  # early stopping on the validation loss (workbench.engine.stopping)
+
+    def __post_init__(self):
+        self.datasets, self.games = _as_list(self.datasets), _as_list(self.games)
+        if not self.world_model:
+            raise ValueError("ControllerConfig: world_model (a world model id) is required")
+        if self.kind not in CONTROLLERS:
+            raise ValueError(f"ControllerConfig: kind must be one of {list(CONTROLLERS)}, got {self.kind!r}")
+        if self.action_space not in ACTION_SPACES:
+            raise ValueError(f"ControllerConfig: action_space must be one of {ACTION_SPACES},"
+                             f" got {self.action_space!r}")
+        self._check_positive(("hidden", "d_model", "steps", "batch_size", "lr", "chunks_per_batch", "eval_every",
+                              "eval_clips", "checkpoint_every", "cache_chunks"))
+
+
+def sweep_configs(family: str, values: Sequence | None = None, base: WorldModelConfig | Mapping | None = None,
+                  **overrides) -> list[WorldModelConfig]:
+    """One config per value of ``family``'s capacity knob (default: the paper's sweep, appendix
+    A), each otherwise ``base`` (a config or a mapping of fields) with ``overrides``; model ids
+    are left to the trainer, which names each after its knob value."""
+    if family not in KNOBS:
+        raise ValueError(f"family {family!r} has no capacity knob; sweepable: {list(KNOBS)}")
+    fields = base.to_dict() if isinstance(base, WorldModelConfig) else dict(base or {})
+    fields.update(overrides, family=family, model_id=None)
+    values = PAPER_SWEEPS[family] if values is None else values
+    return [WorldModelConfig(**{**fields, KNOBS[family]: v}) for v in values]
+
+
+def by_capacity(family: str, values: Sequence) -> list:
+    """``values`` of ``family``'s knob ordered from the lowest capacity to the highest (sparse λ
+    and noisy β fall as capacity rises, the codebook size |C| grows)."""
+    if family not in KNOBS:
+        raise ValueError(f"family {family!r} has no capacity knob; sweepable: {list(KNOBS)}")
+    return sorted(dict.fromkeys(values), reverse=not CAPACITY_RISES[family])
+
+
+def capacity_levels(family: str, values: Sequence) -> dict:
+    """The paper's capacity rows (Tables 1, 2, S1, S2) for a sweep: ``{value: "Low" | "Mid" |
+    "High" | ""}``. The lowest-capacity value is Low, the highest High and, with three or more,
+    the middle one (the lower middle of an even count) Mid; one value alone is Mid; the others
+    stay unlabelled (they still appear in the sweep's figure)."""
+    ordered = by_capacity(family, values)
+    levels = dict.fromkeys(ordered, "")
+    if len(ordered) == 1:
+        return {ordered[0]: "Mid"}
+    levels[ordered[0]], levels[ordered[-1]] = "Low", "High"
+    if len(ordered) >= 3:
+        levels[ordered[(len(ordered) - 1) // 2]] = "Mid"
+    return levels
+
+
+def model_id_for(kind: str, parts: Sequence[str], seed: int) -> str:
+    """``<kind>-<parts…>-s<seed>``, or a hash of it when that is not a safe id of ≤ 100 characters."""
+    model_id = "-".join([kind, *map(str, parts)]) + f"-s{seed}"
+    try:
+        return check_id(model_id, "model id")
+    except ValueError:
+        return check_id(f"{kind}-{hashlib.sha1(model_id.encode()).hexdigest()[:12]}-s{seed}", "model id")
