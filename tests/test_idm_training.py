@@ -19,7 +19,9 @@ from workbench.frames.pairs import build_pair_index
 from workbench.methods.idm import IDMLatentSpatial, TrainConfig, extract_embeddings, make_config, train
 from workbench.frames.augment import flip_plan, hflip
 from workbench.methods.idm.training import prepare
-from workbench.frames.pairs import PURGED, SPLITS, PairIndex, assign_split, balanced_weights, finetune_mask, resolve_source
+from workbench.frames.pairs import PairIndex, balanced_weights, finetune_mask
+from workbench.frames.sources import resolve_source
+from workbench.frames.split import PURGED, SPLITS, assign_split
 from workbench.frames.stream import FrameReader, PairSampler
 
 STEER = ["LEFT", "NEUTRAL", "RIGHT"]

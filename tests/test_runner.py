@@ -13,8 +13,9 @@ from workbench.data.runners import EnvRunner, rollout
 from workbench.data.schema import LabelSchema, LabelSpec
 from workbench.data.store import open_dataset
 from workbench.play import find_game, play
-from workbench.frames.pairs import default_heads, label_classes, resolve_source
-from workbench.frames.clips import input_columns
+from workbench.frames.pairs import default_heads, label_classes
+from workbench.frames.sources import resolve_source
+from workbench.frames.actions import input_columns
 
 GAMES = {
     "ale": {"game": "Enduro", "engine": "ale", "buttons": {"accel": "FIRE", "brake": "DOWN"}},

@@ -14,7 +14,8 @@ import xarray as xr
 import yaml
 
 from workbench.engine.library import load_card, load_model
-from workbench.frames.clips import ActionSpace, ClipReader, build_clip_index, step_actions
+from workbench.frames.actions import ActionSpace, step_actions
+from workbench.frames.clips import ClipReader, build_clip_index
 from workbench.methods.worldmodel import (ControllerConfig, DiscreteLatent, LatentActionWorldModel,
                                   NoisyLatent, SparseLatent, WorldModelConfig, ate, by_capacity,
                                   capacity, capacity_levels, cem, controller_rollouts, cycle_consistency,
@@ -232,7 +233,7 @@ def first_person_tiny(tmp_path_factory):
 
 
 def test_clips_stay_in_one_block_and_read_the_store(first_person_tiny):
-    from workbench.frames.pairs import resolve_source
+    from workbench.frames.sources import resolve_source
 
     source = resolve_source(first_person_tiny)
     index = build_clip_index([source], length=4, block=8)

@@ -38,7 +38,7 @@ import pandas as pd
 import xarray as xr
 from sklearn.model_selection import GroupKFold
 
-from ..flow.compute import successor_mask
+from ..data.episode import successor_mask
 from ..core.paths import atomic_write
 from .metrics import balanced_accuracy, chance_level
 from .probes import make_probe, one_blas_thread

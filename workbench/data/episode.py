@@ -1,4 +1,5 @@
-"""The unit recorders and importers hand to a store writer: one episode of frames + labels."""
+"""The unit recorders and importers hand to a store writer (one episode of frames + labels), and
+the rule that says where a stored episode continues from one frame to the next."""
 
 from __future__ import annotations
 
@@ -52,3 +53,12 @@ def resize_frame(frame: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     if size is None or frame.shape[:2] == tuple(size):
         return frame
     return cv2.resize(frame, (int(size[1]), int(size[0])), interpolation=cv2.INTER_AREA)
+
+
+def successor_mask(game: np.ndarray, episode: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """bool ``(n,)``: True where frame ``t+1`` continues frame ``t``'s episode (same game and
+    episode, larger step), i.e. where the pair ``t -> t+1`` is a real transition."""
+    game, episode, step = np.asarray(game), np.asarray(episode), np.asarray(step)
+    out = np.zeros(len(step), bool)
+    out[:-1] = (game[1:] == game[:-1]) & (episode[1:] == episode[:-1]) & (step[1:] > step[:-1])
+    return out

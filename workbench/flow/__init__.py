@@ -14,7 +14,8 @@ Typical use::
     agreement(ds)                                    # per-game accuracy, balanced accuracy, kappa
 """
 
-from .compute import METHODS, flow_pairs, flow_statistics, sequence_flow, successor_mask
+from ..data.episode import successor_mask
+from .compute import METHODS, flow_pairs, flow_statistics, sequence_flow
 from .labels import DEFAULT_THRESHOLD, agreement, proxy_steer
 from .parallel import compute_flow
 

@@ -204,15 +204,6 @@ def flow_pairs(
     return pair_statistics(to_gray(frames_a), to_gray(frames_b), method, grid)
 
 
-def successor_mask(game: np.ndarray, episode: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """bool ``(n,)``: True where frame ``t+1`` continues frame ``t``'s episode (same game and
-    episode, larger step), i.e. where the pair ``t -> t+1`` is a real transition."""
-    game, episode, step = np.asarray(game), np.asarray(episode), np.asarray(step)
-    out = np.zeros(len(step), bool)
-    out[:-1] = (game[1:] == game[:-1]) & (episode[1:] == episode[:-1]) & (step[1:] > step[:-1])
-    return out
-
-
 def empty_statistics(n: int, grid: tuple[int, int]) -> dict[str, np.ndarray]:
     """All-NaN statistics for ``n`` frames (frames without a successor)."""
     out = {name: np.full(n, np.nan, np.float32) for name in STAT_NAMES}

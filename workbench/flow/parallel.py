@@ -34,7 +34,8 @@ from tqdm.auto import tqdm
 from ..data.store import COORD_CHUNK, derived_path, open_store, write_dataset_atomic
 from ..core.locks import store_lock
 from ..core.provenance import code_version, now_utc
-from .compute import check_method, concat_statistics, method_parameters, sequence_flow, successor_mask
+from ..data.episode import successor_mask
+from .compute import check_method, concat_statistics, method_parameters, sequence_flow
 from .labels import DEFAULT_THRESHOLD, proxy_steer
 
 BLOCKS_PER_WORKER = 4  # several blocks per worker, so one slow block does not leave the others idle

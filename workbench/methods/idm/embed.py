@@ -30,17 +30,18 @@ import torch
 import xarray as xr
 
 from ...data.store import is_complete, open_store, write_dataset_atomic
-from ...flow.compute import successor_mask
+from ...data.episode import successor_mask
 from ...engine.device import default_device
 from ...engine.library import load_card, load_model
 from ...core.paths import cache_dir, check_id
 from .inference import infer
-from ...frames.pairs import PURGED, SPLITS, Source, assign_split, resolve_source
+from ...frames.sources import Source, resolve_source
+from ...frames.split import PURGED, SPLITS, assign_split
 from ...frames.stream import FrameReader
 
 FLOW_VARIABLES = ("flow_steer", "flow_dom_dx", "flow_mag")
 CACHE_KEYS = ("model_id", "weights_sha256", "dataset_id", "variant", "split", "source_frames", "derived", "split_rule")
-#: Version of the split rule (:func:`~workbench.frames.pairs.assign_split`): embeddings cached
+#: Version of the split rule (:func:`~workbench.frames.split.assign_split`): embeddings cached
 #: under another rule hold other rows and are recomputed.
 SPLIT_RULE = "blocks+purge"
 

@@ -33,7 +33,8 @@ from ...frames.augment import flip_plan, hflip
 from .config import TrainConfig
 from .inference import infer, mean_scores, score_table
 from ...engine import stopping
-from ...frames.pairs import PairIndex, Source, balanced_weights, build_pair_index, default_heads, finetune_mask, resolve_source
+from ...frames.pairs import PairIndex, balanced_weights, build_pair_index, default_heads, finetune_mask
+from ...frames.sources import Source, resolve_source
 from ...engine.session import read_checkpoint, training_session, write_checkpoint
 from ...frames.stream import FrameReader, PairSampler
 

@@ -16,7 +16,7 @@
 * :mod:`.trajectory`   player poses from motion actions; ATE and RPE of planned trajectories
 * :mod:`.study`        the seed 002 batch run's stages (``run_worldmodel_study``); :mod:`.report` renders it
 
-Clips and action spaces come from :mod:`workbench.frames.clips`.
+Clips and action spaces come from :mod:`workbench.frames.clips` and :mod:`workbench.frames.actions`.
 
 ::
 

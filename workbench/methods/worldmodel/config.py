@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 
 from ...core.paths import check_id
 from ..idm.config import ConfigIO
-from ...frames.clips import ACTION_SPACES
+from ...frames.actions import ACTION_SPACES
 from .controller import CONTROLLERS
 from .model import CONDITIONINGS
 from .regularizers import CAPACITY_RISES, KNOBS, PAPER_SWEEPS
@@ -38,7 +38,7 @@ def _as_list(value):
 @dataclass
 class DataFields:
     """The data a model trains on: catalog ids (at ``size``/``data_seed``) or store paths, an
-    optional subset of games, and the leakage-free block split (see :mod:`workbench.frames.pairs`)."""
+    optional subset of games, and the leakage-free block split (see :mod:`workbench.frames.split`)."""
 
     datasets: list[str] | None = None
     size: str | None = None

@@ -8,7 +8,7 @@ appendix A), trained with an L2 loss onto the latents a frozen world model's IDM
   into one query token that cross-attends to them, a linear projection to ``D``. (The paper
   calls ``s_t`` the "previous" frame: the last one before the action.)
 
-Both take standardised actions ``(N, A)`` (see :class:`workbench.frames.clips.ActionSpace`)
+Both take standardised actions ``(N, A)`` (see :class:`workbench.frames.actions.ActionSpace`)
 and ``s (N, C, G, G)`` (ignored by the MLP), and return ``(N, D)``.
 """
 

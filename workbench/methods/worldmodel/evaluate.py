@@ -23,8 +23,10 @@ import torch
 
 from ...engine.device import default_device
 from ...engine.library import load_card, load_model
-from ...frames.pairs import SPLITS, resolve_source
-from ...frames.clips import ActionSpace, ClipIndex, ClipReader, build_clip_index
+from ...frames.sources import resolve_source
+from ...frames.split import SPLITS
+from ...frames.actions import ActionSpace
+from ...frames.clips import ClipIndex, ClipReader, build_clip_index
 from .model import LatentActionWorldModel
 from .regularizers import KNOBS
 

@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ...frames.clips import ActionSpace, ClipReader
-from ...frames.pairs import SPLITS
+from ...frames.actions import ActionSpace
+from ...frames.clips import ClipReader
+from ...frames.split import SPLITS
 from .evaluate import ModelRef, clip_index_for, infer_latents, l1, load_clips, resolve_model, rolled_out
 from .model import LatentActionWorldModel
 from .trajectory import ate, integrate_motion, rpe

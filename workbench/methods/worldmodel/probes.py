@@ -23,9 +23,11 @@ from tqdm.auto import tqdm
 
 from ...analysis.metrics import balanced_accuracy, chance_level, head_classes
 from ...analysis.probes import block_groups, linear_probe, out_of_fold
-from ...frames.pairs import SPLITS, build_pair_index, default_heads, resolve_source
+from ...frames.pairs import build_pair_index, default_heads
+from ...frames.sources import resolve_source
+from ...frames.split import SPLITS
 from ...frames.stream import FrameReader
-from ...frames.clips import INPUT_CONTINUOUS
+from ...frames.actions import INPUT_CONTINUOUS
 from .evaluate import ModelRef, resolve_model
 
 

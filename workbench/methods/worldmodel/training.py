@@ -31,11 +31,13 @@ from ...engine.library import (CARD, CHECKPOINT, ModelLibraryError, delete_model
                               save_model)
 from ...core.provenance import code_version, now_utc, versions
 from ...engine import stopping
-from ...frames.pairs import SPLITS, Source, resolve_source
+from ...frames.sources import Source, resolve_source
+from ...frames.split import SPLITS
 from ...engine.session import read_checkpoint, training_session, write_checkpoint
 from ...frames.stream import PairSampler
 from .autoencoder import GRID, FrameAutoencoder, frames_to_tensor
-from ...frames.clips import ActionSpace, ClipIndex, ClipReader, build_clip_index
+from ...frames.actions import ActionSpace
+from ...frames.clips import ClipIndex, ClipReader, build_clip_index
 from .config import AutoencoderConfig, ControllerConfig, WorldModelConfig, model_id_for
 from .controller import CONTROLLERS
 from .evaluate import encode_clips, one_step_errors, spread

@@ -3,7 +3,7 @@ appendix A (the RECON protocol, after NWM): absolute trajectory error (ATE) and 
 error (RPE, Sturm et al. 2012) between a planned and the recorded trajectory.
 
 A pose is ``(x, y, yaw)``: map units, map units, degrees (ViZDoom's ``pos_x``, ``pos_y``,
-``angle``; yaw counter-clockwise). A ``motion`` action (:mod:`workbench.frames.clips`) is
+``angle``; yaw counter-clockwise). A ``motion`` action (:mod:`workbench.frames.actions`) is
 ``(forward, left, turn)``: the step's displacement in the player's frame at its start and the
 yaw change, so integrating a clip's recorded actions from its first pose gives back its poses.
 Both trajectories start at the same recorded pose, so ATE needs no alignment (aligning them
