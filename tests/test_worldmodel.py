@@ -15,7 +15,8 @@ import yaml
 
 from workbench.engine.library import load_card, load_model
 from workbench.frames.actions import ActionSpace, step_actions
-from workbench.frames.clips import ClipReader, build_clip_index
+from workbench.frames.clips import build_clip_index
+from workbench.frames.stream import FrameReader
 from workbench.methods.worldmodel import (ControllerConfig, DiscreteLatent, LatentActionWorldModel,
                                   NoisyLatent, SparseLatent, WorldModelConfig, ate, by_capacity,
                                   capacity, capacity_levels, cem, controller_rollouts, cycle_consistency,
@@ -239,7 +240,7 @@ def test_clips_stay_in_one_block_and_read_the_store(first_person_tiny):
     index = build_clip_index([source], length=4, block=8)
     assert len(index) and ((index.start // 8) == ((index.start + 3) // 8)).all()
     assert set(index.split.tolist()) <= {0, 1, 2}
-    clips = ClipReader([source], 32).batch(index, np.arange(2))
+    clips = FrameReader([source], 32).batch(index, np.arange(2))
     assert clips.shape == (2, 4, 32, 32, 3) and clips.dtype == np.uint8
     from workbench.data.episode import resize_frames
     stored = source.open()["frames"].values[index.start[1]:index.start[1] + 4]

@@ -4,7 +4,8 @@ Mirroring both frames of a pair mirrors the motion between them, so a LEFT trans
 RIGHT one. Labels follow: in a categorical head every class whose name contains ``LEFT`` is
 exchanged with the class named the same with ``RIGHT`` (LEFT ↔ RIGHT, and for the ALE action set
 UPLEFT ↔ UPRIGHT, LEFTFIRE ↔ RIGHTFIRE …); paired binary keys (``key_a`` ↔ ``key_d``) swap
-values. Heads without a mirror image (forward, fire, accelerate) are unchanged.
+values. Heads without a mirror image (forward, fire, accelerate) are unchanged. Frames may be
+numpy arrays or torch tensors (mirrored where they are, on the accelerator for a device batch).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
+import torch
 
 
 @dataclass(frozen=True)
@@ -58,17 +60,21 @@ def flip_plan(heads: Mapping[str, Sequence[str]], kinds: Mapping[str, str],
     return FlipPlan(perms, tuple(swaps))
 
 
-def hflip(first: np.ndarray, second: np.ndarray, y: Mapping[str, np.ndarray], flip: np.ndarray,
-          plan: FlipPlan) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+def hflip(first: np.ndarray | torch.Tensor, second: np.ndarray | torch.Tensor, y: Mapping[str, np.ndarray],
+          flip: np.ndarray, plan: FlipPlan) -> tuple:
     """Mirror the pairs where ``flip`` (bool ``(B,)``) is set.
 
-    ``first``/``second`` are ``(B, y, x, 3)`` frames, ``y`` the per-head targets ``(B,)``
-    (-1 = missing, left as is). Returns new arrays; the inputs are not modified.
+    ``first``/``second`` are ``(B, y, x, 3)`` frames (numpy or torch), ``y`` the per-head targets
+    ``(B,)`` (-1 = missing, left as is). Returns new arrays; the inputs are not modified.
     """
     flip = np.asarray(flip, bool)
-    first, second = first.copy(), second.copy()
-    first[flip] = first[flip, :, ::-1]
-    second[flip] = second[flip, :, ::-1]
+    if isinstance(first, torch.Tensor):
+        mask = torch.from_numpy(flip).to(first.device, non_blocking=True)[:, None, None, None]
+        first, second = (torch.where(mask, x.flip(2), x) for x in (first, second))
+    else:
+        first, second = first.copy(), second.copy()
+        first[flip] = first[flip, :, ::-1]
+        second[flip] = second[flip, :, ::-1]
     out = {k: np.array(v, copy=True) for k, v in y.items()}
     for name, perm in plan.permutations.items():
         sel = flip & (out[name] >= 0)

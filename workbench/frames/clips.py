@@ -1,13 +1,11 @@
-"""Short clips of consecutive frames for world models: the clip index and the chunk-streaming
-clip reader.
+"""Short clips of consecutive frames for world models: the clip index.
 
 A clip is ``length`` consecutive frames of one episode that lie inside one split block, built
 from the same kept transitions as the pair index (:func:`workbench.frames.split.split_transitions`:
 the block split with its purge gap), so its split is the block's and no clip shares a frame with
-a clip or pair of another split. :class:`ClipReader` reads clips through
-:class:`~workbench.frames.stream.FrameReader`'s chunk caches (one zarr chunk read and resized
-once, an LRU of chunks kept); :class:`workbench.frames.memory.MemoryReader` serves the same
-batches from frames held in memory. Clip batches are drawn with
+a clip or pair of another split. The readers serve clips by ``batch(index, positions)``:
+:class:`~workbench.frames.stream.FrameReader` from the stores' chunks,
+:class:`~workbench.frames.memory.MemoryReader` from frames held in memory. Clip batches are drawn with
 :class:`~workbench.frames.stream.PairSampler` (chunk-first, so reads stay local). Step actions
 come from :mod:`workbench.frames.actions`.
 """
@@ -22,7 +20,6 @@ import numpy as np
 from .actions import step_actions
 from .sources import Source
 from .split import split_transitions
-from .stream import FrameReader
 
 
 @dataclass
@@ -106,29 +103,3 @@ def build_clip_index(sources: Sequence[Source], length: int, games: Sequence[str
     keep = (remaining >= length - 1) & (frame // block == (frame + length - 1) // block)
     return ClipIndex(sources=pairs.sources, games=pairs.games, length=int(length), source=pairs.source[keep],
                      start=frame[keep], game=pairs.game[keep], split=pairs.split[keep])
-
-
-class ClipReader:
-    """uint8 clips ``(B, length, S, S, 3)`` at the model's input size, through a
-    :class:`FrameReader`'s chunk caches."""
-
-    def __init__(self, sources: Sequence[Source], size: int, capacity: int = 256):
-        self.reader = FrameReader(sources, size, capacity)
-        self.size = int(size)
-
-    def clips(self, source: np.ndarray, start: np.ndarray, length: int) -> np.ndarray:
-        source = np.asarray(source, np.int64)
-        frame = np.asarray(start, np.int64)[:, None] + np.arange(length)
-        out = np.empty((*frame.shape, self.size, self.size, 3), np.uint8)
-        chunk_len = np.array([c.chunk for c in self.reader.caches], np.int64)[source][:, None]
-        chunk = frame // chunk_len
-        key = source[:, None] * (1 << 40) + chunk
-        for k in np.unique(key):
-            rows, cols = np.nonzero(key == k)
-            block = self.reader.caches[int(source[rows[0]])].get(int(chunk[rows[0], cols[0]]))
-            out[rows, cols] = block[frame[rows, cols] - chunk[rows, cols] * chunk_len[rows, 0]]
-        return out
-
-    def batch(self, index: ClipIndex, positions: np.ndarray) -> np.ndarray:
-        """The clips of ``index`` at ``positions``."""
-        return self.clips(index.source[positions], index.start[positions], index.length)

@@ -1,10 +1,14 @@
-"""Frame pairs straight from the zarr stores, a chunk at a time, and the training batch sampler.
+"""Frame pairs and clips straight from the zarr stores, a chunk at a time, and the training batch
+sampler for pairs and clips.
 
 Nothing loads a whole dataset: :class:`FrameReader` reads one zarr chunk of frames (plus the
 frame after it, the successor of the chunk's last frame), resizes it once to the model's input
-size and keeps a bounded least-recently-used set of resized chunks. :class:`PairSampler` draws
-training batches chunk-first, which keeps reads local and makes any per-pair sampling weights
-exact in expectation:
+size and keeps a bounded least-recently-used set of resized chunks; the chunks a batch misses
+are read on a few threads at once (zarr's decompression and OpenCV's resize release the GIL).
+It is the path for data that do not fit in memory; :mod:`workbench.frames.memory` serves the
+same batches from frames held in memory. :class:`PairSampler` draws batches of pairs (or of
+clips, by their first frame) chunk-first, which keeps reads local and makes any per-pair
+sampling weights exact in expectation:
 
 * pick ``chunks_per_batch`` chunks with probability ∝ the sum of their pairs' weights,
 * pick pairs inside each chunk with probability ∝ their weights,
@@ -17,13 +21,19 @@ All randomness comes from one ``numpy.random.Generator`` the caller owns (and ch
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import zarr
 
 from ..data.episode import resize_frames
-from .pairs import Source
+from .sources import Source
+
+if TYPE_CHECKING:
+    from .clips import ClipIndex
+
+READ_THREADS = 4  # chunks of one batch read at once on a cache miss
 
 
 class ChunkCache:
@@ -43,35 +53,67 @@ class ChunkCache:
         if c in self._cache:
             self._cache.move_to_end(c)
             return self._cache[c]
-        start = c * self.chunk
-        block = resize_frames(self.frames[start : start + self.chunk + 1], (self.size, self.size))
-        self._cache[c] = block
+        return self.put(c, self.read(c))
+
+    def read(self, c: int) -> np.ndarray:
+        """Chunk ``c`` read and resized, not cached (thread-safe)."""
+        start = int(c) * self.chunk
+        return resize_frames(self.frames[start : start + self.chunk + 1], (self.size, self.size))
+
+    def put(self, c: int, block: np.ndarray) -> np.ndarray:
+        self._cache[int(c)] = block
         if len(self._cache) > self.capacity:
             self._cache.popitem(last=False)
         return block
 
+    def missing(self, chunks: np.ndarray) -> list[int]:
+        return [int(c) for c in chunks if int(c) not in self._cache]
+
 
 class FrameReader:
-    """The frame pairs of a :class:`PairIndex`'s sources at the model's input size."""
+    """The frame pairs and clips of the sources at the model's input size, read chunk by chunk."""
 
     def __init__(self, sources: Sequence[Source], size: int, capacity: int = 256):
         self.caches = [ChunkCache(src, size, capacity) for src in sources]
         self.size = int(size)
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _blocks(self, source: np.ndarray, chunk: np.ndarray) -> dict[int, np.ndarray]:
+        """The resized chunks keyed ``source << 40 | chunk`` for every distinct (source, chunk); the
+        ones not cached are read concurrently."""
+        key = np.unique(np.asarray(source, np.int64) * (1 << 40) + chunk)
+        src, chk = key >> 40, key & ((1 << 40) - 1)
+        todo = [(int(s), c) for s in np.unique(src) for c in self.caches[int(s)].missing(chk[src == s])]
+        if len(todo) > 1:
+            self._pool = self._pool or ThreadPoolExecutor(READ_THREADS, thread_name_prefix="frames")
+            for (s, c), block in zip(todo, self._pool.map(lambda sc: self.caches[sc[0]].read(sc[1]), todo)):
+                self.caches[s].put(c, block)
+        return {int(k): self.caches[int(s)].get(int(c)) for k, s, c in zip(key, src, chk)}
 
     def pairs(self, source: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 ``(B, size, size, 3)`` frames ``t`` and ``t+1`` for pairs ``(source[i], frame[i])``."""
-        n = len(frame)
-        first = np.empty((n, self.size, self.size, 3), np.uint8)
-        second = np.empty_like(first)
+        both = self.clips(source, frame, 2)
+        return both[:, 0], both[:, 1]
+
+    def clips(self, source: np.ndarray, start: np.ndarray, length: int) -> np.ndarray:
+        """uint8 ``(B, length, size, size, 3)``: frames ``start[i] .. start[i] + length - 1`` of
+        store ``source[i]``. A frame after a clip's first is read from its predecessor's chunk
+        where it can be (a chunk is held with its successor frame), so a pair needs one chunk."""
+        source = np.asarray(source, np.int64)[:, None]
+        frame = np.asarray(start, np.int64)[:, None] + np.arange(int(length))
         chunk_len = np.array([c.chunk for c in self.caches], np.int64)[source]
-        chunk = frame // chunk_len
-        key = np.asarray(source, np.int64) * (1 << 40) + chunk
+        chunk = (frame - (np.arange(int(length)) > 0)) // chunk_len
+        blocks = self._blocks(np.broadcast_to(source, chunk.shape).ravel(), chunk.ravel())
+        out = np.empty((*frame.shape, self.size, self.size, 3), np.uint8)
+        key = source * (1 << 40) + chunk
         for k in np.unique(key):
-            sel = np.flatnonzero(key == k)
-            block = self.caches[int(source[sel[0]])].get(int(chunk[sel[0]]))
-            local = frame[sel] - chunk[sel] * chunk_len[sel]
-            first[sel], second[sel] = block[local], block[local + 1]
-        return first, second
+            rows, cols = np.nonzero(key == k)
+            out[rows, cols] = blocks[int(k)][frame[rows, cols] - chunk[rows, cols] * chunk_len[rows, 0]]
+        return out
+
+    def batch(self, index: "ClipIndex", positions: np.ndarray) -> np.ndarray:
+        """The clips of ``index`` at ``positions``."""
+        return self.clips(index.source[positions], index.start[positions], index.length)
 
 
 class PairSampler:

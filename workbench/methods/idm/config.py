@@ -32,7 +32,7 @@ import yaml
 FINETUNE_KEYS = {"game", "k_per_class", "fraction", "seed"}
 # Fields that change how a run executes but not what it computes: ignored when deciding whether
 # an existing model or checkpoint belongs to a config.
-RUNTIME_FIELDS = ("device", "checkpoint_every", "cache_chunks")
+RUNTIME_FIELDS = ("device", "checkpoint_every", "cache_chunks", "memory_gb")
 # Fields added after models were trained: left out of the identity while unset, so the models of
 # older configs keep their ids.
 UNSET_OPTIONAL_FIELDS = ("patience",)
@@ -132,6 +132,7 @@ class TrainConfig(ConfigIO):
     eval_pairs: int = 2048
     checkpoint_every: int = 250
     cache_chunks: int = 256
+    memory_gb: float | None = None  # frames held in memory up to this (None: half the free memory; 0: stream)
     init_from: str | None = None
     finetune: dict[str, Any] | None = None
     model_id: str | None = None

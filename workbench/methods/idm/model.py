@@ -99,5 +99,5 @@ class IDMLatentSpatial(nn.Module):
 
 def pair_tensor(first: np.ndarray, second: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
     """uint8 frames ``(B, S, S, 3)`` at ``t`` and ``t+1`` -> float ``(B, 6, S, S)`` in [0, 1]."""
-    x = torch.from_numpy(np.concatenate([first, second], axis=-1)).to(device)
+    x = torch.cat([torch.as_tensor(first), torch.as_tensor(second)], dim=-1).to(device)
     return x.permute(0, 3, 1, 2).float().div_(255.0).contiguous()

@@ -36,6 +36,7 @@ from ...engine import stopping
 from ...frames.pairs import PairIndex, balanced_weights, build_pair_index, default_heads, finetune_mask
 from ...frames.sources import Source, resolve_source
 from ...engine.session import read_checkpoint, training_session, write_checkpoint
+from ...frames.memory import open_reader
 from ...frames.stream import FrameReader, PairSampler
 
 EVAL_BATCH = 256
@@ -203,7 +204,7 @@ def _train(cfg: TrainConfig, index: PairIndex, max_steps: int | None, progress: 
     sampler = PairSampler(train_set.source, train_set.frame, weights, [s.chunk for s in index.sources],
                           cfg.batch_size, cfg.chunks_per_batch)
     plan = flip_plan(index.heads, index.kinds, cfg.flip_pairs) if cfg.hflip else None
-    reader = FrameReader(index.sources, cfg.input_size, cfg.cache_chunks)
+    reader = open_reader(index.sources, cfg.input_size, cfg.cache_chunks, cfg.memory_gb, device)
     val_set = index.subset(index.split == 1)
 
     # everything the loop carries from step to step, so a resumed run continues exactly

@@ -67,6 +67,7 @@ class AutoencoderConfig(ConfigIO, DataFields):
     eval_frames: int = 256
     checkpoint_every: int = 250
     cache_chunks: int = 256
+    memory_gb: float | None = None  # frames held in memory up to this (None: half the free memory; 0: stream)
     model_id: str | None = None
     device: str | None = None
     patience: int | None = None  # early stopping on the validation loss (workbench.engine.stopping)
@@ -127,6 +128,7 @@ class WorldModelConfig(ConfigIO, DataFields):
     eval_clips: int = 128
     checkpoint_every: int = 250
     cache_chunks: int = 256
+    memory_gb: float | None = None  # frames held in memory up to this (None: half the free memory; 0: stream)
     model_id: str | None = None
     device: str | None = None
     patience: int | None = None  # early stopping on the validation loss (workbench.engine.stopping)
@@ -167,7 +169,8 @@ class WorldModelConfig(ConfigIO, DataFields):
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(DataFields)}
         return AutoencoderConfig(**data, input_size=self.input_size, width=self.encoder_width,
                                  rep_channels=self.rep_channels, steps=self.encoder_steps, seed=self.seed,
-                                 cache_chunks=self.cache_chunks, device=self.device, patience=self.patience)
+                                 cache_chunks=self.cache_chunks, memory_gb=self.memory_gb, device=self.device,
+                                 patience=self.patience)
 
 
 @dataclass
@@ -200,6 +203,7 @@ class ControllerConfig(ConfigIO):
     eval_clips: int = 256
     checkpoint_every: int = 250
     cache_chunks: int = 256
+    memory_gb: float | None = None  # frames held in memory up to this (None: half the free memory; 0: stream)
     model_id: str | None = None
     device: str | None = None
     patience: int | None = None  # early stopping on the validation loss (workbench.engine.stopping)

@@ -26,7 +26,8 @@ from ...engine.library import load_card, load_model
 from ...frames.sources import resolve_source
 from ...frames.split import SPLITS
 from ...frames.actions import ActionSpace
-from ...frames.clips import ClipIndex, ClipReader, build_clip_index
+from ...frames.clips import ClipIndex, build_clip_index
+from ...frames.stream import FrameReader
 from .model import LatentActionWorldModel
 from .regularizers import KNOBS
 
@@ -55,7 +56,7 @@ class ClipBatch:
     ``s (N, L, C, G, G)`` and (when the model reads actions) standardised actions ``(N, L-1, A)``."""
 
     index: ClipIndex
-    reader: ClipReader
+    reader: FrameReader
     positions: np.ndarray
     s: torch.Tensor
     actions: torch.Tensor | None = None
@@ -76,7 +77,7 @@ def clip_index_for(card: Mapping, dataset: str | None = None, length: int | None
 
 
 @torch.no_grad()
-def encode_clips(model: LatentActionWorldModel, reader: ClipReader, index: ClipIndex,
+def encode_clips(model: LatentActionWorldModel, reader: FrameReader, index: ClipIndex,
                  positions: np.ndarray) -> torch.Tensor:
     """Representations ``(N, L, C, G, G)`` of the clips at ``positions``, in batches."""
     parts = [model.encode(reader.batch(index, positions[b])) for b in _batches(len(positions))]
@@ -104,7 +105,7 @@ def load_clips(model: LatentActionWorldModel, card: Mapping, split: str = "test"
                          " (a larger dataset size or a smaller split_block gives some)")
     index = index.subset(keep)
     positions = spread(len(index), n_clips)
-    reader = ClipReader(index.sources, model.input_size, capacity=64)
+    reader = FrameReader(index.sources, model.input_size, capacity=64)
     device = next(model.parameters()).device
     actions = None
     if action_space:

@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from ...frames.actions import ActionSpace
-from ...frames.clips import ClipReader
+from ...frames.stream import FrameReader
 from ...frames.split import SPLITS
 from .evaluate import ModelRef, clip_index_for, infer_latents, l1, load_clips, resolve_model, rolled_out
 from .model import LatentActionWorldModel
@@ -188,7 +188,7 @@ def held_out_episodes(net: LatentActionWorldModel, card: Mapping, split: str = "
         raise ValueError(f"no {split} clips of {horizon + 1} frames with motion actions")
     rng = np.random.default_rng(seed)
     positions = np.sort(rng.choice(candidates, size=min(n_episodes, len(candidates)), replace=False))
-    frames = ClipReader(index.sources, net.input_size, 16).batch(index, positions)
+    frames = FrameReader(index.sources, net.input_size, 16).batch(index, positions)
     return Episodes(positions, index.clip_actions(positions), frames, index.game_names()[positions],
                     index.clip_poses(positions))
 

@@ -37,7 +37,8 @@ from ...engine.session import read_checkpoint, training_session, write_checkpoin
 from ...frames.stream import PairSampler
 from .autoencoder import GRID, FrameAutoencoder, frames_to_tensor
 from ...frames.actions import ActionSpace
-from ...frames.clips import ClipIndex, ClipReader, build_clip_index
+from ...frames.clips import ClipIndex, build_clip_index
+from ...frames.memory import open_reader
 from .config import AutoencoderConfig, ControllerConfig, WorldModelConfig, model_id_for
 from .controller import CONTROLLERS
 from .evaluate import encode_clips, one_step_errors, spread
@@ -212,7 +213,7 @@ def _train_autoencoder(cfg: AutoencoderConfig, sources: list[Source], max_steps:
     torch.manual_seed(cfg.seed)
     model = FrameAutoencoder(cfg.input_size, cfg.width, cfg.rep_channels).to(device)
     train_set, val_set = _split(index, "train"), _split(index, "val")
-    reader = ClipReader(index.sources, cfg.input_size, cfg.cache_chunks)
+    reader = open_reader(index.sources, cfg.input_size, cfg.cache_chunks, cfg.memory_gb, device)
 
     def frames(subset: ClipIndex, positions: np.ndarray) -> torch.Tensor:
         return frames_to_tensor(reader.batch(subset, positions)[:, 0], device)
@@ -287,7 +288,7 @@ def _train_world_model(cfg: WorldModelConfig, sources: list[Source], max_steps: 
     model.encoder.load_state_dict(load_model(encoder_id, "cpu").state_dict())
     model.to(device)
     train_set, val_set = _split(index, "train", valid), _split(index, "val", valid)
-    reader = ClipReader(index.sources, cfg.input_size, cfg.cache_chunks)
+    reader = open_reader(index.sources, cfg.input_size, cfg.cache_chunks, cfg.memory_gb, device)
     val_pos = spread(len(val_set), cfg.eval_clips)
 
     def actions(subset: ClipIndex, positions: np.ndarray) -> torch.Tensor | None:
@@ -368,7 +369,7 @@ def _train_controller(cfg: ControllerConfig, world_card: dict, max_steps: int | 
     else:
         model = CONTROLLERS["xattn"](len(space.columns), world.latent_dim, c, GRID, world.config["patch"], cfg.d_model)
     model.to(device)
-    reader = ClipReader(index.sources, world.input_size, cfg.cache_chunks)
+    reader = open_reader(index.sources, world.input_size, cfg.cache_chunks, cfg.memory_gb, device)
 
     @torch.no_grad()
     def batch(subset: ClipIndex, positions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
