@@ -115,15 +115,14 @@ class MemoryReader:
 
     def _gather(self, rows: np.ndarray) -> torch.Tensor:
         """Frames at global ``rows`` (any shape) -> uint8 ``(*rows.shape, S, S, 3)`` on the device."""
-        rows = torch.from_numpy(np.ascontiguousarray(rows, np.int64).ravel())
-        if self.frames.device.type == self.device.type:
-            out = self.frames.index_select(0, rows.to(self.frames.device, non_blocking=True))
-        else:  # host frames for an accelerator: gather into pinned memory, copy asynchronously
-            out = torch.empty((len(rows), *self.frames.shape[1:]), dtype=torch.uint8,
-                              pin_memory=self.frames.is_pinned())
-            torch.index_select(self.frames, 0, rows, out=out)
-            out = out.to(self.device, non_blocking=True)
-        return out
+        rows = np.ascontiguousarray(rows, np.int64).ravel()
+        if self.frames.device.type != "cpu":  # held on the accelerator: gather there
+            return self.frames.index_select(0, torch.from_numpy(rows).to(self.frames.device, non_blocking=True))
+        if self.device.type == "cpu":  # numpy's gather is the fastest on the host (a memcpy per frame)
+            return torch.from_numpy(self.frames.numpy()[rows])
+        out = torch.empty((len(rows), *self.frames.shape[1:]), dtype=torch.uint8, pin_memory=self.frames.is_pinned())
+        torch.index_select(self.frames, 0, torch.from_numpy(rows), out=out)
+        return out.to(self.device, non_blocking=True)  # asynchronous from pinned memory
 
     def clips(self, source: np.ndarray, start: np.ndarray, length: int) -> torch.Tensor:
         """uint8 ``(B, length, S, S, 3)``: frames ``start[i] .. start[i] + length - 1`` of ``source[i]``."""

@@ -120,7 +120,9 @@ class PairSampler:
     """Draws batches of pair positions with probability ∝ ``weights`` (see module docstring).
 
     ``source``, ``frame``, ``weights`` are per pair; ``chunk_len[s]`` is source ``s``'s zarr
-    chunk length. Pairs with weight 0 are never drawn.
+    chunk length. Pairs with weight 0 are never drawn. The draws are those of
+    ``rng.choice(n, size, p=...)`` (inverse-CDF sampling of ``rng.random``), with the cumulative
+    distributions computed once here rather than at every draw.
     """
 
     def __init__(self, source: np.ndarray, frame: np.ndarray, weights: np.ndarray, chunk_len: Sequence[int],
@@ -136,17 +138,28 @@ class PairSampler:
         self.weights = weights[self.order]
         chunk_weight = np.add.reduceat(self.weights, self.offsets[:-1])
         self.chunk_p = chunk_weight / chunk_weight.sum()
+        self.chunk_cdf = _cdf(self.chunk_p)
+        self.pair_cdf = np.zeros(len(self.weights))  # per chunk, the CDF of its pairs' weights
+        for c in np.flatnonzero(chunk_weight > 0):
+            a, b = self.offsets[c], self.offsets[c + 1]
+            self.pair_cdf[a:b] = _cdf(self.weights[a:b] / self.weights[a:b].sum())
         self.batch_size = int(batch_size)
         self.chunks_per_batch = max(1, min(int(chunks_per_batch), self.batch_size))
+        self.per_chunk = np.full(self.chunks_per_batch, self.batch_size // self.chunks_per_batch)
+        self.per_chunk[: self.batch_size % self.chunks_per_batch] += 1
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         """int64 ``(batch_size,)`` positions into the arrays the sampler was built from."""
-        chunks = rng.choice(len(self.chunk_p), size=self.chunks_per_batch, p=self.chunk_p)
-        per_chunk = np.full(self.chunks_per_batch, self.batch_size // self.chunks_per_batch)
-        per_chunk[: self.batch_size % self.chunks_per_batch] += 1
+        chunks = self.chunk_cdf.searchsorted(rng.random(self.chunks_per_batch), side="right")
         out = []
-        for c, m in zip(chunks, per_chunk):
+        for c, m in zip(chunks, self.per_chunk):
             a, b = self.offsets[c], self.offsets[c + 1]
-            w = self.weights[a:b]
-            out.append(self.order[a + rng.choice(b - a, size=m, p=w / w.sum())])
+            out.append(self.order[a + self.pair_cdf[a:b].searchsorted(rng.random(m), side="right")])
         return np.concatenate(out)
+
+
+def _cdf(p: np.ndarray) -> np.ndarray:
+    """The cumulative distribution ``rng.choice`` builds from probabilities ``p``."""
+    cdf = p.cumsum()
+    cdf /= cdf[-1]
+    return cdf
