@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+import cv2
 import numpy as np
 import torch
 
@@ -86,8 +87,8 @@ def hflip(first: np.ndarray | torch.Tensor, second: np.ndarray | torch.Tensor, y
 
 def _mirror(frames: np.ndarray, flip: np.ndarray) -> np.ndarray:
     """A copy of uint8 ``(B, y, x, 3)`` frames with the rows ``flip`` selects mirrored left-right
-    (pixels moved as 3-byte units, twice as fast as moving bytes)."""
+    (OpenCV's flip per frame: several times faster than numpy's strided copy)."""
     out = np.array(frames, copy=True, order="C")
-    pixels = out.view(np.dtype((np.void, out.shape[-1] * out.itemsize)))[..., 0]
-    pixels[flip] = pixels[flip, :, ::-1]
+    for i in np.flatnonzero(flip):
+        cv2.flip(np.ascontiguousarray(frames[i]), 1, dst=out[i])
     return out
