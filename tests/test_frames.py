@@ -24,7 +24,7 @@ from workbench.frames.stream import FrameReader, PairSampler
 
 STEER = ["LEFT", "NEUTRAL", "RIGHT"]
 # (game, episode, steps): A's second episode restarts its step counter half-way (a reset), B ends
-# with a 3-frame episode; 418 frames = 7 zarr chunks of 64
+# with a 3-frame episode; 373 frames = 6 zarr chunks of 64
 EPISODES = [("A", 0, np.arange(150)), ("A", 1, np.r_[np.arange(45), np.arange(45)]), ("B", 0, np.arange(130)),
             ("B", 1, np.arange(3))]
 BLOCK, FRACTIONS, SPLIT_SEED = 16, (0.6, 0.2, 0.2), 3
@@ -148,6 +148,12 @@ def test_streaming_reader_serves_clips_across_chunks(source):
     expected = ds["frames"].values[start[:, None] + np.arange(6)]
     np.testing.assert_array_equal(stream, expected)
     np.testing.assert_array_equal(memory.numpy(), expected)
+    # two stores (the same one twice): gathered per store, into the right rows
+    which, frame = np.array([1, 0, 1, 1, 0]), np.array([5, 63, 64, 200, 300])
+    two = MemoryReader([source, source], 20)
+    assert two.frames[0] is two.frames[1]
+    for got, want in zip(two.pairs(which, frame), FrameReader([source, source], 20).pairs(which, frame)):
+        np.testing.assert_array_equal(got.numpy(), want)
 
 
 def test_open_reader_follows_the_memory_budget_and_shares_frames(source):
@@ -157,8 +163,8 @@ def test_open_reader_follows_the_memory_budget_and_shares_frames(source):
     assert placement(nbytes, "cpu", None) == "host"  # a few kB: fits half the free memory
     assert isinstance(open_reader([source], 12, memory_gb=0), FrameReader)
     a, b = open_reader([source], 12), open_reader([source], 12, memory_gb=1)
-    assert isinstance(a, MemoryReader) and a.frames is b.frames  # decoded once per process
-    assert held_frames([source], 12, "host") is a.frames and a.frames.dtype == torch.uint8
+    assert isinstance(a, MemoryReader) and a.frames[0] is b.frames[0]  # decoded once per process
+    assert held_frames(source, 12, "host") is a.frames[0] and a.frames[0].dtype == torch.uint8
 
 
 def test_hflip_on_tensors_equals_numpy():
@@ -185,3 +191,13 @@ def test_successor_mask_marks_episode_ends_and_step_resets(source):
     reset = ends[0] + 45  # A's episode 1 restarts its steps after 45 frames
     np.testing.assert_array_equal(np.flatnonzero(~has_next), np.sort(np.r_[ends, reset]))
     assert SPLITS == ("train", "val", "test")
+
+
+def test_placement_prefers_the_accelerator_then_pinned_host_memory(monkeypatch):
+    """The device decision, with CUDA's free-memory query stood in (no GPU needed)."""
+    gib = 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (10 * gib, 16 * gib))
+    assert placement(4 * gib, "cuda", None) == "device"  # fits half the free device memory
+    assert placement(6 * gib, "cuda", 8.0) == "pinned"  # within the budget, too big for the device
+    assert placement(6 * gib, "cuda", 5.0) is None  # over the budget: stream
+    assert placement(6 * gib, "cpu", 8.0) == "host"
