@@ -53,6 +53,11 @@ class ModelCard(Mapping):
                    provenance={k: card[k] for k in PROVENANCE if k in card},
                    extras={k: v for k, v in card.items() if k not in named and k not in PROVENANCE})
 
+    @classmethod
+    def of(cls, card: Mapping) -> ModelCard:
+        """``card`` itself when it is a :class:`ModelCard`, else the card of its flat form."""
+        return card if isinstance(card, cls) else cls.from_dict(card)
+
     def to_dict(self) -> dict:
         """The flat form written to ``card.yaml``."""
         out = {"model_id": self.model_id, "architecture": self.architecture, "model": self.model, "seed": self.seed,
