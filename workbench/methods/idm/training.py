@@ -1,12 +1,13 @@
 """Training an ``IDMLatentSpatial`` from a :class:`TrainConfig` into the model library.
 
-``train(config)`` builds the pair index, streams batches from the stores, optimises the summed
-per-head cross-entropy (missing labels ignored) with AdamW, validates every ``eval_every`` steps
+``train(config)`` builds the pair index, streams batches from the stores and hands its step and
+validation functions to the training engine (:func:`workbench.engine.fit.fit`), which optimises the
+summed per-head cross-entropy (missing labels ignored) with AdamW, validates every ``eval_every`` steps
 (balanced accuracy per head per game), and checkpoints every ``checkpoint_every`` steps to
 ``<models>/<id>/checkpoint.pt`` (model, optimiser, sampler RNG, step). Running the same config
 again resumes from the checkpoint and, on CPU, ends with the same weights as an uninterrupted
 run: every random draw after initialisation comes from one checkpointed numpy Generator, and
-torch runs on a fixed thread count (:mod:`.session`). One process at a time trains an id. When
+torch runs on a fixed thread count (:mod:`workbench.engine.session`). One process at a time trains an id. When
 training ends the weights and the card are written and the checkpoint removed; running a
 finished config again returns the existing model.
 """

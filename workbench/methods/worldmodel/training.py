@@ -1,10 +1,11 @@
 """Training the frame autoencoder, latent-action world models and controllers into the model
 library — checkpointed, resumable and seeded like :func:`workbench.methods.idm.train`.
 
-Each trainer streams clips from the zarr stores (:mod:`workbench.frames.clips`), optimises
-with AdamW under a linear warm-up + cosine schedule, validates every ``eval_every`` steps on a
-fixed sample of validation clips, and checkpoints every ``checkpoint_every`` steps to
-``<models>/<id>/checkpoint.pt`` (model, optimiser, numpy RNG, step, history). Every random draw
+Each trainer streams clips from the zarr stores (:mod:`workbench.frames.clips`) and hands its
+model, step and validation functions to the training engine (:func:`workbench.engine.fit.fit`):
+AdamW under a linear warm-up + cosine schedule with gradient clipping, validation every
+``eval_every`` steps on a fixed sample of validation clips, checkpoints every ``checkpoint_every``
+steps to ``<models>/<id>/checkpoint.pt`` (model, optimiser, numpy RNG, step, history). Every random draw
 after initialisation — batches, the noisy latents' samples, codebook resets — follows from one
 checkpointed numpy Generator (each step seeds torch from it) and torch runs on a fixed thread
 count (:mod:`workbench.engine.session`), so on CPU a resumed run ends with the same weights as
