@@ -19,24 +19,31 @@ CURVES = "curves"
 
 
 class CurveWriter:
-    """Scalars of one training run into ``folder`` (created on first use), starting at ``start_step``."""
+    """Scalars of one training run into ``folder`` (created on first use), starting at
+    ``start_step``; writes nothing when not ``enabled`` (ranks other than 0)."""
 
-    def __init__(self, folder: Path, start_step: int = 0):
-        from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only when training
+    def __init__(self, folder: Path, start_step: int = 0, enabled: bool = True):
+        self._writer = None
+        if enabled:
+            from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only when training
 
-        self._writer = SummaryWriter(str(folder), purge_step=start_step or None)
+            self._writer = SummaryWriter(str(folder), purge_step=start_step or None)
 
     def log(self, step: int, scalars: Mapping[str, float], prefix: str) -> None:
         """``scalars`` as ``<prefix>/<name>`` at ``step`` (non-numeric values skipped)."""
+        if self._writer is None:
+            return
         for name, value in scalars.items():
             if isinstance(value, (int, float)):
                 self._writer.add_scalar(f"{prefix}/{name}", float(value), step)
 
     def flush(self) -> None:
-        self._writer.flush()
+        if self._writer is not None:
+            self._writer.flush()
 
     def close(self) -> None:
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 def read_curves(folder: Path) -> pd.DataFrame:

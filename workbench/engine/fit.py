@@ -13,6 +13,14 @@ initialisation; each step draws the batch positions from it, then (``reseed_torc
 from it, then calls ``step_fn(positions, rng)``, which may draw more (the IDM's flip mask). The
 Generator is checkpointed and torch runs on a fixed thread count (:mod:`.session`), so on CPU a
 resumed run ends with the same weights as an uninterrupted one.
+
+Several processes (``torchrun --nproc_per_node N -m workbench …``, :func:`.session.join_process_group`):
+every rank draws the same global batch from the same Generator and trains on its slice
+``positions[rank::N]``; after the backward pass the gradients are averaged over the ranks (what
+``DistributedDataParallel`` does, done here explicitly because the methods' step functions call
+their models' own methods — ``loss``, ``encode`` — which DDP's forward hook does not see), so the
+ranks stay identical and match one process at the same global batch up to rounding. Rank 0 alone
+writes checkpoints, curves, weights and card.
 """
 
 from __future__ import annotations
@@ -24,13 +32,14 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from . import stopping
 from .curves import CURVES, CurveWriter
 from .ids import ENGINE_VERSION
 from .library import CARD, CHECKPOINT, ModelLibraryError, delete_model, load_card, model_path, save_model
-from .session import read_checkpoint, write_checkpoint
+from .session import barrier, read_checkpoint, world, write_checkpoint
 
 #: ``step_fn(positions, rng) -> (loss, {stat: float})``: one training step's loss on the drawn batch.
 StepFn = Callable[[np.ndarray, np.random.Generator], "tuple[torch.Tensor, dict]"]
@@ -83,8 +92,9 @@ def existing(model_id: str, same_config: Callable[[Mapping], bool], force: bool)
     """The card of the finished model ``model_id``, None when there is none (``force`` deletes it
     and any checkpoint first); an error when its config is not the one asked for
     (``same_config(card.config)`` is False)."""
-    if force:
+    if force and world()[0] == 0:
         delete_model(model_id)
+    barrier()
     if not (model_path(model_id) / CARD).is_file():
         return None
     card = load_card(model_id)
@@ -117,11 +127,13 @@ def fit(spec: FitSpec, model: torch.nn.Module, step_fn: StepFn, eval_fn: EvalFn,
         optimizer.load_state_dict(ckpt["optimizer"])
         rng.bit_generator.state = ckpt["rng"]
         state = {k: ckpt.get(k, v) for k, v in state.items()}
-    curves = CurveWriter(folder / CURVES, state["step"])
+    rank, ranks = world()
+    curves = CurveWriter(folder / CURVES, state["step"], enabled=rank == 0)
 
     def checkpoint() -> None:
-        write_checkpoint(ckpt_path, spec.checkpoint_identity(), model=model.state_dict(),
-                         optimizer=optimizer.state_dict(), rng=rng.bit_generator.state, **state)
+        if rank == 0:
+            write_checkpoint(ckpt_path, spec.checkpoint_identity(), model=model.state_dict(),
+                             optimizer=optimizer.state_dict(), rng=rng.bit_generator.state, **state)
         curves.flush()
 
     stop_at = spec.steps if max_steps is None else min(spec.steps, int(max_steps))
@@ -135,16 +147,21 @@ def fit(spec: FitSpec, model: torch.nn.Module, step_fn: StepFn, eval_fn: EvalFn,
                     for group in optimizer.param_groups:
                         group["lr"] = spec.lr * lr_factor(state["step"], spec.steps, spec.warmup)
                 positions = sampler.draw(rng)
+                if ranks > 1:
+                    positions = positions[rank::ranks]
                 if spec.reseed_torch:
                     torch.manual_seed(int(rng.integers(2 ** 31)))
                 loss, stats = step_fn(positions, rng)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                stats = {"loss": float(loss.detach()), **stats}
+                if ranks > 1:
+                    stats = _average_over_ranks(params, stats, ranks)
                 if spec.grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(params, spec.grad_clip)
                 optimizer.step()
                 seconds = time.perf_counter() - t0
-                state["stats"].append({"loss": float(loss.detach()), **stats})
+                state["stats"].append(stats)
                 state["train_seconds"] += seconds
                 state["step"] += 1
                 step = state["step"]
@@ -184,6 +201,17 @@ def _evaluate(spec: FitSpec, model: torch.nn.Module, eval_fn: EvalFn, state: dic
     bar.set_postfix(loss=f"{means['loss']:.3f}", **{k: f"{v:.3f}" for k, v in val.items()})
 
 
+def _average_over_ranks(params: list[torch.nn.Parameter], stats: dict, ranks: int) -> dict:
+    """Average the gradients (in place) and the step's stats over the ranks; the averaged stats."""
+    for p in params:
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= ranks
+    values = torch.tensor(list(stats.values()), dtype=torch.float64)
+    dist.all_reduce(values)
+    return dict(zip(stats, (values / ranks).tolist()))
+
+
 def training_card(spec: FitSpec, model: torch.nn.Module, state: dict, device: Any) -> dict:
     """The card fields the engine knows: architecture, constructor arguments, seed, history and
     the ``training`` record (steps, seconds, throughput, device, threads, early stopping)."""
@@ -200,7 +228,9 @@ def training_card(spec: FitSpec, model: torch.nn.Module, state: dict, device: An
 
 def finish(model_id: str, model: torch.nn.Module, card: Mapping) -> str:
     """Weights, then the card, into the library, then the checkpoint goes (in that order, so a
-    crash in between leaves a resumable run); the model id."""
-    save_model(model_id, model, card)
-    (model_path(model_id) / CHECKPOINT).unlink(missing_ok=True)
+    crash in between leaves a resumable run; rank 0 writes, the others wait for it); the model id."""
+    if world()[0] == 0:
+        save_model(model_id, model, card)
+        (model_path(model_id) / CHECKPOINT).unlink(missing_ok=True)
+    barrier()
     return model_id
