@@ -58,6 +58,7 @@ def _rank(rank: int, world: int, init: str, out: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_ranks_equal_one_process_at_the_same_global_batch(tmp_path):
     torch.set_num_threads(1)
     single = train_tiny("single").state_dict()
