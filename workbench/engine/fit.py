@@ -140,7 +140,7 @@ def fit(spec: FitSpec, model: torch.nn.Module, step_fn: StepFn, eval_fn: EvalFn,
     model.train()
     try:
         with tqdm(total=spec.steps, initial=state["step"], desc=f"train {spec.model_id}", unit="step",
-                  disable=not progress) as bar:
+                  disable=not progress or rank != 0) as bar:
             while state["step"] < stop_at and not stopping.stopped(state["early_stop"]):
                 t0 = time.perf_counter()
                 if spec.warmup is not None:
