@@ -9,12 +9,14 @@ import inspect
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
 
 from workbench.engine.library import list_models, load_card, load_model, model_path
 from workbench.engine.library import ModelLibraryError
+from workbench.engine.curves import read_curves
 from workbench.frames.pairs import build_pair_index
 from workbench.methods.idm import IDMLatentSpatial, TrainConfig, extract_embeddings, make_config, train
 from workbench.frames.augment import flip_plan, hflip
@@ -282,8 +284,15 @@ def test_resume_equals_uninterrupted_and_same_seed_same_weights(tiny_stores):
         assert torch.equal(a[k], b[k]), k  # bit-identical after a resume
         assert torch.equal(b[k], c[k]), k
     assert any(not torch.allclose(b[k], d[k]) for k in b)
-    assert done.card["history"] == straight.card["history"]
-    assert done.card["weights_sha256"] == straight.card["weights_sha256"]  # the same bytes on disk
+    assert done.card.history == straight.card.history
+    assert done.card.weights_sha256 == straight.card.weights_sha256  # the same bytes on disk
+    # the resumed run's curves: every step once, the same losses and validation scores as the straight run
+    resumed, whole = (read_curves(model_path(m)) for m in ("resumed", "straight"))
+    assert not resumed.duplicated(["step", "tag"]).any()
+    assert sorted(resumed[resumed.tag == "train/loss"].step) == list(range(1, 7))
+    learned = lambda t: t[~t.tag.str.startswith("throughput/")].reset_index(drop=True)  # noqa: E731
+    pd.testing.assert_frame_equal(learned(resumed), learned(whole))
+    assert (resumed[resumed.tag == "throughput/pairs_per_s"].value > 0).all()
 
 
 def test_card_weights_and_library(tiny_stores):
@@ -309,7 +318,7 @@ def test_card_weights_and_library(tiny_stores):
     state = torch.load(model_path(result.model_id) / "weights.pt", weights_only=True)
     model = load_model(result.model_id, "cpu")
     assert not model.training and all(torch.equal(state[k], v) for k, v in model.state_dict().items())
-    assert sorted(p.name for p in model_path(result.model_id).iterdir()) == ["card.yaml", "weights.pt"]
+    assert sorted(p.name for p in model_path(result.model_id).iterdir()) == ["card.yaml", "curves", "weights.pt"]
 
     mtime = (model_path(result.model_id) / "weights.pt").stat().st_mtime_ns
     again = train(cfg, progress=False)  # finished: returned, not retrained
@@ -396,4 +405,4 @@ def test_training_beats_chance_on_a_real_recording(tiny_stores):
     card = train(cfg, progress=False).card
     steer = card["metrics"]["train"]["steer"]
     assert np.mean([row["balanced_accuracy"] for row in steer.values()]) > 0.6, steer
-    assert card["history"][-1]["loss"] < card["history"][0]["loss"]
+    assert card.history[-1]["train"]["loss"] < card.history[0]["train"]["loss"]

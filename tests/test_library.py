@@ -149,6 +149,28 @@ def test_dashboard_library_page_lists_good_models_and_warns_about_a_broken_one()
     assert len(alerts) == 1 and "field 'training' should be a dict" in alerts[0]
 
 
+def test_dashboard_library_page_plots_the_selected_models_curves():
+    from workbench.app import library
+    from workbench.engine.curves import CURVES, CurveWriter
+
+    saved("plain"), saved("curved")
+    writer = CurveWriter(model_path("curved") / CURVES)
+    for step in (1, 2, 3, 4):
+        writer.log(step, {"loss": 1.0 / step}, "train")
+        writer.log(step, {"pairs_per_s": 100.0}, "throughput")
+    writer.log(4, {"steer": 0.7, "val_loss": 0.9}, "val")
+    writer.close()
+
+    panels = dict(library.curve_panels(library.sources.model_curves("curved")))
+    assert list(panels) == ["training loss", "validation metrics"]
+    assert panels["training loss"].value.tolist() == [1.0, 0.5, pytest.approx(1 / 3), 0.25]
+    assert sorted(panels["validation metrics"].tag) == ["val/steer", "val/val_loss"]
+    shown = library._card("curved")
+    assert [p.name for p in shown.objects] == ["model-curves", "model-card"]
+    assert len(shown.objects[0].objects) == 2  # one figure per panel
+    assert "No training curves" in library._card("plain").objects[0].object  # a model trained before curves
+
+
 # --- permissions -------------------------------------------------------------------------------
 
 

@@ -133,7 +133,8 @@ def test_second_training_of_a_model_id_stops_and_the_first_finishes(tmp_path, wo
     first = child("""
         import sys, time
         from pathlib import Path
-        from workbench.methods.idm import TrainConfig, train, training as trainer
+        from workbench.engine import fit as trainer
+        from workbench.methods.idm import TrainConfig, train
         write = trainer.write_checkpoint
         def write_then_pause(*args, **kwargs):  # mid-training, a checkpoint on disk
             write(*args, **kwargs)
@@ -156,7 +157,7 @@ def test_second_training_of_a_model_id_stops_and_the_first_finishes(tmp_path, wo
         out, err = first.communicate(timeout=TIMEOUT)
     assert first.returncode == 0, err
     card = load_card("same")
-    assert card["training"]["steps"] == 4 and not (model_path("same") / "checkpoint.pt").exists()
+    assert card.steps == 4 and not (model_path("same") / "checkpoint.pt").exists()
     assert not (workbench_models / "same.lock").exists()
 
 
@@ -254,4 +255,4 @@ def test_world_model_trainer_pins_threads_and_locks(tmp_path, workbench_models):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)
-    assert load_card("ae")["training"]["torch_threads"] == TRAIN_THREADS
+    assert load_card("ae").training["torch_threads"] == TRAIN_THREADS

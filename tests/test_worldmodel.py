@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -297,11 +298,23 @@ def test_training_resumes_to_the_same_weights(first_person_tiny):
     a, b = load_model(first, "cpu").state_dict(), load_model(second, "cpu").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     card = load_card(second)
-    assert card["encoder"].startswith("frameae-") and card["config"]["family"] == "noisy"
-    assert set(card["metrics"]["test"]) == {"model", "zero", "shuffled"}
+    assert card.extras["encoder"].startswith("frameae-") and card.config["family"] == "noisy"
+    assert set(card.metrics["test"]) == {"model", "zero", "shuffled"}
     assert train_world_model(cfg.replace(model_id="resumed"), progress=False) == second  # finished: reused
     with pytest.raises(Exception, match="different config"):
         train_world_model(cfg.replace(model_id="resumed", beta=1.0), progress=False)
+
+
+def test_a_changed_setting_names_a_new_world_model(first_person_tiny):
+    """``worldmodel train --steps 3`` after ``--steps 2`` trains a second model (ids carry the
+    config hash) instead of failing on the first one's card; the same config finds its model."""
+    cfg = _wm_config(first_person_tiny, family="zero", steps=2)
+    short = train_world_model(cfg, progress=False)
+    longer = train_world_model(cfg.replace(steps=3), progress=False)
+    assert short != longer and re.fullmatch(r"lawm-zero-first_person-tiny-seed0-all-s0-[0-9a-f]{6}", longer)
+    assert (load_card(short).steps, load_card(longer).steps) == (2, 3)
+    assert load_card(short).extras["encoder"] == load_card(longer).extras["encoder"]  # one autoencoder, reused
+    assert train_world_model(cfg, progress=False) == short
 
 
 def test_end_to_end_train_transfer_control_plan(first_person_tiny, tmp_path):

@@ -352,7 +352,7 @@ def train_(
         cfg = _guard(make_config, preset, **overrides)
     result = _guard(train, cfg)
     typer.echo(f"model {result.model_id} ({'finished' if result.finished else 'checkpointed'} at step {result.step})")
-    for head, games in (result.card or {}).get("metrics", {}).get("test", {}).items():
+    for head, games in (result.card.metrics.get("test", {}) if result.card else {}).items():
         scores = ", ".join(f"{g} {v['balanced_accuracy']:.3f}" for g, v in games.items())
         typer.echo(f"  test balanced accuracy · {head}: {scores}")
 
@@ -364,8 +364,8 @@ def models_() -> None:
 
     cards, broken = read_library()
     for model_id, card in cards.items():
-        cfg = card["config"]
-        typer.echo(f"{model_id}  [{cfg.get('name')}] datasets={cfg.get('datasets')} steps={card['training']['steps']}")
+        cfg = card.config
+        typer.echo(f"{model_id}  [{cfg.get('name')}] datasets={cfg.get('datasets')} steps={card.steps}")
     for line in broken:
         typer.secho(f"warning: {line}", fg=typer.colors.YELLOW, err=True)
 
@@ -562,7 +562,7 @@ def wm_train(
               "seed": seed}
     cfg = _guard(WorldModelConfig.from_dict, fields)
     model_id = _guard(train_world_model, cfg)
-    metrics = load_card(model_id).get("metrics", {}).get("test", {})
+    metrics = load_card(model_id).metrics.get("test", {})
     typer.echo(f"model {model_id}")
     if metrics:
         typer.echo("  test one-step error: " + ", ".join(f"{k} latent {v:.4f}" for k, v in metrics.items()))
@@ -584,7 +584,7 @@ def wm_controller(
     cfg = _guard(ControllerConfig, world_model=world_model, kind=kind, action_space=action_space, steps=steps,
                  seed=seed, device=device)
     model_id = _guard(train_controller, cfg)
-    test = load_card(model_id).get("metrics", {}).get("test", {})
+    test = load_card(model_id).metrics.get("test", {})
     typer.echo(f"controller {model_id}" + (f"  test unexplained variance {test['unexplained']:.3f}" if test else ""))
 
 

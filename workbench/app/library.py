@@ -1,5 +1,5 @@
 """Library page: every study (seed 000 IDM studies and seed 002 world-model runs) and every model
-of the model library, with a model card viewer."""
+of the model library, with a model card viewer and the selected model's training curves."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import pandas as pd
 import panel as pn
 import yaml
 
+from ..viz import plots
 from . import sources
-from .layout import notice, table
+from .layout import figure, notice, table
 
 
 def studies_table() -> pd.DataFrame:
@@ -27,11 +28,29 @@ def studies_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def curve_panels(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """The model's curves to plot, by title: the training loss per step, then the validation
+    metrics per evaluation (one line per metric); empty groups left out."""
+    groups = [("training loss", table[table.tag == "train/loss"]),
+              ("validation metrics", table[table.tag.str.startswith("val/")])]
+    return [(title, part) for title, part in groups if len(part)]
+
+
+def _curves(model_id: str) -> pn.viewable.Viewable:
+    panels = curve_panels(sources.model_curves(model_id))
+    if not panels:
+        return notice("No training curves: this model was trained before curves were logged.")
+    return pn.Row(*(figure(plots.curves(part, "step", "value", "tag", title=title, ylabel=title), f"curves-{i}")
+                    for i, (title, part) in enumerate(panels)), name="model-curves")
+
+
 def _card(model_id: str | None) -> pn.viewable.Viewable:
     if not model_id:
         return notice("No model selected.")
-    text = yaml.safe_dump(sources.model_card(model_id), sort_keys=False, allow_unicode=True)
-    return pn.pane.Markdown(f"```yaml\n{text}```", name="model-card", max_height=600, styles={"overflow": "auto"})
+    text = yaml.safe_dump(sources.model_card(model_id).to_dict(), sort_keys=False, allow_unicode=True)
+    return pn.Column(_curves(model_id),
+                     pn.pane.Markdown(f"```yaml\n{text}```", name="model-card", max_height=600,
+                                      styles={"overflow": "auto"}), sizing_mode="stretch_width")
 
 
 def library_page() -> pn.viewable.Viewable:

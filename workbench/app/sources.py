@@ -27,6 +27,8 @@ from ..analysis.calibration import percentile_calibration
 from ..analysis.summary import dataset_summary
 from ..data.catalog import CatalogEntry, load_catalog
 from ..data.store import open_dataset
+from ..engine.card import ModelCard
+from ..engine.curves import CURVES, read_curves
 from ..engine.library import load_card, model_path, read_library
 from ..core.paths import check_id, studies_dir
 from ..methods.worldmodel.report import (capacity_table, controller_table, cycle_table, headlines, health_table, leakage_table,
@@ -355,12 +357,25 @@ def thumbnail(store: str, frame: int, size: int) -> bytes:
 
 
 @lru_cache(maxsize=1024)
-def _card(model_id: str, mtime: int) -> dict:
+def _card(model_id: str, mtime: int) -> ModelCard:
     return load_card(model_id)
 
 
-def model_card(model_id: str) -> dict:
+def model_card(model_id: str) -> ModelCard:
     return _card(model_id, _mtime(model_path(model_id) / "card.yaml"))
+
+
+@lru_cache(maxsize=64)
+def _curves(model_id: str, mtimes: tuple) -> pd.DataFrame:
+    return read_curves(model_path(model_id))
+
+
+def model_curves(model_id: str) -> pd.DataFrame:
+    """The model's training curves (step, tag, value; :mod:`workbench.engine.curves`), memoised
+    until an event file changes; empty for a model trained before curves were logged."""
+    folder = model_path(model_id) / CURVES
+    files = sorted(folder.glob("events.out.tfevents.*")) if folder.is_dir() else []
+    return _curves(model_id, tuple((p.name, _mtime(p)) for p in files))
 
 
 def models_table() -> pd.DataFrame:
@@ -373,17 +388,17 @@ def models_table() -> pd.DataFrame:
     rows = []
     cards, skipped = read_library(model_card)
     for model_id, card in cards.items():
-        cfg = card["config"]
-        head = card.get("main_head", "steer")
-        test = card.get("metrics", {}).get("test", {}).get(head, {})
+        cfg = card.config
+        head = card.extras.get("main_head", "steer")
+        test = card.metrics.get("test", {}).get(head, {})
         scores = [m.get("balanced_accuracy") for m in test.values() if isinstance(m, dict)]
         scores = [s for s in scores if s is not None]
-        datasets = cfg.get("datasets") or list(dict.fromkeys(d.get("dataset_id") for d in card.get("data") or []))
-        rows.append({"model": model_id, "architecture": card.get("architecture"), "preset": cfg.get("name"),
+        datasets = cfg.get("datasets") or list(dict.fromkeys(d.get("dataset_id") for d in card.data or []))
+        rows.append({"model": model_id, "architecture": card.architecture, "preset": cfg.get("name"),
                      "datasets": ", ".join(d for d in datasets if d),
-                     "games": ", ".join(card.get("games") or []), "steps": card.get("training", {}).get("steps"),
+                     "games": ", ".join(card.extras.get("games") or []), "steps": card.steps,
                      f"test bal. acc. ({head})": float(np.mean(scores)) if scores else np.nan,
-                     "created": card.get("created", "")})
+                     "created": card.provenance.get("created", "")})
     table = pd.DataFrame(rows)
     table.attrs["skipped"] = skipped
     return table

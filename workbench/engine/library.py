@@ -3,7 +3,9 @@
 ::
 
     <models_dir>/<model_id>/
-        card.yaml        what the model is: config, data, heads, metrics, provenance (committed)
+        card.yaml        what the model is: config, data, heads, metrics, provenance (committed),
+                         read as a typed :class:`~workbench.engine.card.ModelCard`
+        curves/          TensorBoard event files of its training curves (:mod:`.curves`)
         weights.pt       the state_dict only, read with torch.load(weights_only=True) (not committed)
         checkpoint.pt    model + optimiser + RNG state while training; removed when training ends
 
@@ -34,6 +36,7 @@ import yaml
 
 from ..core.locks import hold
 from ..core.paths import atomic_write, check_id, models_dir
+from .card import ModelCard
 from .device import default_device
 
 CARD = "card.yaml"
@@ -102,8 +105,8 @@ def check_card(card: Any, path: Path) -> dict:
     return card
 
 
-def load_card(model_id: str) -> dict:
-    """The checked card of a finished model, as plain YAML data (see :func:`check_card`)."""
+def load_card(model_id: str) -> ModelCard:
+    """The checked card of a finished model (see :func:`check_card`)."""
     path = model_path(model_id) / CARD
     if not path.is_file():
         known = ", ".join(list_models()) or "none"
@@ -112,10 +115,10 @@ def load_card(model_id: str) -> dict:
         card = yaml.safe_load(path.read_text())
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ModelLibraryError(f"{path}: not a readable YAML card ({type(exc).__name__})") from None
-    return check_card(card, path)
+    return ModelCard.from_dict(check_card(card, path))
 
 
-def read_library(load: Callable[[str], dict] = load_card) -> tuple[dict[str, dict], list[str]]:
+def read_library(load: Callable[[str], Mapping] = load_card) -> tuple[dict[str, Mapping], list[str]]:
     """Cards of the finished models whose card loads, by id, and one line per model whose card
     does not (so one broken card does not hide the rest of the library)."""
     cards, broken = {}, []
@@ -172,12 +175,12 @@ def load_model(model_id: str, device: str | torch.device | None = None) -> torch
     if not path.is_file():
         raise ModelLibraryError(f"model {model_id!r} has a card but no {WEIGHTS} (weights are not committed;"
                                 " train it again or copy the weights into its folder)")
-    state = load_tensors(path, card["weights_sha256"])
+    state = load_tensors(path, card.weights_sha256)
     model = build_model(card)
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError):
-        raise ModelLibraryError(f"{path}: these weights do not fit the {card['architecture']} its card"
+        raise ModelLibraryError(f"{path}: these weights do not fit the {card.architecture} its card"
                                 " describes") from None
     return model.to(default_device(device)).eval()
 
@@ -210,7 +213,7 @@ def save_model(model_id: str, model: torch.nn.Module, card: Mapping) -> Path:
     """Write ``weights.pt`` then ``card.yaml`` (with the weights' sha256) into the model's folder."""
     folder = model_path(model_id)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    card = {**plain(card), "model_id": model_id, "weights_sha256": atomic_torch_save(state, folder / WEIGHTS)}
+    card = {**plain(dict(card)), "model_id": model_id, "weights_sha256": atomic_torch_save(state, folder / WEIGHTS)}
     atomic_write_text(folder / CARD, yaml.safe_dump(card, sort_keys=False))
     return folder
 

@@ -10,11 +10,13 @@ another machine continues the same computation.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import os
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
 import torch
+import torch.distributed as dist
 
 from .library import ModelLibraryError, atomic_torch_save, load_tensors, model_lock
 
@@ -23,12 +25,32 @@ from .library import ModelLibraryError, atomic_torch_save, load_tensors, model_l
 TRAIN_THREADS = 1
 
 
+def world() -> tuple[int, int]:
+    """``(rank, world size)`` of this process: ``(0, 1)`` unless a process group is initialised."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def join_process_group() -> None:
+    """Under ``torchrun`` (``WORLD_SIZE`` > 1), join its process group (NCCL on CUDA, else gloo) once."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+
+
+def barrier() -> None:
+    """Wait for every rank (nothing in a single process)."""
+    if world()[1] > 1:
+        dist.barrier()
+
+
 @contextmanager
 def training_session(model_id: str) -> Iterator[None]:
     """Hold ``model_id``'s lock (a second trainer of the same id stops at once with a
-    :class:`workbench.core.locks.LockError`) and run torch on :data:`TRAIN_THREADS` threads,
-    restoring the caller's thread count afterwards."""
-    with model_lock(model_id):
+    :class:`workbench.core.locks.LockError`; under ``torchrun`` rank 0 holds it for the group)
+    and run torch on :data:`TRAIN_THREADS` threads, restoring the caller's thread count afterwards."""
+    join_process_group()
+    with model_lock(model_id) if world()[0] == 0 else nullcontext():
         previous = torch.get_num_threads()
         torch.set_num_threads(TRAIN_THREADS)
         try:

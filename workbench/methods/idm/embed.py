@@ -32,6 +32,7 @@ import xarray as xr
 from ...data.store import is_complete, open_store, write_dataset_atomic
 from ...data.episode import successor_mask
 from ...engine.device import default_device
+from ...engine.card import ModelCard
 from ...engine.library import load_card, load_model
 from ...core.paths import cache_dir, check_id
 from .inference import infer
@@ -77,18 +78,19 @@ def extract_embeddings(
         net = load_model(model, device)
     else:
         net, card = model
+        card = ModelCard.of(card)
         if device is not None:
             net = net.to(default_device(device))
     device = next(net.parameters()).device
     source = resolve_source(dataset, size, seed)
     data = source.open()
     attrs = {
-        "model_id": card["model_id"], "weights_sha256": card.get("weights_sha256", ""),
+        "model_id": card.model_id, "weights_sha256": card.weights_sha256 or "",
         "dataset_id": source.dataset_id, "variant": source.variant, "split": split,
         "source_frames": source.n_frames, "derived": list(data.attrs.get("derived", [])),
-        "heads": {h: list(spec["classes"]) for h, spec in card["heads"].items()}, "split_rule": SPLIT_RULE,
+        "heads": {h: list(spec["classes"]) for h, spec in card.extras["heads"].items()}, "split_rule": SPLIT_RULE,
     }
-    path = embeddings_path(card["model_id"], source, split)
+    path = embeddings_path(card.model_id, source, split)
     use_cache = cache and bool(attrs["weights_sha256"])
     if use_cache and is_complete(path):
         stored = open_store(path)
@@ -97,14 +99,14 @@ def extract_embeddings(
 
     game = data["game"].values.astype(str)
     frame = np.flatnonzero(successor_mask(game, data["episode"].values, data["step"].values))
-    cfg = card["config"]
-    split_code = assign_split(game[frame], np.zeros(len(frame), np.int64), frame, cfg["split_block"],
-                              cfg["split_fractions"], cfg["split_seed"])
+    rule = card.split
+    split_code = assign_split(game[frame], np.zeros(len(frame), np.int64), frame, rule["split_block"],
+                              rule["split_fractions"], rule["split_seed"])
     keep = split_code != PURGED if split == "all" else split_code == SPLITS.index(split)
     frame, split_code = frame[keep], split_code[keep]
     if not len(frame):
         raise ValueError(f"{source.dataset_id} ({source.variant}) has no {split} pairs (a game with a single"
-                         f" {cfg['split_block']}-frame block is all train); use split='all' or a larger size")
+                         f" {rule['split_block']}-frame block is all train); use split='all' or a larger size")
 
     reader = FrameReader([source], net.input_size, capacity=4)
     emb, logits = infer(net, reader, np.zeros(len(frame), np.int64), frame, batch_size, device, progress,
@@ -120,7 +122,7 @@ def extract_embeddings(
         },
         attrs=attrs,
     )
-    for head, spec in card["heads"].items():
+    for head, spec in card.extras["heads"].items():
         classes = list(spec["classes"])
         label_attrs = {"kind": spec["kind"], "classes": classes}
         if head in data:

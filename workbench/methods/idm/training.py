@@ -1,41 +1,38 @@
 """Training an ``IDMLatentSpatial`` from a :class:`TrainConfig` into the model library.
 
-``train(config)`` builds the pair index, streams batches from the stores, optimises the summed
-per-head cross-entropy (missing labels ignored) with AdamW, validates every ``eval_every`` steps
+``train(config)`` builds the pair index, streams batches from the stores and hands its step and
+validation functions to the training engine (:func:`workbench.engine.fit.fit`), which optimises the
+summed per-head cross-entropy (missing labels ignored) with AdamW, validates every ``eval_every`` steps
 (balanced accuracy per head per game), and checkpoints every ``checkpoint_every`` steps to
 ``<models>/<id>/checkpoint.pt`` (model, optimiser, sampler RNG, step). Running the same config
 again resumes from the checkpoint and, on CPU, ends with the same weights as an uninterrupted
 run: every random draw after initialisation comes from one checkpointed numpy Generator, and
-torch runs on a fixed thread count (:mod:`.session`). One process at a time trains an id. When
+torch runs on a fixed thread count (:mod:`workbench.engine.session`). One process at a time trains an id. When
 training ends the weights and the card are written and the checkpoint removed; running a
 finished config again returns the existing model.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
+from ...engine.card import ModelCard, provenance
 from ...engine.device import default_device
+from ...engine.fit import FitSpec, existing, finish, fit, training_card
+from ...engine.ids import make_model_id, tag_of
 from .model import IDMLatentSpatial, pair_tensor
-from ...engine.library import (CARD, CHECKPOINT, ModelLibraryError, delete_model, load_card, load_model, model_path,
-                              save_model)
+from ...engine.library import load_card, load_model
 from ...core.paths import check_id
-from ...core.provenance import code_version, now_utc, versions
 from ...frames.augment import flip_plan, hflip
 from .config import TrainConfig
 from .inference import infer, mean_scores, score_table
-from ...engine import stopping
 from ...frames.pairs import PairIndex, balanced_weights, build_pair_index, default_heads, finetune_mask
 from ...frames.sources import Source, resolve_source
-from ...engine.session import read_checkpoint, training_session, write_checkpoint
+from ...engine.session import training_session
 from ...frames.memory import open_reader
 from ...frames.stream import FrameReader, PairSampler
 
@@ -49,31 +46,20 @@ class TrainResult:
     model_id: str
     finished: bool
     step: int
-    card: dict | None = None
+    card: ModelCard | None = None
 
 
 def default_model_id(cfg: TrainConfig, sources: list[Source]) -> str:
-    """``<name>-<datasets>-<variants>-<games>-s<seed>-<config hash>``, or
-    ``<name>-<game>-<init model>-s<seed>-<config hash>`` for a fine-tune.
-
-    The 6-hex hash of the config's identity means a changed setting (steps, lr …) names a new
-    model instead of clashing with the old one, and the same config finds its model again. A
-    hash of the whole id stands in when that is not a safe id of at most 100 characters.
-    """
-    digest = hashlib.sha1(json.dumps(cfg.identity(), sort_keys=True, default=str).encode()).hexdigest()[:6]
+    """``<name>-<datasets>-<variants>-<games>-s<seed>-<hash>``, or
+    ``<name>-<game>-<init model>-s<seed>-<hash>`` for a fine-tune (the library's one id rule,
+    :func:`workbench.engine.ids.make_model_id`: the hash covers the config's identity and the
+    engine version)."""
     if cfg.finetune:
-        parts = [cfg.name, str(cfg.finetune["game"]), str(cfg.init_from)]
+        tags = [str(cfg.finetune["game"]), str(cfg.init_from)]
     else:
-        games = cfg.games or []
-        tag = "all" if not games else games[0] if len(games) == 1 else \
-            "g" + hashlib.sha1(",".join(sorted(games)).encode()).hexdigest()[:8]
-        parts = [cfg.name, ".".join(s.dataset_id for s in sources),
-                 ".".join(dict.fromkeys(s.variant for s in sources)), tag]
-    model_id = "-".join(parts) + f"-s{cfg.seed}-{digest}"
-    try:
-        return check_id(model_id, "model id")
-    except ValueError:
-        return check_id(f"{cfg.name}-{hashlib.sha1(model_id.encode()).hexdigest()[:12]}-s{cfg.seed}", "model id")
+        tags = [".".join(s.dataset_id for s in sources), ".".join(dict.fromkeys(s.variant for s in sources)),
+                tag_of(cfg.games)]
+    return make_model_id(cfg.name, tags, cfg.seed, cfg.identity())
 
 
 def prepare(config: TrainConfig) -> tuple[TrainConfig, PairIndex]:
@@ -87,13 +73,13 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, PairIndex]:
     cfg = config
     if cfg.init_from:
         init = load_card(cfg.init_from)
-        ic = init["config"]
+        ic = init.config
         cfg = cfg.replace(
             datasets=cfg.datasets or ic["datasets"], size=cfg.size or ic["size"],
             data_seed=ic["data_seed"] if cfg.data_seed is None else cfg.data_seed,
-            heads=cfg.heads or list(init["heads"]), targets=cfg.targets or dict(ic["targets"]),
-            main_head=cfg.main_head or init["main_head"],
-            **{k: init["model"][k] for k in ("input_size", "width", "embed_dim")},
+            heads=cfg.heads or list(init.extras["heads"]), targets=cfg.targets or dict(ic["targets"]),
+            main_head=cfg.main_head or init.extras["main_head"],
+            **{k: init.model[k] for k in ("input_size", "width", "embed_dim")},
             **{k: ic[k] for k in ("split_block", "split_fractions", "split_seed")},
             **{k: ic[k] for k in ("balanced", "hflip") if getattr(cfg, k) is None},
             **({"flip_pairs": ic["flip_pairs"]} if cfg.hflip is None else {}),
@@ -173,15 +159,9 @@ def train(config: TrainConfig, max_steps: int | None = None, progress: bool = Tr
 
 def _train(cfg: TrainConfig, index: PairIndex, max_steps: int | None, progress: bool, force: bool) -> TrainResult:
     model_id = cfg.model_id
-    folder = model_path(model_id)
-    if force:
-        delete_model(model_id)
-    if (folder / CARD).is_file():
-        card = load_card(model_id)
-        if TrainConfig.from_dict(card["config"]).identity() != cfg.identity():
-            raise ModelLibraryError(f"model {model_id!r} exists with a different config; set model_id to a new id"
-                                    " or pass force=True to replace it")
-        return TrainResult(model_id, True, int(card["training"]["steps"]), card)
+    card = existing(model_id, lambda c: TrainConfig.from_dict(c).identity() == cfg.identity(), force)
+    if card is not None:
+        return TrainResult(model_id, True, card.training["steps"], card)
 
     device = default_device(cfg.device)
     torch.manual_seed(cfg.seed)
@@ -189,8 +169,6 @@ def _train(cfg: TrainConfig, index: PairIndex, max_steps: int | None, progress: 
     if cfg.init_from:
         _load_init(model, cfg.init_from)
     model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    rng = np.random.default_rng(cfg.seed)
 
     train_mask = index.split == 0
     if cfg.finetune:
@@ -207,95 +185,47 @@ def _train(cfg: TrainConfig, index: PairIndex, max_steps: int | None, progress: 
     reader = open_reader(index.sources, cfg.input_size, cfg.cache_chunks, cfg.memory_gb, device)
     val_set = index.subset(index.split == 1)
 
-    # everything the loop carries from step to step, so a resumed run continues exactly
-    state = {"step": 0, "history": [], "train_seconds": 0.0, "losses": [],
-             "early_stop": stopping.new_record() if cfg.patience else None}
-    ckpt_path = folder / CHECKPOINT
-    ckpt = read_checkpoint(ckpt_path, cfg.identity())
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        rng.bit_generator.state = ckpt["rng"]
-        state = {k: ckpt.get(k, v) for k, v in state.items()}
+    def step_fn(pos: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, dict]:
+        first, second = reader.pairs(train_set.source[pos], train_set.frame[pos])
+        y = {h: v[pos] for h, v in train_set.y.items()}
+        if plan is not None:
+            first, second, y = hflip(first, second, y, rng.random(len(pos)) < 0.5, plan)
+        logits = model(pair_tensor(first, second, device))
+        return _loss(logits, {h: torch.from_numpy(v).to(device) for h, v in y.items()}), {}
 
-    def checkpoint() -> None:
-        write_checkpoint(ckpt_path, cfg.identity(), model=model.state_dict(), optimizer=optimizer.state_dict(),
-                         rng=rng.bit_generator.state, **state)
+    def eval_fn() -> tuple[dict, float | None]:
+        val_index, logits = _logits(model, val_set, reader, device, cfg.eval_pairs)
+        val = mean_scores(_scores(val_index, logits))
+        return val, (validation_loss(val_index, logits) if cfg.patience and logits else None)
 
-    stop_at = cfg.steps if max_steps is None else min(cfg.steps, int(max_steps))
-    model.train()
-    with tqdm(total=cfg.steps, initial=state["step"], desc=f"train {model_id}", unit="step",
-              disable=not progress) as bar:
-        while state["step"] < stop_at and not stopping.stopped(state["early_stop"]):
-            t0 = time.perf_counter()
-            pos = sampler.draw(rng)
-            first, second = reader.pairs(train_set.source[pos], train_set.frame[pos])
-            y = {h: v[pos] for h, v in train_set.y.items()}
-            if plan is not None:
-                first, second, y = hflip(first, second, y, rng.random(len(pos)) < 0.5, plan)
-            logits = model(pair_tensor(first, second, device))
-            loss = _loss(logits, {h: torch.from_numpy(v).to(device) for h, v in y.items()})
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            state["losses"].append(float(loss.detach()))
-            state["train_seconds"] += time.perf_counter() - t0
-            state["step"] += 1
-            step = state["step"]
-            bar.update(1)
-            if step % cfg.eval_every == 0 or step == cfg.steps:
-                val_index, logits = _logits(model, val_set, reader, device, cfg.eval_pairs)
-                val = mean_scores(_scores(val_index, logits))
-                entry = {"step": step, "loss": float(np.mean(state["losses"])), "val": val}
-                if cfg.patience and logits:
-                    entry["val_loss"] = validation_loss(val_index, logits)
-                    stopping.observe(state["early_stop"], entry["val_loss"], step, model, cfg.patience)
-                state["history"].append(entry)
-                model.train()
-                state["losses"] = []
-                bar.set_postfix(loss=f"{state['history'][-1]['loss']:.3f}", **{h: f"{v:.2f}" for h, v in val.items()})
-            if step % cfg.checkpoint_every == 0 and step < cfg.steps:
-                checkpoint()
-    if state["step"] < cfg.steps and not stopping.stopped(state["early_stop"]):
-        checkpoint()
+    spec = FitSpec.of(cfg, "pairs")
+    state, done = fit(spec, model, step_fn, eval_fn, sampler, max_steps, progress)
+    if not done:
         return TrainResult(model_id, False, state["step"])
-    stopping.restore_best(state["early_stop"], model)
 
     metrics = {
         "train": evaluate(model, train_set, reader, device, cfg.eval_pairs),
         "val": evaluate(model, val_set, reader, device, progress=progress, desc="val"),
         "test": evaluate(model, index.subset(index.split == 2), reader, device, progress=progress, desc="test"),
     }
-    card = _card(cfg, model, index, train_set, metrics, state, device)
-    save_model(model_id, model, card)
-    ckpt_path.unlink(missing_ok=True)
+    finish(model_id, model, _card(cfg, spec, model, index, train_set, metrics, state, device))
     return TrainResult(model_id, True, state["step"], load_card(model_id))
 
 
-def _card(cfg: TrainConfig, model: IDMLatentSpatial, index: PairIndex, train_set: PairIndex, metrics: dict,
-          state: dict, device: torch.device) -> dict:
-    seconds = state["train_seconds"]
+def _card(cfg: TrainConfig, spec: FitSpec, model: IDMLatentSpatial, index: PairIndex, train_set: PairIndex,
+          metrics: dict, state: dict, device: torch.device) -> dict:
     return {
         "model_id": cfg.model_id,
-        "architecture": type(model).__name__,
-        "model": model.config,
+        **training_card(spec, model, state, device),
         "heads": {h: {"classes": c, "kind": index.kinds[h], "target": index.targets[h]} for h, c in index.heads.items()},
         "main_head": cfg.main_head,
         "games": index.games,
-        "seed": cfg.seed,
         "init_from": cfg.init_from,
         "data": [{"dataset_id": s.dataset_id, "variant": s.variant, "store": str(s.path), "n_frames": s.n_frames}
                  for s in index.sources],
         "labeled_pairs": index.counts(),
         "train_pairs_used": len(train_set),
         "metrics": metrics,
-        "history": state["history"],
-        "training": {"steps": state["step"], "seconds": round(seconds, 2),
-                     "pairs_per_s": round(state["step"] * cfg.batch_size / max(seconds, 1e-9), 1),
-                     "device": str(device), "torch_threads": torch.get_num_threads(),
-                     "early_stopping": stopping.stopping_card(state["early_stop"], cfg.patience)},
         "config": cfg.to_dict(),
-        "code_version": code_version(),
-        "versions": versions("torch", "scikit-learn", "opencv-python-headless"),
-        "created": now_utc(),
+        **provenance("torch", "scikit-learn", "opencv-python-headless"),
     }

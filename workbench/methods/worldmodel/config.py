@@ -13,11 +13,9 @@ batch 1024).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from ...core.paths import check_id
 from ..idm.config import ConfigIO
 from ...frames.actions import ACTION_SPACES
 from .controller import CONTROLLERS
@@ -256,11 +254,3 @@ def capacity_levels(family: str, values: Sequence) -> dict:
         levels[ordered[(len(ordered) - 1) // 2]] = "Mid"
     return levels
 
-
-def model_id_for(kind: str, parts: Sequence[str], seed: int) -> str:
-    """``<kind>-<parts…>-s<seed>``, or a hash of it when that is not a safe id of ≤ 100 characters."""
-    model_id = "-".join([kind, *map(str, parts)]) + f"-s{seed}"
-    try:
-        return check_id(model_id, "model id")
-    except ValueError:
-        return check_id(f"{kind}-{hashlib.sha1(model_id.encode()).hexdigest()[:12]}-s{seed}", "model id")

@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from ...engine.device import default_device
+from ...engine.card import ModelCard
 from ...engine.library import load_card, load_model
 from ...frames.sources import resolve_source
 from ...frames.split import SPLITS
@@ -35,14 +36,14 @@ EVAL_BATCH = 64
 ModelRef = str | tuple[torch.nn.Module, Mapping]
 
 
-def resolve_model(model: ModelRef, device: str | torch.device | None = None) -> tuple[torch.nn.Module, dict]:
+def resolve_model(model: ModelRef, device: str | torch.device | None = None) -> tuple[torch.nn.Module, ModelCard]:
     """``(module in eval mode, card)`` of a library id or a ``(module, card)`` pair."""
     if isinstance(model, str):
         return load_model(model, device), load_card(model)
     net, card = model
     if device is not None:
         net = net.to(default_device(device))
-    return net.eval(), dict(card)
+    return net.eval(), ModelCard.of(card)
 
 
 def spread(n: int, k: int) -> np.ndarray:
@@ -62,18 +63,19 @@ class ClipBatch:
     actions: torch.Tensor | None = None
 
 
-def clip_index_for(card: Mapping, dataset: str | None = None, length: int | None = None, size: str | None = None,
+def clip_index_for(card: ModelCard, dataset: str | None = None, length: int | None = None, size: str | None = None,
                    data_seed: int | None = None, games: Sequence[str] | None = None) -> ClipIndex:
     """The clip index of a world model's data (or of ``dataset``) with its block split, of
     ``games`` when given (e.g. games the model never trained on: the split is per game, so a
     game's test clips are the same whichever games a model saw)."""
-    cfg = card["config"]
+    cfg = card.config
     refs = [dataset] if dataset else cfg["datasets"]
     sources = [resolve_source(r, size if dataset else cfg["size"], data_seed if dataset else cfg["data_seed"])
                for r in refs]
     keep = games if games is not None else (None if dataset else cfg["games"])
-    return build_clip_index(sources, length or cfg["clip_length"], keep, cfg["split_block"], cfg["split_fractions"],
-                            cfg["split_seed"])
+    split = card.split
+    return build_clip_index(sources, length or cfg["clip_length"], keep, split["split_block"],
+                            split["split_fractions"], split["split_seed"])
 
 
 @torch.no_grad()
@@ -84,7 +86,7 @@ def encode_clips(model: LatentActionWorldModel, reader: FrameReader, index: Clip
     return torch.cat(parts) if parts else torch.empty(0, index.length, *model.rep_shape)
 
 
-def load_clips(model: LatentActionWorldModel, card: Mapping, split: str = "test", n_clips: int = 128,
+def load_clips(model: LatentActionWorldModel, card: ModelCard, split: str = "test", n_clips: int = 128,
                dataset: str | None = None, length: int | None = None, size: str | None = None,
                data_seed: int | None = None, action_space: Mapping | None = None,
                games: Sequence[str] | None = None) -> ClipBatch:
@@ -96,7 +98,7 @@ def load_clips(model: LatentActionWorldModel, card: Mapping, split: str = "test"
     """
     index = clip_index_for(card, dataset, length, size, data_seed, games)
     keep = np.ones(len(index), bool) if split == "all" else index.split == SPLITS.index(split)
-    action_space = action_space or card.get("action_space")
+    action_space = action_space or card.extras.get("action_space")
     if action_space:
         index = index.with_actions(action_space["name"])
         keep &= index.action_mask()
@@ -163,11 +165,11 @@ def one_step_errors(model: LatentActionWorldModel, s: torch.Tensor, actions: tor
     return out
 
 
-def describe_model(card: Mapping) -> dict:
+def describe_model(card: ModelCard) -> dict:
     """The leading columns of every table: model_id, family, knob (its field name), knob_value."""
-    cfg = card["config"]
+    cfg = card.config
     knob = KNOBS.get(cfg["family"])
-    return {"model_id": card["model_id"], "family": cfg["family"], "knob": knob,
+    return {"model_id": card.model_id, "family": cfg["family"], "knob": knob,
             "knob_value": cfg[knob] if knob else np.nan}
 
 
@@ -246,7 +248,7 @@ def future_leakage(models: Sequence[ModelRef], split: str = "test", n_clips: int
     for ref in models:
         model, card = resolve_model(ref, device)
         if model.family in ("zero", "action"):
-            raise ValueError(f"{card['model_id']}: future leakage needs IDM latents (family {model.family!r})")
+            raise ValueError(f"{card.model_id}: future leakage needs IDM latents (family {model.family!r})")
         batch = load_clips(model, card, split, n_clips, dataset, games=games)
         k = (batch.s.shape[1] // 2 - 1) if cut is None else int(cut)
         if not 0 <= k < batch.s.shape[1] - 1:
@@ -308,7 +310,7 @@ def cycle_consistency(models: Sequence[ModelRef], split: str = "test", n_clips: 
     for ref in models:
         model, card = resolve_model(ref, device)
         if model.family in ("zero", "action"):
-            raise ValueError(f"{card['model_id']}: cycle consistency needs IDM latents (family {model.family!r})")
+            raise ValueError(f"{card.model_id}: cycle consistency needs IDM latents (family {model.family!r})")
         batch = load_clips(model, card, split, n_clips, dataset, games=games)
         for pairing in pairings:
             if pairing == "across" and len(np.unique(batch.index.game[batch.positions])) < 2:

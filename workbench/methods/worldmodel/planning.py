@@ -18,12 +18,13 @@ Baselines: random actions (one draw from CEM's initial distribution) and standin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
+from ...engine.card import ModelCard
 from ...frames.actions import ActionSpace
 from ...frames.stream import FrameReader
 from ...frames.split import SPLITS
@@ -83,8 +84,8 @@ def drive(world: LatentActionWorldModel, s0: torch.Tensor, actions: torch.Tensor
                          window=window)
 
 
-def _latent_space(card: Mapping) -> ActionSpace:
-    return ActionSpace(**card["action_space"])
+def _latent_space(card: ModelCard) -> ActionSpace:
+    return ActionSpace(**card.extras["action_space"])
 
 
 @torch.no_grad()
@@ -103,10 +104,10 @@ def controller_rollouts(world: ModelRef, controllers: Sequence[ModelRef], split:
     rows = []
     for ref in controllers:
         ctrl, ccard = resolve_model(ref, device)
-        if ccard.get("world_model") != card["model_id"]:
-            raise ValueError(f"controller {ccard['model_id']} was trained for {ccard.get('world_model')!r},"
-                             f" not {card['model_id']!r}")
-        batch = load_clips(net, card, split, n_clips, action_space=ccard["action_space"], games=games)
+        if ccard.extras.get("world_model") != card.model_id:
+            raise ValueError(f"controller {ccard.model_id} was trained for {ccard.extras.get('world_model')!r},"
+                             f" not {card.model_id!r}")
+        batch = load_clips(net, card, split, n_clips, action_space=ccard.extras["action_space"], games=games)
         s, u = batch.s, batch.actions
         shuffled = u[torch.from_numpy(np.random.default_rng(seed).permutation(len(u)))]
         z = infer_latents(net, s)
@@ -114,7 +115,8 @@ def controller_rollouts(world: ModelRef, controllers: Sequence[ModelRef], split:
                   "controller": l1(drive(net, s[:, 0], u, ctrl), s[:, 1:]),
                   "random_actions": l1(drive(net, s[:, 0], shuffled, ctrl), s[:, 1:]),
                   "zero": l1(rolled_out(net, s[:, 0], torch.zeros_like(z)), s[:, 1:])}
-        head = {"controller_id": ccard["model_id"], "kind": ccard["kind"], "action_space": ccard["action_space"]["name"]}
+        head = {"controller_id": ccard.model_id, "kind": ccard.extras["kind"],
+                "action_space": ccard.extras["action_space"]["name"]}
         game = batch.index.game_names()[batch.positions]
         for latent, err in errors.items():
             for h in range(err.shape[1]):
@@ -157,10 +159,10 @@ def _displacement_errors(space: ActionSpace, planned: np.ndarray, true: np.ndarr
             "l1_std": float((gap / np.asarray(space.std)).sum())}
 
 
-def _planner_parts(world: LatentActionWorldModel, planner: torch.nn.Module, card: Mapping):
-    """``(world model to unroll, controller or None)``: a controller drives ``world``; an
-    action-conditioned world model drives itself."""
-    if card["architecture"] == "LatentActionWorldModel":
+def _planner_parts(world: LatentActionWorldModel, planner: torch.nn.Module):
+    """``(world model to unroll, controller or None)``: a controller drives ``world``; a world
+    model (action-conditioned, :func:`_checked_planners`) drives itself."""
+    if isinstance(planner, LatentActionWorldModel):
         return planner, None
     return world, planner
 
@@ -178,7 +180,7 @@ class Episodes:
     poses: np.ndarray
 
 
-def held_out_episodes(net: LatentActionWorldModel, card: Mapping, split: str = "test", n_episodes: int = 64,
+def held_out_episodes(net: LatentActionWorldModel, card: ModelCard, split: str = "test", n_episodes: int = 64,
                       horizon: int = 3, seed: int = 0, games: Sequence[str] | None = None) -> Episodes:
     """``n_episodes`` clips of ``split`` (of ``games`` when given) drawn with ``seed`` (the same
     ones for every planner)."""
@@ -218,14 +220,14 @@ def planning_eval(world: ModelRef, controllers: Sequence[ModelRef] = (), action_
             rows.append({**base, "method": method, "planner_id": "",
                          **_displacement_errors(space, actions, episodes.actions[e]), "cost": np.nan})
         for method, pcard, result in _plans(net, planners, episodes, e, horizon, n_samples, top_k, iterations, seed):
-            rows.append({**base, "method": method, "planner_id": pcard["model_id"],
+            rows.append({**base, "method": method, "planner_id": pcard.model_id,
                          **_displacement_errors(_latent_space(pcard), result.best.cpu().numpy(), episodes.actions[e]),
                          "cost": result.cost})
-    return pd.DataFrame(rows).assign(world_model=card["model_id"])
+    return pd.DataFrame(rows).assign(world_model=card.model_id)
 
 
-def _checked_planners(card: Mapping, controllers: Sequence[ModelRef], action_model: ModelRef | None,
-                      device) -> list[tuple[torch.nn.Module, dict]]:
+def _checked_planners(card: ModelCard, controllers: Sequence[ModelRef], action_model: ModelRef | None,
+                      device) -> list[tuple[torch.nn.Module, ModelCard]]:
     """The planners of a world model (its controllers, then an action-conditioned model), each
     checked to belong to it and to act in the additive ``motion`` space."""
     planners = [resolve_model(c, device) for c in controllers]
@@ -234,13 +236,14 @@ def _checked_planners(card: Mapping, controllers: Sequence[ModelRef], action_mod
     if not planners:
         raise ValueError("give at least one controller or an action-conditioned model to plan with")
     for model, pcard in planners:
-        if pcard.get("world_model", card["model_id"]) != card["model_id"]:
-            raise ValueError(f"controller {pcard['model_id']} was trained for {pcard['world_model']!r},"
-                             f" not {card['model_id']!r}")
-        if pcard["architecture"] == "LatentActionWorldModel" and model.family != "action":
-            raise ValueError(f"{pcard['model_id']} is not action-conditioned (family {model.family!r})")
-        if pcard["action_space"]["name"] != "motion":
-            raise ValueError(f"{pcard['model_id']} acts in {pcard['action_space']['name']!r}; planning is scored on"
+        if pcard.extras.get("world_model", card.model_id) != card.model_id:
+            raise ValueError(f"controller {pcard.model_id} was trained for {pcard.extras['world_model']!r},"
+                             f" not {card.model_id!r}")
+        if isinstance(model, LatentActionWorldModel) and model.family != "action":
+            raise ValueError(f"{pcard.model_id} is not action-conditioned (family {model.family!r})")
+        space = pcard.extras.get("action_space") or {}
+        if space.get("name") != "motion":
+            raise ValueError(f"{pcard.model_id} acts in {space.get('name')!r}; planning is scored on"
                              " additive 'motion' actions: train it with action_space='motion'")
     return planners
 
@@ -259,10 +262,10 @@ def _plans(net: LatentActionWorldModel, planners, episodes: Episodes, e: int, ho
            iterations: int, seed: int, straight: bool = False):
     """``(method, planner card, CEMResult)`` of each planner on episode ``e`` (goal: its last frame)."""
     for model, pcard in planners:
-        planner_world, controller = _planner_parts(net, model, pcard)
+        planner_world, controller = _planner_parts(net, model)
         s = planner_world.encode(episodes.frames[e:e + 1])[0]
         result = plan(planner_world, s[0], s[-1], controller, horizon, n_samples, top_k, iterations, seed + e, straight)
-        yield ("action_model" if controller is None else f"controller:{pcard['kind']}"), pcard, result
+        yield ("action_model" if controller is None else f"controller:{pcard.extras['kind']}"), pcard, result
 
 
 def _trajectory_errors(space: ActionSpace, planned: np.ndarray, poses: np.ndarray) -> dict:
@@ -305,10 +308,10 @@ def navigation_eval(world: ModelRef, controllers: Sequence[ModelRef] = (), actio
                          **_trajectory_errors(space, line, episodes.poses[e]), "cost": np.nan})
         for method, pcard, result in _plans(net, planners, episodes, e, horizon, n_samples, top_k, iterations, seed,
                                             straight=True):
-            rows.append({**base, "method": method, "planner_id": pcard["model_id"],
+            rows.append({**base, "method": method, "planner_id": pcard.model_id,
                          **_trajectory_errors(_latent_space(pcard), result.best.cpu().numpy(), episodes.poses[e]),
                          "cost": result.cost})
-    return pd.DataFrame(rows).assign(world_model=card["model_id"])
+    return pd.DataFrame(rows).assign(world_model=card.model_id)
 
 
 @torch.no_grad()
@@ -324,7 +327,7 @@ def planning_filmstrip(world: ModelRef, planner: ModelRef, episode: int = 0, spl
     episodes = held_out_episodes(net, card, split, n_episodes, horizon, seed)
     if not 0 <= episode < len(episodes.positions):
         raise ValueError(f"episode must be in [0, {len(episodes.positions) - 1}], got {episode}")
-    planner_world, controller = _planner_parts(net, model, pcard)
+    planner_world, controller = _planner_parts(net, model)
     frames = episodes.frames[episode]
     s = planner_world.encode(frames[None])[0]
     result = plan(planner_world, s[0], s[-1], controller, horizon, n_samples, top_k, iterations, seed + episode)

@@ -1,0 +1,113 @@
+"""Regression test for the shared training engine: the same seeds give bit-identical weights to
+the trainers it replaced.
+
+The digests below were RECORDED FROM THE OLD CODE (main at c3a3861, before
+:mod:`workbench.engine.fit` existed: ``methods/idm/training._train`` and
+``methods/worldmodel/training._fit``), by training these tiny models on the tiny first_person
+recording. The engine keeps each trainer's exact random-number consumption (IDM: the sampler's
+draw, then the flip mask, from one numpy Generator; world models: the sampler's draw, then
+``torch.manual_seed(rng.integers(2**31))``), so the weights must not change by a single bit.
+A deliberate change of training semantics bumps :data:`workbench.engine.ids.ENGINE_VERSION` and
+re-records these values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.engine.library import load_card, load_model
+from workbench.methods.idm import TrainConfig, train
+from workbench.methods.worldmodel import ControllerConfig, WorldModelConfig, train_controller, train_world_model
+
+#: sha256 of each model's state_dict (sorted keys, dtype, shape and raw bytes), recorded from main's code.
+RECORDED = {
+    "idm": "18709ea3e18368ee6d2b0bca90c88bfb9082167f56e361d4be178d72e755c87e",
+    "idm_patience": "b855ea3c5945595af6c9497e0858213d7bb0e52f8f1c9876a6219f0d546f0975",
+    "frameae": "8b61aa32da52a3cdbfa57e0ed93a15b3951305f7ad67d55177baab7ced73a3bb",
+    "lawm": "b02879a1791ed230984918bb377c683a0e23b297c46373c31d1db8c1ac27c8d3",
+    "ctrl": "4f9e822ff7d766cb73fd8aad6a148818d4fd984d821b28969a0eb8f6fadf5441",
+}
+
+
+def state_digest(model: torch.nn.Module) -> str:
+    """sha256 over a state_dict's sorted names, dtypes, shapes and raw bytes (independent of torch.save)."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.view(torch.int16).numpy().tobytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def first_person_tiny(tmp_path_factory):
+    """The first_person catalog entry recorded at its tiny size (2 games x 40 frames) with flow."""
+    from workbench.data.catalog import get_entry, materialise
+    from workbench.flow import compute_flow
+
+    cache = tmp_path_factory.mktemp("tiny")
+    old = os.environ.get("WORKBENCH_CACHE")
+    os.environ["WORKBENCH_CACHE"] = str(cache)
+    try:
+        path = materialise(get_entry("first_person"), size="tiny", progress=False)
+        compute_flow(path, workers=1, progress=False)
+        return path
+    finally:
+        if old is None:
+            os.environ.pop("WORKBENCH_CACHE")
+        else:
+            os.environ["WORKBENCH_CACHE"] = old
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def trained_digests(store) -> dict[str, str]:
+    """Train the five tiny models and return their weights' digests by role."""
+    idm = dict(datasets=[str(store)], steps=6, batch_size=8, chunks_per_batch=2, eval_every=3, checkpoint_every=2,
+               split_block=4, input_size=32, width=16, embed_dim=32, device="cpu", hflip=True, seed=3)
+    ids = {"idm": train(TrainConfig(**idm), progress=False).model_id,
+           "idm_patience": train(TrainConfig(**{**idm, "patience": 1, "eval_every": 1, "seed": 4}),
+                                 progress=False).model_id}
+    wm = WorldModelConfig(datasets=[str(store)], split_block=8, clip_length=4, input_size=32, encoder_width=8,
+                          rep_channels=4, encoder_steps=4, latent_dim=8, d_model=16, depth=1, n_heads=2, idm_width=8,
+                          steps=4, batch_size=4, chunks_per_batch=2, eval_every=2, checkpoint_every=1, eval_clips=8,
+                          device="cpu", family="noisy", seed=1)
+    ids["lawm"] = train_world_model(wm, progress=False)
+    ids["frameae"] = load_card(ids["lawm"])["encoder"]
+    ids["ctrl"] = train_controller(ControllerConfig(world_model=ids["lawm"], kind="xattn", action_space="motion",
+                                                    steps=3, batch_size=8, eval_every=2, checkpoint_every=3,
+                                                    device="cpu", seed=2), progress=False)
+    return {role: state_digest(load_model(model_id, "cpu")) for role, model_id in ids.items()}
+
+
+def test_engine_gives_the_old_trainers_weights(first_person_tiny):
+    assert trained_digests(first_person_tiny) == RECORDED
+
+
+if __name__ == "__main__":  # print the digests (how RECORDED was filled in, on main's code)
+    import sys
+    import tempfile
+
+    tmp = sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp()
+    os.environ.update(WORKBENCH_CACHE=tmp + "/cache", WORKBENCH_MODELS=tmp + "/models",
+                      WORKBENCH_CATALOG=tmp + "/catalog", WORKBENCH_IMPORT_ROOT=tmp + "/imports")
+    for d in ("cache", "models", "catalog", "imports"):
+        os.makedirs(f"{tmp}/{d}")
+    from workbench.data.catalog import get_entry, materialise
+    from workbench.flow import compute_flow
+
+    torch.set_num_threads(1)
+    store = materialise(get_entry("first_person"), size="tiny", progress=False)
+    compute_flow(store, workers=1, progress=False)
+    print(trained_digests(store), file=sys.stdout)
