@@ -34,7 +34,7 @@ from ..core.locks import hold
 from ..core.paths import atomic_write, check_id, studies_dir
 from ..data.recorders import episode_rng, get_engine
 from ..data.store import is_complete, open_store
-from .agents import make_agent
+from .agents import Agent, make_agent
 from .mpc import episode_goal
 from .session import find_game, write_episodes
 
@@ -121,11 +121,14 @@ def _check_record(folder: Path, cfg: LevelsConfig) -> None:
                          "give another --run-id or delete the folder")
 
 
-def run_levels(cfg: LevelsConfig, progress: bool = True, log: Callable[[str], None] = lambda s: None) -> Path:
-    """Play every missing episode of ``cfg`` (resumable), then write the level tables; the run folder."""
+def run_levels(cfg: LevelsConfig, progress: bool = True, log: Callable[[str], None] = lambda s: None,
+               agents: Sequence[Agent] | None = None) -> Path:
+    """Play every missing episode of ``cfg`` (resumable), then write the level tables; the run folder.
+    ``agents``: ready-made agent objects to play instead of ``cfg.agents`` (e.g. an MPC agent with
+    other CEM settings)."""
     folder = run_folder(cfg.run_id)
     _check_record(folder, cfg)
-    agents = [make_agent(a) for a in cfg.agents]  # an unavailable agent (mpc without models) stops here
+    agents = list(agents) if agents is not None else [make_agent(a) for a in cfg.agents]  # mpc without models stops here
     ids = [a.id for a in agents]
     if len(set(ids)) != len(ids):
         raise ValueError(f"levels: agents with the same id {ids}")
