@@ -8,10 +8,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from . import concurrency, dashboard, flow, foundation, idm, play, projection_timing, worldmodel
+from . import concurrency, dashboard, flow, foundation, idm, levels, play, projection_timing, worldmodel
 
 SUITES = {"foundation": foundation, "projection": projection_timing, "idm": idm, "dashboard": dashboard,
-          "concurrency": concurrency, "worldmodel": worldmodel, "play": play, "flow": flow}
+          "concurrency": concurrency, "worldmodel": worldmodel, "play": play, "flow": flow,
+          "levels": levels}
 
 
 def main() -> None:

@@ -125,6 +125,7 @@ def tiny_planner(tmp_path_factory):
     return env["WORKBENCH_MODELS"], world, ctrl
 
 
+@pytest.mark.slow
 def test_mpc_agent_plays_the_real_game_and_its_episodes_are_stored(tiny_planner, monkeypatch):
     models, world, ctrl = tiny_planner
     monkeypatch.setenv("WORKBENCH_MODELS", models)
