@@ -33,7 +33,7 @@ from ..analysis import levels as lv
 from ..core.locks import hold
 from ..core.paths import atomic_write, check_id, studies_dir
 from ..data.recorders import episode_rng, get_engine
-from ..data.store import is_complete, open_store
+from ..data.store import open_store
 from .agents import Agent, make_agent
 from .mpc import episode_goal
 from .session import find_game, write_episodes
@@ -292,11 +292,3 @@ def _viewer(folder: Path, rows: pd.DataFrame, progress: bool) -> None:
 def read_tables(folder: Path, names: Sequence[str] = ("level_table", "ranks")) -> dict[str, pd.DataFrame]:
     """Tables a run has written (a missing one is left out)."""
     return {n: pd.read_csv(Path(folder) / f"{n}.csv") for n in names if (Path(folder) / f"{n}.csv").is_file()}
-
-
-def is_finished(folder: Path) -> bool:
-    """Every episode of the run's configuration has its row and store."""
-    record = json.loads((Path(folder) / RUN_RECORD).read_text())
-    cfg = record["config"]
-    return all(_episode_paths(Path(folder), a, g, ep)[1].is_file() and is_complete(_episode_paths(Path(folder), a, g, ep)[0])
-               for a in record["agents"] for g in cfg["games"] for ep in range(cfg["episodes"]))
