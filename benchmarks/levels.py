@@ -14,7 +14,6 @@ import os
 import tempfile
 import time
 
-import pandas as pd
 
 from workbench.play import AGENTS
 from workbench.play.levels import LevelsConfig, read_episode_rows, run_levels, write_level_tables

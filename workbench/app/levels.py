@@ -117,7 +117,7 @@ def run_view(run: str, state: ViewState) -> pn.viewable.Viewable:
             return notice(f"Levels run {run} has no level table yet (it is running or was interrupted; run "
                           "`workbench levels` again to continue it).")
         episodes = run_csv(run, "episodes")
-        parts = [pn.pane.Markdown(f"### Level table\nSurvival: restricted mean survival time (steps, to the cap); "
+        parts = [pn.pane.Markdown("### Level table\nSurvival: restricted mean survival time (steps, to the cap); "
                                   "Curiosity: magnitude-function AUC of the episode's frames beside ground-truth "
                                   "coverage; Utility: return within the cap and the published random/human HNS "
                                   "(valid only when no episode was capped). Brackets: 95 % bootstrap intervals over "
