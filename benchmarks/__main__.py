@@ -8,11 +8,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from . import concurrency, dashboard, flow, foundation, idm, loader, play, projection_timing, worldmodel
+from . import concurrency, dashboard, flow, foundation, idm, levels, loader, play, projection_timing, worldmodel
 
 SUITES = {"foundation": foundation, "projection": projection_timing, "idm": idm, "dashboard": dashboard,
           "concurrency": concurrency, "worldmodel": worldmodel, "play": play, "flow": flow,
-          "loader": loader}
+          "loader": loader, "levels": levels}
 
 
 def main() -> None:

@@ -399,6 +399,8 @@ def test_builtin_flow_proxies_agree_with_the_true_steering(workbench_dirs):
         path = materialise(entry, size="check", progress=False)
         compute_flow(path, workers=2, progress=False)
         table = dataset_summary(open_dataset(path))
+        unturned = [g["game"] for g in entry.source["games"] if "mouse_dx" not in g.get("inputs", ["mouse_dx"])]
+        table = table.drop(index=unturned)  # a scenario that only strafes (take_cover) has no steering to agree with
         shown = table[["flow_balanced_accuracy", "flow_balanced_accuracy_flipped"]].round(3).to_dict("index")
         assert (table["flow_balanced_accuracy"] > CHANCE).all(), shown
         assert (table["flow_balanced_accuracy_flipped"] < table["flow_balanced_accuracy"] - AGREEMENT_MARGIN).all(), shown

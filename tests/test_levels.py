@@ -280,3 +280,55 @@ def test_level_plots_render(tmp_path):
     for name, figure in {"km": km, "mag": mag}.items():
         assert len(figure) == 2  # one panel per game
         assert plots.save_figure(figure, tmp_path / f"{name}.png").stat().st_size > 1000
+
+
+# ---------------------------------------------------------------------------------- played episodes
+
+def test_episode_outcome_tells_failure_from_goal_and_cap():
+    end = lambda last, n=5: np.array(["running"] * (n - 1) + [last])  # noqa: E731
+    dead = levels.episode_outcome({"reward": np.ones(5), "episode_end": end("terminated"),
+                                   "death": np.array([0, 0, 0, 0, 1])}, cap=10)
+    assert (dead["terminated"], dead["goal_reached"], dead["failure_step"], dead["return"]) == (True, False, 5.0, 5.0)
+    # my_way_home's vest: the game ends without a death -> not a failure, survival censored there
+    vest = levels.episode_outcome({"reward": np.zeros(5), "episode_end": np.array([0, 0, 0, 0, 1]),
+                                   "death": np.zeros(5)}, cap=10)
+    assert (vest["terminated"], vest["goal_reached"]) == (False, True) and np.isnan(vest["failure_step"])
+    # ALE: the first life lost is the failure, the game plays on to the cap
+    ale = levels.episode_outcome({"reward": np.ones(5), "episode_end": end("truncated"),
+                                  "lives": np.array([3, 3, 2, 2, 2])}, cap=5)
+    assert (ale["terminated"], ale["truncated"], ale["failure_step"]) == (False, True, 2.0)
+    # ALE game over without a life count: a failure; a store's -1 filled death label counts as absent
+    over = levels.episode_outcome({"reward": np.ones(4), "episode_end": end("terminated", 4),
+                                   "death": np.full(4, -1)}, cap=9)
+    assert (over["terminated"], over["failure_step"]) == (True, 4.0)
+    table = levels.survival_table(pd.DataFrame([{"agent": "a", "game": "g", "seed": 0, **vest}]), n_resamples=10)
+    assert (table.failures[0], table.censored[0]) == (0, 1)
+
+
+def test_pixel_embedding_shape_and_identical_frames():
+    frames = np.zeros((3, 96, 96, 3), np.uint8)
+    frames[2] = 255
+    emb = levels.pixel_embedding(frames)
+    assert emb.shape == (3, 16 * 16 * 3) and emb.dtype == np.float32
+    assert np.array_equal(emb[0], emb[1]) and emb[2].min() == 1.0
+
+
+def test_goal_progress_and_the_level_table_ranks():
+    rows = pd.DataFrame({"agent": ["mpc", "mpc", "random", "random"], "game": "my_way_home",
+                         "goal_distance_start": [100.0, 100.0, 100.0, 100.0],
+                         "goal_distance_end": [20.0, 40.0, 130.0, 110.0]})
+    goals = levels.goal_table(rows, n_resamples=100)
+    assert goals.set_index("agent")["progress"].to_dict() == {"mpc": 70.0, "random": -20.0}
+    assert levels.goal_table(rows.drop(columns=["goal_distance_start"])).empty
+
+    eps = episodes([("good", "A", 200, False, 9.0), ("bad", "A", 50, True, 1.0),
+                    ("good", "B", 200, False, 3.0), ("bad", "B", 200, False, 3.0)])
+    survival = levels.survival_table(eps, random_agent="bad", n_resamples=50)
+    utility = levels.utility_table(eps, random_agent="bad", n_resamples=50)
+    table = levels.level_table(survival, None, utility).set_index(["agent", "game"])
+    assert table.loc[("good", "A"), "rank_survival"] == 1 and table.loc[("bad", "A"), "rank_survival"] == 2
+    assert table.loc[("good", "B"), "rank_utility"] == table.loc[("bad", "B"), "rank_utility"] == 1.5  # a tie
+    ranks = levels.level_ranks(survival, None, utility).set_index(["agent", "level"])
+    assert ranks.loc[("good", "survival"), "avg_rank"] == 1.25 and ranks.loc[("bad", "survival"), "avg_rank"] == 1.75
+    assert ranks.loc[("good", "overall"), "avg_rank"] == 1.25  # game A: mean rank 1 vs 2; game B: tied
+    assert ranks["mean_ref_norm"].isna().all()

@@ -31,7 +31,7 @@ from workbench.notebooks import (NOTEBOOK_DIR, RESULT_PARAM, NotebookError, Note
                                  list_notebooks, load_sweep, notebook_parameters, run_notebook)
 
 NOTEBOOKS = ["01_record_data", "02_train_idm", "03_embeddings_geometry", "04_probes_knn", "05_calibration", "06_study",
-             "07_latent_action_world_models"]
+             "07_latent_action_world_models", "08_levels"]
 TINY_TRAIN = {"size": "tiny", "steps": 3, "split_block": 4, "config": {"batch_size": 16}}
 
 
@@ -303,6 +303,19 @@ def test_world_model_notebook_runs_the_batch_run_and_writes_its_report(studies):
     executed = nbformat.read(path, as_version=4)
     pictures = [o for c in executed.cells for o in c.get("outputs", []) if o.get("data", {}).get("image/png")]
     assert len(pictures) == 2  # a transfer filmstrip and a planning rollout
+
+
+@pytest.mark.slow
+def test_levels_notebook_plays_the_batch_and_shows_its_tables(studies):
+    params = {"games": ["take_cover", "my_way_home"], "max_steps": 8, "episodes": 2, "run_id": "levels-nb"}
+    path = run_notebook("08_levels", params, progress=False)
+    result = _record(path)["result"]
+    folder = Path(result["study"])
+    assert folder == studies / "levels-nb" and path.parent == folder / "runs" and result["episodes"] == 8
+    assert result["rmst/random/take_cover"] <= 8 and "avg_rank/overall/scripted" in result
+    executed = nbformat.read(path, as_version=4)
+    pictures = [o for c in executed.cells for o in c.get("outputs", []) if o.get("data", {}).get("image/png")]
+    assert len(pictures) == 1  # the episode's filmstrip
 
 
 # --------------------------------------------------------------------------- sweeps

@@ -176,6 +176,47 @@ def play_(
     typer.echo(str(path))
 
 
+@app.command("levels")
+def levels_(
+    agents: List[str] = typer.Argument(None, help="Agents: random, scripted, the reactive players, mpc:<planner id>"
+                                       " (default: random scripted)."),
+    level_set: str = typer.Option("doom", "--set", help="Level set (workbench/play/level_sets.yaml): doom, mixed."),
+    games: Optional[List[str]] = typer.Option(None, "--game", "-g", help="Catalog game(s) instead of a set "
+                                              "(repeatable; cap from --max-steps, default 1000)."),
+    episodes: int = typer.Option(3, "--episodes", "-n", help="Episodes per agent and game."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the episodes' random streams."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Cap every game at most this many steps."),
+    reference: str = typer.Option("scripted", "--reference", help="Agent scored 1 in the 0-1 normalisations "
+                                  "(random = 0); 'none' for no reference."),
+    encoder: Optional[str] = typer.Option(None, "--encoder", help="Frame autoencoder id for Curiosity "
+                                          "(default: 16x16 pixel embedding)."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Run folder name under the studies folder."),
+) -> None:
+    """Seed 003's levels: agents x games x episodes in the real games (resumable), then the level table
+    (Survival RMST, Curiosity magnitude AUC beside ground-truth coverage, Utility return / HNS) and ranks."""
+    import pandas as pd
+
+    from .play.levels import LevelsConfig, run_levels
+
+    options = {"agents": list(agents or ["random", "scripted"]), "episodes": episodes, "seed": seed,
+               "reference": None if reference == "none" else reference, "encoder": encoder, "run_id": run_id or ""}
+    if games:
+        cfg = _guard(LevelsConfig, games={g: max_steps or 1000 for g in games}, **options)
+    else:
+        if not run_id:
+            options.pop("run_id")
+        cfg = _guard(LevelsConfig.from_set, level_set, max_steps=max_steps, **options)
+    with _catalog_warnings():
+        folder = _guard(run_levels, cfg, log=typer.echo)
+    columns = ["agent", "game", "rmst", "curiosity_auc", "coverage", "return", "hns_published_pct",
+               "normalisation_valid", "rank_survival", "rank_curiosity", "rank_utility"]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        table = pd.read_csv(folder / "level_table.csv")
+        typer.echo(table[[c for c in columns if c in table]].round(3).to_string(index=False))
+        typer.echo("\n" + pd.read_csv(folder / "ranks.csv").round(3).to_string(index=False))
+    typer.echo(f"\nlevels run: {folder}")
+
+
 @app.command("import")
 def import_(
     fmt: str = typer.Argument(..., help="atari_head | vpt | csgo | minari | video_csv"),

@@ -52,6 +52,9 @@ from scipy import stats
 from scipy.optimize import brentq
 from scipy.spatial.distance import pdist, squareform
 
+from ..data.episode import resize_frames
+from ..data.schema import EPISODE_END_CLASSES
+
 REQUIRED_COLUMNS = ("agent", "game", "seed", "steps", "cap", "terminated", "truncated", "return")
 #: Per-step array columns and how each becomes a ground-truth coverage count.
 COVERAGE_COLUMNS = ("positions", "ram", "tiles")
@@ -547,3 +550,115 @@ def rank_aggregates(scores: pd.DataFrame, top: int = 3) -> pd.DataFrame:
     order = {level: i for i, level in enumerate([*LEVELS, "overall"])}
     return out.sort_values(["level", "avg_rank"], key=lambda s: s.map(order) if s.name == "level" else s,
                            kind="stable").reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------ played episodes
+
+#: Per-step outcome labels that mark an irreversible failure (ViZDoom death, CarRacing off track).
+FAILURE_OUTCOMES = ("death", "off_track")
+#: Block-averaged frame grid of :func:`pixel_embedding` (16 x 16 x RGB = 768 dimensions).
+PIXEL_GRID = 16
+
+
+def episode_outcome(labels: Mapping[str, np.ndarray], cap: int) -> dict:
+    """Episode-table fields of one played episode from its per-step labels (a recording's or a
+    rollout's: ``reward``, ``episode_end`` as names or codes, and ``death`` / ``off_track`` /
+    ``lives`` where the game has them; a label filled with -1 counts as absent).
+
+    Failure: the first step with a failure outcome (``FAILURE_OUTCOMES``), else the first life lost
+    (ALE ``lives`` drops; the game plays on to game over); a game without a failure outcome (ALE)
+    fails when it ends. A game that ends without a failure where it could report one (my_way_home's
+    vest, CarRacing's finished lap) reached its goal: ``goal_reached``, and survival is censored there.
+    Returns ``steps``, ``cap``, ``terminated`` (ended by the failure), ``truncated`` (ended by a
+    length limit), ``goal_reached``, ``return``, ``failure_step`` (steps survived; NaN = none).
+    """
+    reward = np.asarray(labels["reward"], float)
+    steps = len(reward)
+    end = labels["episode_end"][-1]
+    end = EPISODE_END_CLASSES[int(end)] if np.issubdtype(np.asarray(end).dtype, np.number) else str(end)
+    failure, explicit = np.nan, False
+    for name in FAILURE_OUTCOMES:
+        values = np.asarray(labels.get(name, []), float)
+        if (values >= 0).any():  # a store fills a label its game lacks with -1
+            explicit = True
+            hits = np.flatnonzero(values > 0)
+            if len(hits):
+                failure = min(failure, float(hits[0] + 1)) if np.isfinite(failure) else float(hits[0] + 1)
+    if not explicit and "lives" in labels:
+        lost = np.flatnonzero(np.diff(np.asarray(labels["lives"], float)) < 0)
+        if len(lost):
+            failure = float(lost[0] + 1)
+    game_over = end == "terminated"
+    if game_over and not explicit and not np.isfinite(failure):
+        failure = float(steps)
+    terminated = game_over and np.isfinite(failure)
+    return {"steps": steps, "cap": int(cap), "terminated": bool(terminated), "truncated": end == "truncated",
+            "goal_reached": bool(game_over and not terminated), "return": float(reward.sum()), "failure_step": failure}
+
+
+def pixel_embedding(frames: np.ndarray, grid: int = PIXEL_GRID) -> np.ndarray:
+    """A model-free frame embedding for Curiosity: ``frames (n, H, W, 3)`` uint8 area-averaged to
+    ``grid`` x ``grid`` and flattened, in [0, 1]: ``(n, grid * grid * 3)`` float32."""
+    small = resize_frames(np.asarray(frames), (grid, grid))
+    return (small.reshape(len(small), -1) / 255.0).astype(np.float32)
+
+
+def goal_table(episodes: pd.DataFrame, n_resamples: int = N_RESAMPLES, seed: int = 0) -> pd.DataFrame:
+    """Goal reaching in the real game per (agent, game), from episodes with ``goal_distance_start``
+    and ``goal_distance_end`` (map units from the player to the episode's goal position): mean
+    ``progress`` = start - end distance (+ bootstrap 95 % interval; > 0 = got closer) and the mean
+    final ``goal_distance``. Empty when no episode has a goal."""
+    if "goal_distance_start" not in episodes:
+        return pd.DataFrame()
+    rng = np.random.default_rng(seed)
+    have = episodes[np.isfinite(pd.to_numeric(episodes["goal_distance_start"], errors="coerce"))]
+    rows = []
+    for (agent, game), group in have.groupby(["agent", "game"], sort=True):
+        progress = (group["goal_distance_start"] - group["goal_distance_end"]).to_numpy(float)
+        low, high = bootstrap_ci((progress,), np.mean, rng, n_resamples, vectorized=True)
+        rows.append({"agent": agent, "game": game, "episodes": len(group), "progress": progress.mean(),
+                     "progress_ci_low": low, "progress_ci_high": high,
+                     "goal_distance": float(group["goal_distance_end"].mean())})
+    return pd.DataFrame(rows)
+
+
+#: The raw column each level is ranked on (per-game ranks are the same under any positive rescaling).
+RAW_SCORES = {"survival": "rmst", "curiosity": "curiosity_auc", "utility": "return"}
+
+
+def level_ranks(survival: pd.DataFrame, curiosity: pd.DataFrame | None, utility: pd.DataFrame,
+                reference_agent: str | None = None) -> pd.DataFrame:
+    """Avg. Rank and Ratio@Top-3 per agent and level (:func:`rank_aggregates`), ranked per game on
+    the raw level values (``RAW_SCORES``; ties share the average rank); ``overall`` ranks, per
+    game, an agent's mean rank over the levels. ``mean_ref_norm``: the agent's mean Tab. 2 score
+    (random 0 / ``reference_agent`` 1) over the games where it is finite (a game where the two
+    references tie has none); NaN without a reference."""
+    tables = {level: t for level, t in zip(LEVELS, (survival, curiosity, utility)) if t is not None}
+    raw = level_scores(**tables, columns=RAW_SCORES).dropna(subset=["score"])
+    raw["score"] = -raw.groupby(["level", "game"])["score"].rank(method="average", ascending=False)
+    out = rank_aggregates(raw).drop(columns=["mean", "median"])
+    out["mean_ref_norm"] = np.nan
+    if reference_agent is not None:
+        norm = level_scores(**tables)
+        norm = norm[np.isfinite(norm["score"])].groupby(["agent", "level"])["score"].mean()
+        out["mean_ref_norm"] = [norm.get((a, level), np.nan) for a, level in zip(out["agent"], out["level"])]
+    return out
+
+
+def level_table(survival: pd.DataFrame, curiosity: pd.DataFrame | None, utility: pd.DataFrame) -> pd.DataFrame:
+    """The level table, one row per (agent, game): Survival RMST, Curiosity E with ground-truth
+    coverage beside it, Utility return and published HNS (with its validity), each with its 95 %
+    interval, and the agent's rank among the game's agents per level (1 = best; ties averaged)."""
+    keep = {"survival": ["episodes", "cap", "failures", "rmst", "rmst_ci_low", "rmst_ci_high", "survival_unit"],
+            "curiosity": ["curiosity_auc", "curiosity_auc_ci_low", "curiosity_auc_ci_high", "coverage",
+                          "coverage_ci_low", "coverage_ci_high", "coverage_kind"],
+            "utility": ["capped", "return", "return_ci_low", "return_ci_high", "hns_published_pct",
+                        "hns_published_pct_ci_low", "hns_published_pct_ci_high", "normalisation_valid"]}
+    out = survival[["agent", "game", *keep["survival"]]]
+    if curiosity is not None:
+        out = out.merge(curiosity[["agent", "game", *keep["curiosity"]]], on=["agent", "game"], how="left")
+    out = out.merge(utility[["agent", "game", *keep["utility"]]], on=["agent", "game"], how="left")
+    for level, column in RAW_SCORES.items():
+        if column in out:
+            out[f"rank_{level}"] = out.groupby("game")[column].rank(method="average", ascending=False)
+    return out

@@ -17,13 +17,14 @@ from .calibration import calibration_page
 from .catalog import catalog_page
 from .geometry import geometry_page
 from .layout import notice
+from .levels import levels_page
 from .library import library_page
 from .results import accuracy_page
 from .state import PAGES, ViewState, choose, sync_url
 from .worldmodels import worldmodels_page
 
 TITLES = {"geometry": "Embedding geometry", "accuracy": "Accuracy & KNN", "calibration": "Calibration",
-          "worldmodels": "World models", "catalog": "Catalog", "library": "Studies & models"}
+          "worldmodels": "World models", "levels": "Levels & agents", "catalog": "Catalog", "library": "Studies & models"}
 STUDY_PAGES = ("geometry", "accuracy", "calibration")
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,8 @@ class Dashboard:
                 return library_page()
             if page == "worldmodels":
                 return worldmodels_page(self.state)
+            if page == "levels":
+                return levels_page(self.state)
             if not study or not domain:
                 return notice("No studies yet. Run one with `workbench study --size tiny` (or `make demo`).")
             if page == "geometry":

@@ -11,9 +11,9 @@ from __future__ import annotations
 import panel as pn
 import param
 
-PAGES = ("geometry", "accuracy", "calibration", "worldmodels", "catalog", "library")
+PAGES = ("geometry", "accuracy", "calibration", "worldmodels", "levels", "catalog", "library")
 #: ViewState parameters kept in the URL query, under their own names.
-SYNCED = ("study", "domain", "page", "projection", "color", "game", "percentile", "wm_run")
+SYNCED = ("study", "domain", "page", "projection", "color", "game", "percentile", "wm_run", "levels_run", "episode")
 
 
 class ViewState(param.Parameterized):
@@ -29,6 +29,8 @@ class ViewState(param.Parameterized):
     game = param.String(default="all", doc="show one game's points, or all")
     percentile = param.Number(default=67.0, bounds=(1.0, 99.0), doc="zero-label neutral percentile")
     wm_run = param.String(default="", doc="seed 002 world-model run id (its own choice, not the study's)")
+    levels_run = param.String(default="", doc="`workbench levels` run id (its own choice)")
+    episode = param.String(default="", doc="episode of the levels run in the viewer: agent/game/k")
 
 
 def sync_url(state: ViewState) -> None:

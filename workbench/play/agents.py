@@ -80,6 +80,15 @@ AGENTS = {"random": RandomAgent, "scripted": ScriptedAgent}
 
 
 def make_agent(name: str) -> Agent:
+    """An agent by name: one of ``AGENTS``, or ``mpc:<planner id>`` (:class:`workbench.play.mpc.MPCAgent`)."""
+    kind, _, model = name.partition(":")
+    if kind == "mpc":
+        if not model:
+            raise ValueError("agent 'mpc' is unavailable without models: name its planner from the model library,"
+                             " mpc:<controller id> (or an action-conditioned world model id); `workbench models` lists them")
+        from .mpc import MPCAgent
+
+        return MPCAgent(model)
     if name not in AGENTS:
-        raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(AGENTS)}")
+        raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(AGENTS)}, mpc:<planner id>")
     return AGENTS[name]()

@@ -10,11 +10,12 @@ name the agent and its card, the game's configuration and catalog entry, the see
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Iterable, Mapping
 
 from tqdm.auto import tqdm
 
 from ..data.catalog import CatalogEntry, CatalogError, load_catalog
+from ..data.episode import Episode
 from ..data.recorders import episode_rng, get_engine
 from ..data.runners import rollout
 from ..data.store import StoreWriter, clean_stale_tmp, is_complete
@@ -55,16 +56,31 @@ def play(agent: str | Agent, game: str, episodes: int = 1, seed: int = 0, max_st
     path = play_path(agent.id, game, episodes, seed, max_steps)
     if is_complete(path) and not force:
         return path
+    bar = tqdm(total=episodes * max_steps, desc=f"play {agent.id} {game}", unit="step", disable=not progress)
+
+    def advance(ep: int, episode) -> None:
+        bar.update(max_steps * (ep + 1) - bar.n)  # an early end skips the rest of its steps
+
+    write_episodes(agent, entry, game_cfg, path, range(episodes), seed, max_steps, lambda: bar.update(1), advance)
+    bar.close()
+    return path
+
+
+def write_episodes(agent: Agent, entry: CatalogEntry, game_cfg: Mapping, path: Path, episodes: Iterable[int],
+                   seed: int, max_steps: int, on_step: Callable[[], None] = lambda: None,
+                   on_episode: Callable[[int, Episode], None] = lambda ep, episode: None) -> Path:
+    """Play the episodes numbered ``episodes`` (episode ``e`` draws from ``episode_rng(seed, game, e)``)
+    into the store ``path``; ``on_step`` after every step, ``on_episode(e, episode)`` after each."""
+    game = game_cfg["game"]
     frame_size = entry.frame_size or (96, 96)
     engine = get_engine(game_cfg["engine"])
     attrs = {"dataset_id": f"play-{agent.id}-{game}", "title": f"{agent.id} agent playing {game}",
              "domain": entry.domain, "variant": path.parent.name, "source": {"type": "play", "game": dict(game_cfg)},
              "catalog_entry": entry.id, "agent_id": agent.id, "seed": int(seed), "max_steps": int(max_steps),
              "flow_sign": {game: int(game_cfg.get("flow_sign", 1))}, "versions": versions(*engine.version())}
-    bar = tqdm(total=episodes * max_steps, desc=f"play {agent.id} {game}", unit="step", disable=not progress)
 
     def act(observation, history):
-        bar.update(1)
+        on_step()
         return agent.act(observation, history)
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,12 +88,11 @@ def play(agent: str | Agent, game: str, episodes: int = 1, seed: int = 0, max_st
         clean_stale_tmp(path.parent)
         with StoreWriter(path, entry.schema, [game], frame_size, attrs) as writer, \
                 engine.Runner(entry.runner_config(game_cfg), frame_size) as runner:
-            for ep in range(episodes):
+            for ep in episodes:
                 reset_seed = agent.begin(runner, episode_rng(seed, game, ep), max_steps)
                 episode = rollout(runner, act, reset_seed, max_steps, ep)
-                bar.update(max_steps * (ep + 1) - bar.n)  # an early end skips the rest of its steps
                 labels = {k: v for k, v in episode.labels.items() if k in entry.schema}
                 writer.append(episode.frames, game, ep, episode.step, labels, source=episode.source)
+                on_episode(ep, episode)
             writer.attrs["agent"] = agent.card
-    bar.close()
     return path

@@ -44,6 +44,8 @@ SCHEMA = LabelSchema.from_list([
 ])
 
 WORLDS = {"freedoom1": "freedoom1.wad", "freedoom2": "freedoom2.wad"}
+#: ViZDoom's bundled scenarios with defined rewards (``scenarios/<name>.cfg`` + ``.wad`` in the package).
+SCENARIOS = ("take_cover", "health_gathering", "defend_the_center", "my_way_home")
 #: Game variables read at every frame, in the order of the state labels they fill.
 VARIABLES = ("pos_x", "pos_y", "angle", "health", "kills", "items")
 
@@ -53,24 +55,32 @@ def version() -> dict[str, str]:
     return {"vizdoom": metadata.version("vizdoom")}
 
 
-def _make_game(wad: str, doom_map: str, seed: int, skill: int):
+def _make_game(wad: str, doom_map: str, seed: int, skill: int | None, scenario: str | None = None):
+    """A DoomGame on a Freedoom map, or on a bundled ``scenario`` (its wad, map, rewards and skill
+    from its .cfg; buttons, variables, screen and the episode length stay the workbench's)."""
     import vizdoom as vzd
 
-    if wad not in WORLDS:
-        raise ValueError(f"unknown ViZDoom world {wad!r}; known: {sorted(WORLDS)}")
     game = vzd.DoomGame()
+    if scenario is not None:
+        if scenario not in SCENARIOS:
+            raise ValueError(f"unknown ViZDoom scenario {scenario!r}; known: {list(SCENARIOS)}")
+        game.load_config(os.path.join(vzd.scenarios_path, f"{scenario}.cfg"))
+    elif wad not in WORLDS:
+        raise ValueError(f"unknown ViZDoom world {wad!r}; known: {sorted(WORLDS)}")
     config = cache_dir() / "vizdoom" / "_vizdoom.ini"  # ViZDoom writes its ini; keep it out of the cwd
     config.parent.mkdir(parents=True, exist_ok=True)
     game.set_doom_config_path(str(config))
-    game.set_doom_game_path(os.path.join(os.path.dirname(vzd.__file__), WORLDS[wad]))
-    game.set_doom_map(doom_map)
+    if scenario is None:
+        game.set_doom_game_path(os.path.join(os.path.dirname(vzd.__file__), WORLDS[wad]))
+        game.set_doom_map(doom_map)
     game.set_screen_resolution(vzd.ScreenResolution.RES_160X120)
     game.set_screen_format(vzd.ScreenFormat.RGB24)
     game.set_window_visible(False)
     game.set_sound_enabled(False)
     game.set_mode(vzd.Mode.PLAYER)
-    game.set_doom_skill(skill)
-    game.set_episode_timeout(10**7)
+    if skill is not None:
+        game.set_doom_skill(skill)
+    game.set_episode_timeout(10**7)  # the length cap is the caller's (recording size, play or levels cap)
     game.set_seed(seed)
     B, V = vzd.Button, vzd.GameVariable
     game.set_available_buttons([B.MOVE_FORWARD, B.MOVE_LEFT, B.MOVE_RIGHT, B.TURN_LEFT_RIGHT_DELTA])
@@ -80,7 +90,9 @@ def _make_game(wad: str, doom_map: str, seed: int, skill: int):
 
 
 class Runner(ReplayClone, EnvRunner):
-    """A Freedoom map (``game_cfg``: ``wad``, ``map``, ``tics`` per step (2), ``skill`` (1)).
+    """A Freedoom map (``game_cfg``: ``wad``, ``map``, ``tics`` per step (2), ``skill`` (1)) or a
+    bundled ``scenario`` (its own skill unless ``skill`` is given); ``inputs`` optionally lists the
+    inputs the game accepts (a scenario's buttons: take_cover only strafes), the others are sent as 0.
 
     Inputs: ``key_w`` / ``key_a`` / ``key_d`` (0/1) and ``mouse_dx`` (degrees per step, spread
     over the step's tics). Clone/restore replay the inputs from the reset seed (:class:`ReplayClone`):
@@ -92,10 +104,17 @@ class Runner(ReplayClone, EnvRunner):
 
     def __init__(self, game_cfg: Mapping, frame_size, seed: int = 0):
         super().__init__(game_cfg, frame_size)
-        wad, doom_map = game_cfg.get("wad", "freedoom1"), game_cfg.get("map", "E1M1")
-        self.name = f"ViZDoom {wad} {doom_map}"
+        wad, doom_map, scenario = game_cfg.get("wad", "freedoom1"), game_cfg.get("map", "E1M1"), game_cfg.get("scenario")
+        self.name = f"ViZDoom {scenario}" if scenario else f"ViZDoom {wad} {doom_map}"
         self.tics = int(game_cfg.get("tics", 2))
-        self.game = _make_game(wad, doom_map, int(seed) & 0x7FFFFFFF, int(game_cfg.get("skill", 1)))
+        skill = game_cfg.get("skill", None if scenario else 1)
+        self.game = _make_game(wad, doom_map, int(seed) & 0x7FFFFFFF, None if skill is None else int(skill), scenario)
+        space = {"key_w": [0, 1], "key_a": [0, 1], "key_d": [0, 1], "mouse_dx": (-30.0, 30.0)}
+        allowed = game_cfg.get("inputs", list(space))
+        unknown = set(allowed) - set(space)
+        if unknown:
+            raise ValueError(f"game {game_cfg.get('game')}: unknown ViZDoom inputs {sorted(unknown)}; known: {list(space)}")
+        self.space = {k: v for k, v in space.items() if k in allowed}
         self.last = None
 
     def _reset(self, seed: int) -> None:
@@ -110,11 +129,11 @@ class Runner(ReplayClone, EnvRunner):
         return self.last
 
     def input_space(self) -> dict[str, Any]:
-        return {"key_w": [0, 1], "key_a": [0, 1], "key_d": [0, 1], "mouse_dx": (-30.0, 30.0)}
+        return dict(self.space)
 
     def _step(self, inputs: Mapping[str, Any]):
-        w, a, d = (int(bool(inputs.get(k, 0))) for k in ("key_w", "key_a", "key_d"))
-        dx = float(inputs.get("mouse_dx", 0.0))
+        w, a, d = (int(bool(inputs.get(k, 0))) if k in self.space else 0 for k in ("key_w", "key_a", "key_d"))
+        dx = float(inputs.get("mouse_dx", 0.0)) if "mouse_dx" in self.space else 0.0
         reward = float(self.game.make_action([float(w), float(a), float(d), dx / self.tics], self.tics))
         self.t += 1
         dead = bool(self.game.is_player_dead())
