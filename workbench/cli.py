@@ -32,16 +32,19 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+#: File-system errors a user causes with a path (missing, a folder for a file, no permission); their
+#: message names the path. Other ``OSError`` (a full disk, an I/O fault) keep their traceback.
+USER_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
 def _guard(fn, *args, **kwargs):
-    """Run ``fn`` turning expected data errors into a one-line message and exit code 2."""
-    from .data.catalog import CatalogError
-    from .data.store import StoreError
-    from .core.locks import LockError
-    from .engine.library import ModelLibraryError
+    """Run ``fn`` turning a user's error (a :class:`~workbench.core.errors.WorkbenchError`, or a bad path)
+    into a one-line message and exit code 2; any other exception is a bug and keeps its traceback."""
+    from .core.errors import WorkbenchError
 
     try:
         return fn(*args, **kwargs)
-    except (CatalogError, StoreError, ModelLibraryError, LockError, ValueError, FileNotFoundError) as exc:
+    except (WorkbenchError, *USER_OS_ERRORS) as exc:
         _fail(str(exc))
 
 
@@ -483,13 +486,10 @@ def run_(
     """
     import json
 
-    from .notebooks import NotebookRunError, run_notebook
+    from .notebooks import run_notebook
 
     params = _notebook_params(ctx.args)
-    try:
-        path = _guard(run_notebook, notebook, params, output_dir)
-    except NotebookRunError as exc:
-        _fail(str(exc))
+    path = _guard(run_notebook, notebook, params, output_dir)
     for key, value in json.loads(path.with_suffix(".json").read_text())["result"].items():
         typer.echo(f"  {key}: {value}")
     typer.echo(f"executed notebook: {path}")

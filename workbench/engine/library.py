@@ -32,6 +32,7 @@ from typing import Any, Callable, Mapping
 import torch
 import yaml
 
+from ..core.errors import WorkbenchError
 from ..core.locks import hold
 from ..core.paths import atomic_write, check_id, models_dir
 from .device import default_device
@@ -57,7 +58,7 @@ CARD_FIELDS = {"model_id": str, "architecture": str, "model": dict, "config": di
 OPTIONAL_FIELDS = {"heads": dict, "main_head": str, "games": list, "data": list, "history": list}
 
 
-class ModelLibraryError(LookupError):
+class ModelLibraryError(WorkbenchError, LookupError):
     """A model is missing from the library, or one of its files is incomplete, altered or unsafe."""
 
 

@@ -32,6 +32,7 @@ from typing import Sequence
 import numpy as np
 import xarray as xr
 
+from ..core.errors import ConfigError, DataError
 from ..data.schema import is_input
 from ..flow.compute import successor_mask
 from .pairs import Source, build_pair_index, default_heads
@@ -58,7 +59,7 @@ def step_actions(ds: xr.Dataset, space: str) -> tuple[np.ndarray, list[str]]:
     """float32 ``(n_frames, A)`` actions of every step ``t -> t+1`` of ``ds`` in ``space`` (see the
     module docstring) and the column names; rows without a valid action are NaN."""
     if space not in ACTION_SPACES:
-        raise ValueError(f"unknown action space {space!r}; expected one of {ACTION_SPACES}")
+        raise ConfigError(f"unknown action space {space!r}; expected one of {ACTION_SPACES}")
     game = ds["game"].values.astype(str)
     has_next = successor_mask(game, ds["episode"].values, ds["step"].values)
     if space == "inputs":
@@ -75,14 +76,14 @@ def step_actions(ds: xr.Dataset, space: str) -> tuple[np.ndarray, list[str]]:
             columns.append(name)
             out.append(v)
         if not columns:
-            raise ValueError(f"{ds.attrs.get('dataset_id', 'dataset')} has no input labels for the 'inputs'"
-                             " action space")
+            raise DataError(f"{ds.attrs.get('dataset_id', 'dataset')} has no input labels for the 'inputs'"
+                            " action space")
         actions = np.stack(out, axis=1)
     else:
         missing = [v for v in ("pos_x", "pos_y", "angle") if v not in ds]
         if missing:
-            raise ValueError(f"the 'motion' action space needs player position and angle; {missing} missing"
-                             f" in {ds.attrs.get('dataset_id', 'dataset')}")
+            raise DataError(f"the 'motion' action space needs player position and angle; {missing} missing"
+                            f" in {ds.attrs.get('dataset_id', 'dataset')}")
         x, y, angle = (np.asarray(ds[v].values, np.float64) for v in ("pos_x", "pos_y", "angle"))
         dx, dy = np.diff(x, append=np.nan), np.diff(y, append=np.nan)
         yaw = np.radians(angle)
@@ -110,7 +111,7 @@ class ActionSpace:
         """Statistics of the finite rows of ``actions (n, A)``; a constant column gets std 1."""
         rows = actions[np.isfinite(actions).all(axis=1)]
         if not len(rows):
-            raise ValueError(f"no valid '{name}' actions to fit the action space on")
+            raise DataError(f"no valid '{name}' actions to fit the action space on")
         std = rows.std(axis=0)
         return cls(name, list(columns), rows.mean(axis=0).tolist(), np.where(std > 1e-6, std, 1.0).tolist())
 
@@ -157,8 +158,8 @@ class ClipIndex:
         for src in self.sources:
             actions, cols = step_actions(src.open().drop_vars("frames"), space)
             if columns is not None and cols != columns:
-                raise ValueError(f"action space {space!r}: {src.dataset_id} has columns {cols}, another dataset"
-                                 f" {columns}")
+                raise DataError(f"action space {space!r}: {src.dataset_id} has columns {cols}, another dataset"
+                                f" {columns}")
             per_source.append(actions)
             columns = cols
         return replace(self, actions=per_source, action_columns=columns)
@@ -178,7 +179,7 @@ class ClipIndex:
             ds = self.sources[int(s)].open()
             missing = [v for v in ("pos_x", "pos_y", "angle") if v not in ds]
             if missing:
-                raise ValueError(f"{self.sources[int(s)].dataset_id} records no player pose ({missing} missing)")
+                raise DataError(f"{self.sources[int(s)].dataset_id} records no player pose ({missing} missing)")
             poses = np.stack([np.asarray(ds[v].values, np.float64) for v in ("pos_x", "pos_y", "angle")], axis=1)
             rows = np.flatnonzero(self.source[positions] == s)
             out[rows] = poses[self.start[positions[rows], None] + np.arange(self.length)]
@@ -193,7 +194,7 @@ def build_clip_index(sources: Sequence[Source], length: int, games: Sequence[str
                      fractions: Sequence[float] = (0.7, 0.1, 0.2), split_seed: int = 0) -> ClipIndex:
     """Every clip of ``length`` frames of ``sources`` that stays in one episode and one split block."""
     if length < 2:
-        raise ValueError(f"a clip needs at least 2 frames, got length={length}")
+        raise ConfigError(f"a clip needs at least 2 frames, got length={length}")
     pairs = build_pair_index(sources, default_heads(sources), None, games, block, fractions, split_seed,
                              labeled_only=False)
     src, frame = pairs.source.astype(np.int64), pairs.frame

@@ -26,6 +26,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from ..core.errors import ConfigError, DataError
 from ..data.schema import is_input
 from ..data.store import StoreError, is_complete, open_dataset, open_store
 from ..flow.compute import successor_mask
@@ -72,12 +73,12 @@ def label_classes(var: xr.DataArray) -> tuple[str, list[str]]:
     """``(kind, class names)`` of a discrete label variable; binary keys are ``["0", "1"]``."""
     kind = var.attrs.get("kind")
     if not is_input(var.attrs):
-        raise ValueError(f"label {var.name!r} is an {var.attrs['role']}, not a player input; heads predict inputs only")
+        raise ConfigError(f"label {var.name!r} is an {var.attrs['role']}, not a player input; heads predict inputs only")
     if kind == "binary":
         return kind, list(BINARY_CLASSES)
     if kind == "categorical":
         return kind, [str(c) for c in var.attrs["classes"]]
-    raise ValueError(f"label {var.name!r} is {kind or 'not a label'}; heads need categorical or binary labels")
+    raise ConfigError(f"label {var.name!r} is {kind or 'not a label'}; heads need categorical or binary labels")
 
 
 def default_heads(sources: Sequence[Source]) -> list[str]:
@@ -91,7 +92,7 @@ def default_heads(sources: Sequence[Source]) -> list[str]:
                 if spec["name"] not in heads:
                     heads.append(spec["name"])
     if not heads:
-        raise ValueError("the datasets have no categorical or binary labels to train heads on")
+        raise DataError("the datasets have no categorical or binary labels to train heads on")
     return heads
 
 
@@ -192,7 +193,7 @@ def build_pair_index(
     """
     unknown_targets = set(targets or {}) - set(heads)
     if unknown_targets:
-        raise ValueError(f"targets for {sorted(unknown_targets)}, which are not heads {list(heads)}")
+        raise ConfigError(f"targets for {sorted(unknown_targets)}, which are not heads {list(heads)}")
     targets = {h: (targets or {}).get(h, h) for h in heads}
     head_classes: dict[str, list[str]] = {}
     kinds: dict[str, str] = {}
@@ -209,14 +210,14 @@ def build_pair_index(
                 continue
             kind, classes = label_classes(ds[var])
             if head_classes.setdefault(head, classes) != classes:
-                raise ValueError(f"head {head!r}: {src.dataset_id} has classes {classes}, another dataset"
-                                 f" {head_classes[head]}")
+                raise DataError(f"head {head!r}: {src.dataset_id} has classes {classes}, another dataset"
+                                f" {head_classes[head]}")
             kinds[head] = kind
             y[head] = np.asarray(ds[var].values, np.int64)[frame]
         parts.append((np.full(len(frame), s, np.int16), frame.astype(np.int64), game[frame], y))
     missing = [h for h in heads if h not in head_classes]
     if missing:
-        raise ValueError(f"heads {missing} (targets {[targets[h] for h in missing]}) are in none of the datasets")
+        raise ConfigError(f"heads {missing} (targets {[targets[h] for h in missing]}) are in none of the datasets")
 
     source = np.concatenate([p[0] for p in parts])
     frame = np.concatenate([p[1] for p in parts])
@@ -227,7 +228,7 @@ def build_pair_index(
     if games is not None:
         absent = sorted(set(games) - set(all_games))
         if absent:
-            raise ValueError(f"games {absent} are not in the datasets (they hold {all_games})")
+            raise ConfigError(f"games {absent} are not in the datasets (they hold {all_games})")
         all_games = [g for g in all_games if g in set(games)]
     keep = np.isin(game, all_games) & (split != PURGED)
     if labeled_only:
@@ -259,11 +260,11 @@ def finetune_mask(index: PairIndex, game: str, head: str, k_per_class: int | Non
     ``fraction``: that share of the game's train pairs with any label. Drawn with ``seed``.
     """
     if game not in index.games:
-        raise ValueError(f"finetune game {game!r} is not among {index.games}")
+        raise ConfigError(f"finetune game {game!r} is not among {index.games}")
     rng = np.random.default_rng([int(seed), zlib.crc32(b"finetune")])
     pool = (index.split == 0) & (index.game == index.games.index(game))
     if not pool.any():
-        raise ValueError(f"game {game!r} has no labeled train pairs to fine-tune on")
+        raise DataError(f"game {game!r} has no labeled train pairs to fine-tune on")
     mask = np.zeros(len(index), bool)
     if k_per_class is not None:
         y = index.y[head]

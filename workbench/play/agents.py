@@ -21,6 +21,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from ..core.errors import ConfigError
 from ..data.recorders import env_seed, get_engine, planned
 from ..data.runners import EnvRunner, Observation, Transition
 
@@ -81,5 +82,5 @@ AGENTS = {"random": RandomAgent, "scripted": ScriptedAgent}
 
 def make_agent(name: str) -> Agent:
     if name not in AGENTS:
-        raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(AGENTS)}")
+        raise ConfigError(f"unknown agent {name!r}; known agents: {', '.join(AGENTS)}")
     return AGENTS[name]()

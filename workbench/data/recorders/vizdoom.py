@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ...core.errors import ConfigError
 from ...core.paths import cache_dir
 from ..player import PlayerStyle, held_channel, signed_channel, turn_channel
 from ..runners import EPISODE_END, EnvRunner, ReplayClone
@@ -57,7 +58,7 @@ def _make_game(wad: str, doom_map: str, seed: int, skill: int):
     import vizdoom as vzd
 
     if wad not in WORLDS:
-        raise ValueError(f"unknown ViZDoom world {wad!r}; known: {sorted(WORLDS)}")
+        raise ConfigError(f"unknown ViZDoom world {wad!r}; known: {sorted(WORLDS)}")
     game = vzd.DoomGame()
     config = cache_dir() / "vizdoom" / "_vizdoom.ini"  # ViZDoom writes its ini; keep it out of the cwd
     config.parent.mkdir(parents=True, exist_ok=True)

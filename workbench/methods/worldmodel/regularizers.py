@@ -26,6 +26,8 @@ norm, which is unbounded below. We use the magnitude of each dimension's batch m
 
 from __future__ import annotations
 
+from ...core.errors import ConfigError
+
 import math
 
 import torch
@@ -188,5 +190,5 @@ def make_regularizer(family: str, latent_dim: int, **params) -> nn.Module:
     """The regulariser of ``family`` (see :data:`FAMILIES`) with its coefficients ``params``."""
     classes = {"sparse": SparseLatent, "noisy": NoisyLatent, "discrete": DiscreteLatent, "free": FreeLatent}
     if family not in classes:
-        raise ValueError(f"unknown latent family {family!r}; regularised families: {FAMILIES}")
+        raise ConfigError(f"unknown latent family {family!r}; regularised families: {FAMILIES}")
     return classes[family](latent_dim, **params)
