@@ -126,6 +126,7 @@ def _print_summary(path: Path, out: Optional[Path] = None) -> None:
     import pandas as pd
 
     from .analysis.summary import dataset_summary, proxy_warnings
+    from .core.paths import atomic_write
     from .data.store import open_dataset
 
     table = dataset_summary(open_dataset(path))
@@ -134,8 +135,7 @@ def _print_summary(path: Path, out: Optional[Path] = None) -> None:
     for line in proxy_warnings(table):
         typer.secho(f"warning: {line}", fg=typer.colors.YELLOW, err=True)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out)
+        atomic_write(out, table.to_csv)
 
 
 @app.command()
@@ -596,6 +596,7 @@ def wm_eval(
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the table here."),
 ) -> None:
     """Evaluate world models on held-out clips and print the table."""
+    from .core.paths import atomic_write
     from .methods.worldmodel import capacity, cycle_consistency, future_leakage, health_summary
 
     functions = {"health": health_summary, "capacity": capacity, "leakage": future_leakage,
@@ -605,7 +606,7 @@ def wm_eval(
     result = _guard(functions[table], list(models), n_clips=clips)
     typer.echo(result.to_string(index=False))
     if csv:
-        result.to_csv(csv, index=False)
+        atomic_write(csv, lambda tmp: result.to_csv(tmp, index=False))
 
 
 @worldmodel_app.command("plan")

@@ -38,8 +38,8 @@ import pandas as pd
 import yaml
 
 from .core.errors import WorkbenchError
-from .engine.library import atomic_write_text, load_card, model_path, plain
-from .core.paths import REPO_ROOT, check_id
+from .engine.library import load_card, model_path, plain
+from .core.paths import REPO_ROOT, atomic_write_text, check_id
 from .core.provenance import code_version, now_utc
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"

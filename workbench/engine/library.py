@@ -34,7 +34,7 @@ import yaml
 
 from ..core.errors import WorkbenchError
 from ..core.locks import hold
-from ..core.paths import atomic_write, check_id, models_dir
+from ..core.paths import atomic_write, atomic_write_text, check_id, models_dir
 from .device import default_device
 
 CARD = "card.yaml"
@@ -201,10 +201,6 @@ def atomic_torch_save(obj: Any, path: Path) -> str:
     data = tensor_bytes(obj)
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
     return hashlib.sha256(data).hexdigest()
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def save_model(model_id: str, model: torch.nn.Module, card: Mapping) -> Path:

@@ -22,14 +22,15 @@ A config is plain data, so papermill and the CLI can pass it as YAML (``yaml.saf
 
 from __future__ import annotations
 
-from ...core.errors import ConfigError
-
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
+
+from ...core.errors import ConfigError
+from ...core.paths import atomic_write_text
 
 FINETUNE_KEYS = {"game", "k_per_class", "fraction", "seed"}
 # Fields that change how a run executes but not what it computes: ignored when deciding whether
@@ -65,9 +66,7 @@ class ConfigIO:
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.to_yaml())
-        return path
+        return atomic_write_text(path, self.to_yaml())
 
     @classmethod
     def load(cls, path: str | Path):

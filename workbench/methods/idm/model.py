@@ -18,14 +18,14 @@ Shapes (``S`` = ``input_size``, default 64):
 
 from __future__ import annotations
 
-from ...core.errors import ConfigError
-
 import math
 from typing import Mapping
 
 import numpy as np
 import torch
 from torch import nn
+
+from ...core.errors import ConfigError
 
 GRID = 16  # spatial size of the last feature grid (seed 000 §3)
 GRID_CHANNELS = 16  # channels kept per grid cell before flattening: 16*16*16 = 4096 features

@@ -26,13 +26,13 @@ norm, which is unbounded below. We use the magnitude of each dimension's batch m
 
 from __future__ import annotations
 
-from ...core.errors import ConfigError
-
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ...core.errors import ConfigError
 
 FAMILIES = ("sparse", "noisy", "discrete", "free")
 #: The capacity knob of each family: the config field a capacity sweep varies.
