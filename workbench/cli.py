@@ -1,4 +1,6 @@
-"""The ``workbench`` command line: catalog, recording, importing, optical flow and the demo job."""
+"""The ``workbench`` command line: catalog, recording, playing and importing data, optical flow, leak audits,
+IDM training, both studies (seed 000 and the seed 002 world models), findings, notebooks and sweeps, the
+dashboard and its users, and the demo job. A user's error is one ``error:`` line and exit code 2 (:func:`_guard`)."""
 
 from __future__ import annotations
 
