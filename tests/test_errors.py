@@ -54,6 +54,18 @@ def test_a_user_error_is_one_line_with_exit_code_2(tmp_path):
         "error: unknown preset 'no_such_preset'; presets: " + result.output.split("presets: ", 1)[1].strip()]
 
 
+@pytest.mark.parametrize("command", [["train", "joint_v1"], ["worldmodel", "train"]])
+@pytest.mark.parametrize("text, message", [("steps: abc", "['steps'] must be positive"),
+                                           ("split_fractions: [a, b, c]", "split_fractions must be three")])
+def test_a_config_value_of_the_wrong_type_is_a_user_error(tmp_path, command, text, message):
+    """Before: ``int('abc')`` inside the config's check escaped as a traceback."""
+    path = tmp_path / "config.yaml"
+    path.write_text(f"datasets: [racing]\n{text}\n")
+    result = runner.invoke(app, [*command, "--config", str(path)])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert f"error: {path}: " in result.output and message in result.output
+
+
 def test_a_missing_path_is_a_user_error(tmp_path):
     result = runner.invoke(app, ["train", "joint_v1", "--config", str(tmp_path / "absent.yaml")])
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1

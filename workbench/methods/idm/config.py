@@ -23,6 +23,7 @@ A config is plain data, so papermill and the CLI can pass it as YAML (``yaml.saf
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -39,6 +40,19 @@ RUNTIME_FIELDS = ("device", "checkpoint_every", "cache_chunks")
 # Fields added after models were trained: left out of the identity while unset, so the models of
 # older configs keep their ids.
 UNSET_OPTIONAL_FIELDS = ("patience",)
+
+
+def is_positive(value: Any, whole: bool = False) -> bool:
+    """A positive number (a whole one when ``whole``); a string, None or a bool is not."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 0
+            and (not whole or float(value).is_integer()))
+
+
+def check_split(fractions: Sequence) -> None:
+    """Refuse train/val/test fractions that are not three non-negative numbers summing to 1."""
+    if (len(fractions) != 3 or not all(isinstance(f, numbers.Real) for f in fractions)
+            or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0):
+        raise ConfigError(f"split_fractions must be three non-negative numbers summing to 1, got {fractions}")
 
 
 class ConfigIO:
@@ -89,7 +103,7 @@ class ConfigIO:
         return dataclasses.replace(self, **changes)
 
     def _check_positive(self, names: Sequence[str]) -> None:
-        bad = [n for n in names if getattr(self, n) is None or float(getattr(self, n)) <= 0]
+        bad = [n for n in names if not is_positive(getattr(self, n))]
         if bad:
             raise ConfigError(f"{type(self).__name__}: {bad} must be positive")
 
@@ -158,13 +172,12 @@ class TrainConfig(ConfigIO):
             raise ConfigError("config: give datasets (catalog ids or store paths), or init_from to reuse a model's")
         positive = ("steps", "batch_size", "input_size", "width", "embed_dim", "split_block", "chunks_per_batch",
                     "eval_every", "eval_pairs", "checkpoint_every", "cache_chunks")
-        bad = [n for n in positive if int(getattr(self, n)) < 1]
-        if self.patience is not None and int(self.patience) < 1:
+        bad = [n for n in positive if not is_positive(getattr(self, n), whole=True)]
+        if self.patience is not None and not is_positive(self.patience, whole=True):
             bad.append("patience")
         if bad:
             raise ConfigError(f"config: {bad} must be positive integers")
-        if len(self.split_fractions) != 3 or abs(sum(self.split_fractions) - 1) > 1e-6 or min(self.split_fractions) < 0:
-            raise ConfigError(f"config: split_fractions must be three non-negative numbers summing to 1, got {self.split_fractions}")
+        check_split(self.split_fractions)
         if self.finetune is not None:
             ft = dict(self.finetune)
             unknown = set(ft) - FINETUNE_KEYS

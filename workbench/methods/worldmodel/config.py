@@ -19,17 +19,11 @@ from typing import Any, Mapping, Sequence
 
 from ...core.errors import ConfigError
 from ...core.paths import check_id
-from ..idm.config import ConfigIO
+from ..idm.config import ConfigIO, check_split
 from ...frames.clips import ACTION_SPACES
 from .controller import CONTROLLERS
 from .model import CONDITIONINGS
 from .regularizers import CAPACITY_RISES, KNOBS, PAPER_SWEEPS
-
-
-def _check_split(cfg) -> None:
-    f = cfg.split_fractions
-    if len(f) != 3 or abs(sum(f) - 1) > 1e-6 or min(f) < 0:
-        raise ConfigError(f"split_fractions must be three non-negative numbers summing to 1, got {f}")
 
 
 def _as_list(value):
@@ -78,7 +72,7 @@ class AutoencoderConfig(ConfigIO, DataFields):
             raise ConfigError("AutoencoderConfig: give datasets (catalog ids or store paths)")
         self._check_positive(("input_size", "width", "rep_channels", "steps", "batch_size", "lr", "split_block",
                               "chunks_per_batch", "eval_every", "eval_frames", "checkpoint_every", "cache_chunks"))
-        _check_split(self)
+        check_split(self.split_fractions)
 
 
 @dataclass
@@ -149,7 +143,7 @@ class WorldModelConfig(ConfigIO, DataFields):
                               "idm_width", "steps", "batch_size", "lr", "split_block", "chunks_per_batch",
                               "eval_every", "eval_clips", "checkpoint_every", "cache_chunks", "codebook_size",
                               "reset_every", "encoder_steps", "encoder_width"))
-        _check_split(self)
+        check_split(self.split_fractions)
 
     @property
     def knob(self) -> tuple[str, Any] | None:
