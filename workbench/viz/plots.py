@@ -167,6 +167,8 @@ def _mpl_legend(entries: Sequence[tuple[str, str, str]]):
 def _fit_bars(plot, element):
     """Matplotlib hook: x limits around every bar (HoloViews' grouped bars overrun the edges)."""
     ax = plot.handles["axis"]
+    if not ax.patches:
+        return
     lo = min(p.get_x() for p in ax.patches)
     hi = max(p.get_x() + p.get_width() for p in ax.patches)
     ax.set_xlim(lo - 0.02 * (hi - lo), hi + 0.02 * (hi - lo))
