@@ -40,3 +40,49 @@ def test_bokeh_for_dashboard(figure):
 
     model = hv.render(figure, backend="bokeh")
     assert isinstance(model, Model)
+
+
+def _bars(n_games: int = 7, methods=("single", "joint_v1", "joint_v2", "joint_v3", "few-shot k=10")):
+    games = [f"game{i}" for i in range(n_games)]
+    return pd.DataFrame([(g, m, 0.95) for g in games for m in methods], columns=["game", "method", "acc"])
+
+
+def test_bar_legend_lies_outside_the_bars_in_the_png():
+    """Before: the legend sat inside the axes over the tallest bars (or there was none in the PNG)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = hv.render(grouped_bars(_bars(), "game", "method", "acc", chance=1 / 3), backend="matplotlib")
+    FigureCanvasAgg(fig).draw()  # what save_figure draws
+    renderer = fig.canvas.get_renderer()
+    (ax,) = fig.axes
+    legend = ax.get_legend()
+    assert legend is not None and [t.get_text() for t in legend.get_texts()] == [
+        "single", "joint_v1", "joint_v2", "joint_v3", "few-shot k=10"]
+    box = legend.get_window_extent(renderer)
+    bars = [p.get_window_extent(renderer) for p in ax.patches]
+    assert len(bars) == 35 and not any(box.overlaps(b) for b in bars)
+    assert not box.overlaps(ax.get_window_extent(renderer))  # outside the axes, not only beside these bars
+    axes_box = ax.get_window_extent(renderer)
+    assert all(axes_box.x0 <= b.x0 and b.x1 <= axes_box.x1 for b in bars)  # no bar cut off at the edges
+    assert axes_box.width > 0.6 * fig.bbox.width  # the axes, not the legend, take the width
+
+
+@pytest.mark.parametrize("figure_kind", ["bars", "curves", "scatter", "heatmap"])
+def test_bokeh_figures_fill_the_page_width_with_the_legend_outside(figure_kind):
+    df = pd.DataFrame({"x": [1, 2, 1, 2], "y": [.1, .2, .3, .4], "g": ["a", "a", "b", "b"]})
+    figure = {"bars": lambda: grouped_bars(_bars(), "game", "method", "acc", chance=1 / 3),
+              "curves": lambda: curves(df, "x", "y", "g"),
+              "scatter": lambda: embedding_scatter(RNG.normal(size=(20, 2)), ["LEFT"] * 20, ["A", "B"] * 10),
+              "heatmap": lambda: matrix_heatmap(pd.DataFrame(RNG.random((2, 2)), index=["a", "b"], columns=["a", "b"]))}
+    model = hv.render(figure[figure_kind](), backend="bokeh")
+    assert model.sizing_mode == "stretch_width" and model.width_policy != "fixed"
+    assert not [item for item in model.center if type(item).__name__ == "Legend"]  # no legend over the data
+    if figure_kind != "heatmap":
+        assert [item for item in model.right if type(item).__name__ == "Legend"]
+
+
+def test_bars_keep_the_category_order_of_the_data():
+    """Before: Bokeh ordered the bars within a group differently from the data and the legend."""
+    model = hv.render(grouped_bars(_bars(2, ("b", "a")), "game", "method", "acc"), backend="bokeh")
+    assert [tuple(f) for f in model.x_range.factors] == [("game0", "b"), ("game0", "a"), ("game1", "b"),
+                                                          ("game1", "a")]

@@ -1,4 +1,6 @@
-"""The ``workbench`` command line: catalog, recording, importing, optical flow and the demo job."""
+"""The ``workbench`` command line: catalog, recording, playing and importing data, optical flow, leak audits,
+IDM training, both studies (seed 000 and the seed 002 world models), findings, notebooks and sweeps, the
+dashboard and its users, and the demo job. A user's error is one ``error:`` line and exit code 2 (:func:`_guard`)."""
 
 from __future__ import annotations
 
@@ -32,16 +34,19 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+#: File-system errors a user causes with a path (missing, a folder for a file, no permission); their
+#: message names the path. Other ``OSError`` (a full disk, an I/O fault) keep their traceback.
+USER_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
 def _guard(fn, *args, **kwargs):
-    """Run ``fn`` turning expected data errors into a one-line message and exit code 2."""
-    from .data.catalog import CatalogError
-    from .data.store import StoreError
-    from .core.locks import LockError
-    from .engine.library import ModelLibraryError
+    """Run ``fn`` turning a user's error (a :class:`~workbench.core.errors.WorkbenchError`, or a bad path)
+    into a one-line message and exit code 2; any other exception is a bug and keeps its traceback."""
+    from .core.errors import WorkbenchError
 
     try:
         return fn(*args, **kwargs)
-    except (CatalogError, StoreError, ModelLibraryError, LockError, ValueError, FileNotFoundError) as exc:
+    except (WorkbenchError, *USER_OS_ERRORS) as exc:
         _fail(str(exc))
 
 
@@ -123,6 +128,7 @@ def _print_summary(path: Path, out: Optional[Path] = None) -> None:
     import pandas as pd
 
     from .analysis.summary import dataset_summary, proxy_warnings
+    from .core.paths import atomic_write
     from .data.store import open_dataset
 
     table = dataset_summary(open_dataset(path))
@@ -131,8 +137,7 @@ def _print_summary(path: Path, out: Optional[Path] = None) -> None:
     for line in proxy_warnings(table):
         typer.secho(f"warning: {line}", fg=typer.colors.YELLOW, err=True)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out)
+        atomic_write(out, table.to_csv)
 
 
 @app.command()
@@ -524,13 +529,10 @@ def run_(
     """
     import json
 
-    from .notebooks import NotebookRunError, run_notebook
+    from .notebooks import run_notebook
 
     params = _notebook_params(ctx.args)
-    try:
-        path = _guard(run_notebook, notebook, params, output_dir)
-    except NotebookRunError as exc:
-        _fail(str(exc))
+    path = _guard(run_notebook, notebook, params, output_dir)
     for key, value in json.loads(path.with_suffix(".json").read_text())["result"].items():
         typer.echo(f"  {key}: {value}")
     typer.echo(f"executed notebook: {path}")
@@ -637,6 +639,7 @@ def wm_eval(
     csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the table here."),
 ) -> None:
     """Evaluate world models on held-out clips and print the table."""
+    from .core.paths import atomic_write
     from .methods.worldmodel import capacity, cycle_consistency, future_leakage, health_summary
 
     functions = {"health": health_summary, "capacity": capacity, "leakage": future_leakage,
@@ -646,7 +649,7 @@ def wm_eval(
     result = _guard(functions[table], list(models), n_clips=clips)
     typer.echo(result.to_string(index=False))
     if csv:
-        result.to_csv(csv, index=False)
+        atomic_write(csv, lambda tmp: result.to_csv(tmp, index=False))
 
 
 @worldmodel_app.command("plan")

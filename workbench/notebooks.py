@@ -37,8 +37,9 @@ from typing import Any, Mapping
 import pandas as pd
 import yaml
 
-from .engine.library import atomic_write_text, load_card, model_path, plain
-from .core.paths import REPO_ROOT, check_id
+from .core.errors import WorkbenchError
+from .engine.library import load_card, model_path, plain
+from .core.paths import REPO_ROOT, atomic_write_text, check_id
 from .core.provenance import code_version, now_utc
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -49,11 +50,11 @@ SWEEP_KEYS = {"name", "description", "notebook", "parameters", "grid"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-class NotebookError(ValueError):
+class NotebookError(WorkbenchError, ValueError):
     """An unknown notebook, an unknown parameter, or a malformed sweep spec."""
 
 
-class NotebookRunError(RuntimeError):
+class NotebookRunError(WorkbenchError, RuntimeError):
     """A notebook stopped with an error; ``record`` is the executed notebook kept (or None)."""
 
     def __init__(self, message: str, record: Path | None = None):

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..core.errors import ConfigError, DataError
 from ..flow.labels import auto_percentile, game_signs
 from .metrics import balanced_accuracy, head_classes, require_rows
 from .probes import one_blas_thread
@@ -186,7 +187,7 @@ def gated_steer(magnitude: np.ndarray, side: np.ndarray, threshold: float, class
 def _steer_index(classes: Sequence[str]) -> dict[str, int]:
     missing = {"LEFT", "NEUTRAL", "RIGHT"} - set(classes)
     if missing:
-        raise ValueError(f"percentile calibration needs LEFT/NEUTRAL/RIGHT classes, got {list(classes)}")
+        raise DataError(f"percentile calibration needs LEFT/NEUTRAL/RIGHT classes, got {list(classes)}")
     return {c: list(classes).index(c) for c in ("LEFT", "NEUTRAL", "RIGHT")}
 
 
@@ -199,7 +200,7 @@ def _prepare(ds, head, variants, n_unlabeled, fit_split, eval_split, flow_sign, 
     sides = {s for _, s in variants}
     needs_flow = "flow" in gates | sides
     if needs_flow and "flow_dom_dx" not in ds:
-        raise ValueError("flow variants need flow_dom_dx in the embedding dataset (compute flow first)")
+        raise DataError("flow variants need flow_dom_dx in the embedding dataset (compute flow first)")
     game = np.asarray(ds["game"].values).astype(str)
     y = np.asarray(ds[head].values, np.int64)
     pred = np.asarray(ds[f"pred_{head}"].values, np.int64)
@@ -289,10 +290,10 @@ def percentile_calibration(
     for game in _prepare(ds, head, variants, n_unlabeled, fit_split, eval_split, flow_sign, seed):
         if isinstance(percentile, str):
             if percentile != "auto":
-                raise ValueError(f"percentile must be a number, a mapping or 'auto', got {percentile!r}")
+                raise ConfigError(f"percentile must be a number, a mapping or 'auto', got {percentile!r}")
             if game["flow_fit"] is None:
-                raise ValueError("percentile='auto' estimates the neutral share from flow_dom_dx,"
-                                 " which the dataset lacks")
+                raise DataError("percentile='auto' estimates the neutral share from flow_dom_dx,"
+                                " which the dataset lacks")
             p = auto_percentile(game["flow_fit"], auto_method, seed=seed)
         elif isinstance(percentile, Mapping):
             p = float(percentile[game["game"]])

@@ -38,6 +38,7 @@ import pandas as pd
 import xarray as xr
 from sklearn.model_selection import GroupKFold
 
+from ..core.errors import WorkbenchError
 from ..data.episode import successor_mask
 from ..core.paths import atomic_write
 from .metrics import balanced_accuracy, chance_level
@@ -232,7 +233,7 @@ def cached_audit(store: Path, ds: xr.Dataset, **params) -> pd.DataFrame:
     return flag_leaks(pd.read_csv(path), settings["margin"], settings["tolerance"], settings["accepted"])
 
 
-class LeakError(ValueError):
+class LeakError(WorkbenchError, ValueError):
     """A dataset's leak audit flags a region; a study refuses to report it unless told to go on."""
 
 

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..core.errors import DataError
+
 
 def head_classes(ds: xr.Dataset) -> dict[str, list[str]]:
     """Head name -> class names: ``ds.attrs["heads"]``, else every 1-D categorical/binary label
@@ -41,9 +43,9 @@ def require_rows(ds: xr.Dataset, split: str | Iterable[str] | None, purpose: str
     dataset extracted with ``split="test"`` asked for its train frames)."""
     mask = split_mask(ds, split)
     if not mask.any():
-        raise ValueError(f"{purpose} needs {split!r} rows and the dataset has none (splits present:"
-                         f" {sorted(set(np.asarray(ds['split'].values).astype(str)))});"
-                         " extract the embeddings with split='all'")
+        raise DataError(f"{purpose} needs {split!r} rows and the dataset has none (splits present:"
+                        f" {sorted(set(np.asarray(ds['split'].values).astype(str)))});"
+                        " extract the embeddings with split='all'")
     return mask
 
 

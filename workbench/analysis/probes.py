@@ -29,6 +29,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from ..core.errors import ConfigError
 from .metrics import balanced_accuracy, chance_level, head_classes, split_mask
 
 VARIANTS = ("joint", "per_game")
@@ -103,7 +104,7 @@ def linear_probe(
     """
     unknown = set(variants) - set(VARIANTS) - set(CONTROLS)
     if unknown:
-        raise ValueError(f"unknown probe variants {sorted(unknown)}; known: {VARIANTS}")
+        raise ConfigError(f"unknown probe variants {sorted(unknown)}; known: {VARIANTS}")
     x_all = np.asarray(ds["embedding"].values, np.float32)
     game = np.asarray(ds["game"].values).astype(str)
     groups = block_groups(ds, block)

@@ -29,6 +29,7 @@ import secrets
 import socket
 from dataclasses import dataclass, field
 
+from ..core.errors import WorkbenchError
 from ..core.paths import cache_dir
 from .users import SharedPassword, UsersFileLogin
 
@@ -37,7 +38,7 @@ LOOPBACK_NAMES = {"localhost"}
 PASSWORD_ENV = "WORKBENCH_PASSWORD"
 
 
-class ServeError(ValueError):
+class ServeError(WorkbenchError, ValueError):
     """The server would be unsafe or could not be configured; the message says what to do."""
 
 

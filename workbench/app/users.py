@@ -18,6 +18,7 @@ import secrets
 import threading
 from pathlib import Path
 
+from ..core.errors import ConfigError, WorkbenchError
 from ..core.paths import atomic_write
 
 SCHEME = "pbkdf2_sha256"
@@ -30,7 +31,7 @@ MIN_PASSWORD = 8
 log = logging.getLogger(__name__)
 
 
-class UsersFileError(ValueError):
+class UsersFileError(WorkbenchError, ValueError):
     """The users file is missing, unreadable or malformed; the message names the file and the fix."""
 
 
@@ -45,7 +46,7 @@ def hash_password(password: str, iterations: int = ITERATIONS) -> str:
 def check_password(password: str, what: str = "password") -> None:
     """Refuse a password shorter than :data:`MIN_PASSWORD` characters."""
     if len(password) < MIN_PASSWORD:
-        raise ValueError(f"{what} must have at least {MIN_PASSWORD} characters")
+        raise ConfigError(f"{what} must have at least {MIN_PASSWORD} characters")
 
 
 def _parse(encoded: str) -> tuple[int, bytes, bytes]:

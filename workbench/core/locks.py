@@ -21,6 +21,7 @@ from typing import Iterator
 
 import psutil
 
+from .errors import WorkbenchError
 from .provenance import now_utc
 
 #: Name of a dataset variant's lock file, beside its stores.
@@ -30,7 +31,7 @@ STORE_LOCK = "write.lock"
 UNREADABLE_STALE_S = 10.0
 
 
-class LockError(RuntimeError):
+class LockError(WorkbenchError, RuntimeError):
     """Another process is writing the same dataset variant or model."""
 
 

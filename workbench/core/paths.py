@@ -18,6 +18,8 @@ import re
 import uuid
 from pathlib import Path
 
+from .errors import ConfigError
+
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]  # workbench/
 REPO_ROOT = PACKAGE_ROOT.parent
 BUILTIN_CATALOG = REPO_ROOT / "data_catalog"
@@ -52,7 +54,7 @@ def studies_dir() -> Path:
 def check_id(value: str, what: str = "id") -> str:
     """Reject ids that could not be used safely as one path component."""
     if not isinstance(value, str) or not _SAFE_ID.match(value) or value in {".", ".."}:
-        raise ValueError(
+        raise ConfigError(
             f"invalid {what} {value!r}: use letters, digits, '_', '-', '.' (not starting with '.'),"
             " at most 100 characters"
         )
@@ -68,7 +70,7 @@ def resolve_under(root: Path, relative: str | os.PathLike) -> Path:
     root = Path(root).resolve()
     candidate = (root / Path(relative)).resolve()
     if candidate != root and root not in candidate.parents:
-        raise ValueError(f"path {str(relative)!r} escapes its root {root}")
+        raise ConfigError(f"path {str(relative)!r} escapes its root {root}")
     return candidate
 
 
@@ -88,3 +90,8 @@ def atomic_write(path: str | os.PathLike, write) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` with :func:`atomic_write`."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -27,6 +27,7 @@ import xarray as xr
 import yaml
 from tqdm.auto import tqdm
 
+from ..core.errors import ConfigError, WorkbenchError
 from ..core.locks import store_lock
 from ..core.paths import (BUILTIN_CATALOG, atomic_write, cache_dir, check_id, import_root, resolve_under,
                      user_catalog_dir)
@@ -48,7 +49,7 @@ FRAME_SIDE = (8, 1024)  # pixels per side of stored frames: smaller is too coars
 # than 3 MB a frame (and an absurd request such as 99999x99999 would allocate terabytes)
 
 
-class CatalogError(ValueError):
+class CatalogError(WorkbenchError, ValueError):
     """A catalog entry is missing or malformed."""
 
 
@@ -60,9 +61,9 @@ def check_frame_size(value: Any, what: str = "frame_size") -> tuple[int, int]:
     """``(height, width)`` from a two-integer list, each side within :data:`FRAME_SIDE`."""
     lo, hi = FRAME_SIDE
     if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(_is_int(v) for v in value)):
-        raise ValueError(f"{what} must be [height, width] as two whole numbers of pixels, got {value!r}")
+        raise ConfigError(f"{what} must be [height, width] as two whole numbers of pixels, got {value!r}")
     if not all(lo <= v <= hi for v in value):
-        raise ValueError(f"{what} {value[0]}x{value[1]} is out of range: each side must be {lo}..{hi} pixels")
+        raise ConfigError(f"{what} {value[0]}x{value[1]} is out of range: each side must be {lo}..{hi} pixels")
     return int(value[0]), int(value[1])
 
 

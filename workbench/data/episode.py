@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ..core.errors import DataError
+
 
 @dataclass
 class Episode:
@@ -31,7 +33,7 @@ class Episode:
             self.step = np.arange(n, dtype=np.int32)
         for name, values in self.labels.items():
             if len(values) != n:
-                raise ValueError(
+                raise DataError(
                     f"{self.source or self.game}: {n} frames but {len(values)} values for label"
                     f" {name!r}: frames and labels must have the same length"
                 )

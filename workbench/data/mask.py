@@ -22,6 +22,7 @@ from typing import Mapping
 
 import numpy as np
 
+from ..core.errors import ConfigError
 from .episode import resize_frames
 
 EDGES = ("top", "bottom", "left", "right")
@@ -42,19 +43,19 @@ class FrameMask:
         ``ValueError`` names ``where`` and the problem."""
         crop = cfg.get("crop") or {}
         if not isinstance(crop, Mapping) or set(crop) - set(EDGES):
-            raise ValueError(f"{where}: crop must map edges {EDGES} to pixel counts, got {crop!r}")
+            raise ConfigError(f"{where}: crop must map edges {EDGES} to pixel counts, got {crop!r}")
         edges = tuple(_whole(crop.get(e, 0), f"{where}: crop.{e}") for e in EDGES)
         if min(edges) < 0:
-            raise ValueError(f"{where}: crop values must be >= 0, got {dict(crop)}")
+            raise ConfigError(f"{where}: crop values must be >= 0, got {dict(crop)}")
         regions = []
         for r in cfg.get("mask") or []:
             if not isinstance(r, Mapping) or set(r) - set(REGION_KEYS):
-                raise ValueError(f"{where}: every mask region is a mapping of {REGION_KEYS}, got {r!r}")
+                raise ConfigError(f"{where}: every mask region is a mapping of {REGION_KEYS}, got {r!r}")
             bounds = tuple(None if r.get(k) is None else _whole(r[k], f"{where}: mask.{k}") for k in REGION_KEYS[:4])
             fill = r.get("fill", 0)
             values = np.atleast_1d(np.asarray(fill))
             if values.dtype.kind not in "iu" or len(values) not in (1, 3) or values.min() < 0 or values.max() > 255:
-                raise ValueError(f"{where}: mask fill must be a grey level or [r, g, b] in 0..255, got {fill!r}")
+                raise ConfigError(f"{where}: mask fill must be a grey level or [r, g, b] in 0..255, got {fill!r}")
             regions.append((*bounds, fill if np.ndim(fill) == 0 else [int(v) for v in fill]))
         return cls(edges, tuple(regions))
 
@@ -77,17 +78,17 @@ class FrameMask:
         for y0, y1, x0, x1, fill in self.regions:
             ys, xs = range(h)[slice(y0, y1)], range(w)[slice(x0, x1)]
             if not len(ys) or not len(xs):
-                raise ValueError(f"{source}: mask region {(y0, y1, x0, x1)} is empty in a {h}x{w} frame")
+                raise ConfigError(f"{source}: mask region {(y0, y1, x0, x1)} is empty in a {h}x{w} frame")
             frames[:, ys.start:ys.stop, xs.start:xs.stop] = fill
         top, bottom, left, right = self.crop
         if top + bottom >= h or left + right >= w:
-            raise ValueError(f"{source}: crop {self.to_dict()['crop']} leaves nothing of a {h}x{w} frame")
+            raise ConfigError(f"{source}: crop {self.to_dict()['crop']} leaves nothing of a {h}x{w} frame")
         return frames[:, top:h - bottom, left:w - right]
 
 
 def _whole(value, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{where} must be a whole number of pixels, got {value!r}")
+        raise ConfigError(f"{where} must be a whole number of pixels, got {value!r}")
     return int(value)
 
 

@@ -16,6 +16,8 @@ from typing import Mapping
 
 import numpy as np
 
+from ..core.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class PlayerStyle:
@@ -56,15 +58,15 @@ class PlayerStyle:
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"unknown player style keys {sorted(unknown)}; known: {sorted(known)}")
+            raise ConfigError(f"unknown player style keys {sorted(unknown)}; known: {sorted(known)}")
         if "turn_strength" in d:
             d["turn_strength"] = tuple(float(v) for v in d["turn_strength"])
         style = cls(**d)
         for f in fields(cls):
             if f.name.endswith("_fraction") and not 0.0 <= getattr(style, f.name) <= 1.0:
-                raise ValueError(f"player style {f.name} must lie in [0, 1]")
+                raise ConfigError(f"player style {f.name} must lie in [0, 1]")
         if style.turn_profile not in ("flat", "bell"):
-            raise ValueError("turn_profile must be 'flat' or 'bell'")
+            raise ConfigError("turn_profile must be 'flat' or 'bell'")
         return style
 
 

@@ -23,6 +23,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..core.errors import ConfigError, DataError
+
 UNLABELED = -1
 STEER_CLASSES = ("LEFT", "NEUTRAL", "RIGHT")
 VERTICAL_CLASSES = ("UP", "NEUTRAL", "DOWN")
@@ -53,23 +55,23 @@ class LabelSpec:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise ValueError(f"label {self.name!r}: unknown kind {self.kind!r}; expected one of {KINDS}")
+            raise ConfigError(f"label {self.name!r}: unknown kind {self.kind!r}; expected one of {KINDS}")
         if self.kind == "categorical" and len(self.classes) < 2:
-            raise ValueError(f"label {self.name!r}: a categorical label needs at least two classes")
+            raise ConfigError(f"label {self.name!r}: a categorical label needs at least two classes")
         if self.kind != "categorical" and self.classes:
-            raise ValueError(f"label {self.name!r}: only categorical labels have classes")
+            raise ConfigError(f"label {self.name!r}: only categorical labels have classes")
         if self.role not in ROLES:
-            raise ValueError(f"label {self.name!r}: unknown role {self.role!r}; expected one of {ROLES}")
+            raise ConfigError(f"label {self.name!r}: unknown role {self.role!r}; expected one of {ROLES}")
         if (self.kind == "bytes") != (self.length > 0):
-            raise ValueError(f"label {self.name!r}: a bytes label needs a positive length, and only it has one")
+            raise ConfigError(f"label {self.name!r}: a bytes label needs a positive length, and only it has one")
         if self.kind == "bytes" and self.role == "input":
-            raise ValueError(f"label {self.name!r}: a bytes label is engine state or outcome, not an input")
+            raise ConfigError(f"label {self.name!r}: a bytes label is engine state or outcome, not an input")
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "LabelSpec":
         unknown = set(d) - {"name", "kind", "classes", "description", "units", "role", "length"}
         if unknown:
-            raise ValueError(f"label spec {d.get('name')!r}: unknown keys {sorted(unknown)}")
+            raise ConfigError(f"label spec {d.get('name')!r}: unknown keys {sorted(unknown)}")
         return cls(
             name=str(d["name"]),
             kind=str(d.get("kind", "categorical")),
@@ -112,30 +114,30 @@ class LabelSpec:
         arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
         if self.kind == "bytes":
             if arr.ndim != 2 or arr.shape[1] != self.length or arr.dtype != np.uint8:
-                raise ValueError(f"{source}: label {self.name!r} must be uint8 (frames, {self.length}),"
-                                 f" got {arr.dtype} {arr.shape}")
+                raise DataError(f"{source}: label {self.name!r} must be uint8 (frames, {self.length}),"
+                                f" got {arr.dtype} {arr.shape}")
             return arr
         if self.kind == "continuous":
             try:
                 return arr.astype(np.float32)
             except (TypeError, ValueError) as exc:
-                raise ValueError(f"{source}: label {self.name!r} must be numeric ({exc})") from None
+                raise DataError(f"{source}: label {self.name!r} must be numeric ({exc})") from None
         if arr.dtype.kind in "USO":
             return self._encode_names(arr, source)
         if arr.dtype.kind == "f":
             if np.isnan(arr).any():
                 bad = int(np.flatnonzero(np.isnan(arr))[0])
-                raise ValueError(
+                raise DataError(
                     f"{source}: label {self.name!r} has NaN at frame {bad}; use -1 for unlabeled frames"
                 )
             if not np.all(arr == np.round(arr)):
-                raise ValueError(f"{source}: label {self.name!r} must hold whole class codes")
+                raise DataError(f"{source}: label {self.name!r} must hold whole class codes")
         arr = arr.astype(np.int64)
         top = len(self.classes) - 1 if self.kind == "categorical" else 1
         bad = (arr < UNLABELED) | (arr > top)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ValueError(
+            raise DataError(
                 f"{source}: label {self.name!r} has code {arr[i]} at frame {i}; valid codes are -1..{top}"
             )
         return arr.astype(np.int8)
@@ -149,7 +151,7 @@ class LabelSpec:
         out = np.empty(arr.shape, np.int8)
         for i, v in enumerate(arr.astype(str).tolist()):
             if v not in lookup:
-                raise ValueError(
+                raise DataError(
                     f"{source}: unknown action name {v!r} for label {self.name!r} at frame {i};"
                     f" known: {list(names)}"
                 )
@@ -168,7 +170,7 @@ class LabelSchema:
         specs = tuple(s if isinstance(s, LabelSpec) else LabelSpec.from_dict(s) for s in items)
         names = [s.name for s in specs]
         if len(set(names)) != len(names):
-            raise ValueError(f"duplicate label names in schema: {names}")
+            raise ConfigError(f"duplicate label names in schema: {names}")
         return cls(specs)
 
     def __iter__(self):

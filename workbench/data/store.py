@@ -29,6 +29,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from ..core.errors import DataError, WorkbenchError
 from ..core.paths import cache_dir, check_id
 from ..core.provenance import code_version, now_utc
 from .schema import LabelSchema
@@ -38,7 +39,7 @@ COORD_CHUNK = 8192
 FORMAT_VERSION = 1
 
 
-class StoreError(RuntimeError):
+class StoreError(WorkbenchError, RuntimeError):
     """A store is missing, incomplete or not a workbench store."""
 
 
@@ -138,7 +139,7 @@ class StoreWriter:
         self.schema = schema
         self.games = list(games)
         if not self.games:
-            raise ValueError("a store needs at least one game name")
+            raise DataError("a store needs at least one game name")
         self.frame_shape = tuple(int(v) for v in frame_shape)
         self.attrs = dict(attrs or {})
         self.flush_frames = flush_frames
@@ -167,27 +168,27 @@ class StoreWriter:
             raise RuntimeError("use StoreWriter as a context manager")
         frames = np.asarray(frames)
         if frames.ndim != 4 or frames.shape[1:] != (*self.frame_shape, 3):
-            raise ValueError(
+            raise DataError(
                 f"{source}: frames have shape {frames.shape}; expected (n, {self.frame_shape[0]},"
                 f" {self.frame_shape[1]}, 3)"
             )
         if frames.dtype != np.uint8:
-            raise ValueError(f"{source}: frames must be uint8, got {frames.dtype}")
+            raise DataError(f"{source}: frames must be uint8, got {frames.dtype}")
         n = len(frames)
         if game not in self.games:
-            raise ValueError(f"{source}: unknown game {game!r}; this store holds {self.games}")
+            raise DataError(f"{source}: unknown game {game!r}; this store holds {self.games}")
         step = np.asarray(step)
         if step.shape != (n,):
-            raise ValueError(f"{source}: {n} frames but {step.shape[0] if step.ndim else 1} step values")
+            raise DataError(f"{source}: {n} frames but {step.shape[0] if step.ndim else 1} step values")
         labels = dict(labels or {})
         unknown = set(labels) - set(self.schema.names)
         if unknown:
-            raise ValueError(f"{source}: labels {sorted(unknown)} are not in the schema {self.schema.names}")
+            raise DataError(f"{source}: labels {sorted(unknown)} are not in the schema {self.schema.names}")
         data = self.schema.missing(n)
         for name, values in labels.items():
             values = np.asarray(values)
             if len(values) != n:
-                raise ValueError(
+                raise DataError(
                     f"{source}: {n} frames but {len(values)} values for label {name!r}:"
                     " frames and labels must have the same length"
                 )
@@ -229,7 +230,7 @@ class StoreWriter:
             if exc_type is None:
                 self._flush()
                 if self.n_frames == 0:
-                    raise ValueError(f"no frames were written to {self.path}")
+                    raise DataError(f"no frames were written to {self.path}")
                 attrs = {
                     **self.attrs,
                     "games": self.games,

@@ -15,6 +15,7 @@ import numpy as np
 import zarr
 from PIL import Image
 
+from ..core.errors import ConfigError
 from .store import StoreError, is_complete
 
 #: Pixels of background between the two frames of a pair.
@@ -49,7 +50,7 @@ def frame_pair_png(store_path: str | Path, frame: int, size: int | None = None) 
     h, w = pair.shape[1:3]
     if size is not None and int(size) != h:
         if int(size) < 1:
-            raise ValueError(f"size must be a positive number of pixels, got {size}")
+            raise ConfigError(f"size must be a positive number of pixels, got {size}")
         w, h = max(1, round(w * int(size) / h)), int(size)
         resample = Image.Resampling.NEAREST if h > pair.shape[1] else Image.Resampling.BOX
         images = [Image.fromarray(f).resize((w, h), resample) for f in pair]

@@ -13,6 +13,8 @@ from pathlib import Path
 import decord
 import numpy as np
 
+from ..core.errors import ConfigError, DataError
+
 DECODE_BATCH = 128  # frames per decord call: bounds the extra copy decord makes while decoding
 
 _DECORD_ERRORS = (RuntimeError, decord.DECORDError)
@@ -20,11 +22,11 @@ _DECORD_ERRORS = (RuntimeError, decord.DECORDError)
 
 def _open(path: Path) -> decord.VideoReader:
     if not path.is_file():
-        raise ValueError(f"{path}: video file not found")
+        raise DataError(f"{path}: video file not found")
     try:
         return decord.VideoReader(str(path), ctx=decord.cpu(0))
     except _DECORD_ERRORS as exc:
-        raise ValueError(f"{path}: cannot open video (corrupt or truncated file?): {_short(exc)}") from None
+        raise DataError(f"{path}: cannot open video (corrupt or truncated file?): {_short(exc)}") from None
 
 
 def _short(exc: Exception) -> str:
@@ -47,20 +49,20 @@ def read_video(path: str | Path, frame_step: int = 1, max_frames: int | None = N
     """
     path = Path(path)
     if frame_step < 1:
-        raise ValueError(f"{path}: frame_step must be >= 1, got {frame_step}")
+        raise ConfigError(f"{path}: frame_step must be >= 1, got {frame_step}")
     reader = _open(path)
     indices = np.arange(0, len(reader), frame_step)
     if max_frames is not None:
         indices = indices[: max(int(max_frames), 0)]
     if len(indices) == 0:
-        raise ValueError(f"{path}: the video has no frames to read")
+        raise DataError(f"{path}: the video has no frames to read")
     out = None
     for start in range(0, len(indices), DECODE_BATCH):
         batch = indices[start : start + DECODE_BATCH]
         try:
             frames = reader.get_batch(batch.tolist()).asnumpy()
         except _DECORD_ERRORS as exc:
-            raise ValueError(
+            raise DataError(
                 f"{path}: cannot decode frames {batch[0]}..{batch[-1]} of {len(reader)}"
                 f" (corrupt or truncated video?): {_short(exc)}"
             ) from None
@@ -80,7 +82,7 @@ def read_labeled_video(path: str | Path, labels_path: str | Path, n_labels: int,
     """
     n_video = video_frame_count(path)
     if n_video != n_labels:
-        raise ValueError(f"{path} has {n_video} frames but {labels_path} has {n_labels} {unit}:"
-                         " frames and labels must have the same length")
+        raise DataError(f"{path} has {n_video} frames but {labels_path} has {n_labels} {unit}:"
+                        " frames and labels must have the same length")
     frames = read_video(path, frame_step=frame_step, max_frames=max_frames)
     return frames, np.arange(0, n_labels, frame_step)[: len(frames)]

@@ -34,8 +34,9 @@ from typing import Any, Callable, Mapping
 import torch
 import yaml
 
+from ..core.errors import WorkbenchError
 from ..core.locks import hold
-from ..core.paths import atomic_write, check_id, models_dir
+from ..core.paths import atomic_write, atomic_write_text, check_id, models_dir
 from .card import ModelCard
 from .device import default_device
 
@@ -60,7 +61,7 @@ CARD_FIELDS = {"model_id": str, "architecture": str, "model": dict, "config": di
 OPTIONAL_FIELDS = {"heads": dict, "main_head": str, "games": list, "data": list, "history": list}
 
 
-class ModelLibraryError(LookupError):
+class ModelLibraryError(WorkbenchError, LookupError):
     """A model is missing from the library, or one of its files is incomplete, altered or unsafe."""
 
 
@@ -203,10 +204,6 @@ def atomic_torch_save(obj: Any, path: Path) -> str:
     data = tensor_bytes(obj)
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
     return hashlib.sha256(data).hexdigest()
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def save_model(model_id: str, model: torch.nn.Module, card: Mapping) -> Path:

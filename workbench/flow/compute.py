@@ -35,6 +35,8 @@ from typing import Mapping
 import cv2
 import numpy as np
 
+from ..core.errors import ConfigError
+
 METHODS = ("farneback", "dis")
 
 # Farneback on 96x96 game frames. These are the OpenCV tutorial's values (seed 000 does not
@@ -80,7 +82,7 @@ def method_parameters(method: str) -> dict:
 
 def check_method(method: str) -> str:
     if method not in METHODS:
-        raise ValueError(f"unknown optical flow method {method!r}; expected one of {METHODS}")
+        raise ConfigError(f"unknown optical flow method {method!r}; expected one of {METHODS}")
     return method
 
 
@@ -149,7 +151,7 @@ def flow_statistics(flow: np.ndarray, grid: tuple[int, int] = (4, 4)) -> dict[st
     n, h, w, _ = flow.shape
     gy, gx = grid
     if not (1 <= gy <= h and 1 <= gx <= w):
-        raise ValueError(f"grid {grid} does not fit frames of {h}x{w} pixels")
+        raise ConfigError(f"grid {grid} does not fit frames of {h}x{w} pixels")
     dx, dy = np.ascontiguousarray(flow[..., 0]), np.ascontiguousarray(flow[..., 1])  # (n, y, x) each
     mag, angle = cv2.cartToPolar(dx.reshape(-1, w), dy.reshape(-1, w), angleInDegrees=True)  # [0, 360), ~0.3° accurate
     mag, angle = mag.reshape(n, -1), angle.reshape(n, -1)

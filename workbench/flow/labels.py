@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..core.errors import ConfigError
 from ..data.schema import STEER_CLASSES, UNLABELED, steer_from_sign
 
 DEFAULT_THRESHOLD = "auto"
@@ -70,10 +71,10 @@ def parse_threshold(threshold: float | str) -> tuple[str, float | None]:
         try:
             threshold = float(threshold)
         except ValueError:
-            raise ValueError(usage) from None
+            raise ConfigError(usage) from None
     value = float(threshold)
     if not np.isfinite(value) or value < 0:
-        raise ValueError(f"threshold must be a non-negative number of px/frame, got {threshold!r}")
+        raise ConfigError(f"threshold must be a non-negative number of px/frame, got {threshold!r}")
     return "px", value
 
 
@@ -110,7 +111,7 @@ def auto_percentile(magnitude, method: str = "gmm", floor: float = NOISE_FLOOR, 
     elif method == "otsu":
         share = np.mean(x <= _otsu(x))
     else:
-        raise ValueError(f"method must be 'gmm' or 'otsu', got {method!r}")
+        raise ConfigError(f"method must be 'gmm' or 'otsu', got {method!r}")
     return float(100.0 * (low.mean() + (1 - low.mean()) * share))
 
 
@@ -154,7 +155,7 @@ def game_signs(games, flow_sign: Mapping[str, int] | None, attrs: Mapping) -> di
     out = {str(g): int(given.get(str(g), 1)) for g in games}
     bad = {g: s for g, s in out.items() if s not in (1, -1)}
     if bad:
-        raise ValueError(f"flow_sign must be +1 or -1 per game, got {bad}")
+        raise ConfigError(f"flow_sign must be +1 or -1 per game, got {bad}")
     return out
 
 

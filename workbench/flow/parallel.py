@@ -31,6 +31,7 @@ import zarr
 from dask.callbacks import Callback
 from tqdm.auto import tqdm
 
+from ..core.errors import ConfigError
 from ..data.store import COORD_CHUNK, derived_path, open_store, write_dataset_atomic
 from ..core.locks import store_lock
 from ..core.provenance import code_version, now_utc
@@ -146,7 +147,7 @@ def _runner(workers: int, scheduler: str | None) -> Callable[[Sequence[Task], tq
         return lambda tasks, bar, n: _run_distributed(tasks, bar, n, None)
     if "://" in scheduler:
         return lambda tasks, bar, n: _run_distributed(tasks, bar, n, scheduler)
-    raise ValueError(
+    raise ConfigError(
         f"scheduler {scheduler!r}: use None, 'processes', 'local' or a dask scheduler address like 'tcp://host:8786'"
     )
 

@@ -24,6 +24,7 @@ from typing import Sequence
 import numpy as np
 import xarray as xr
 
+from ..core.errors import ConfigError, DataError
 from ..data.episode import successor_mask
 from ..data.schema import is_input
 
@@ -48,7 +49,7 @@ def step_actions(ds: xr.Dataset, space: str) -> tuple[np.ndarray, list[str]]:
     """float32 ``(n_frames, A)`` actions of every step ``t -> t+1`` of ``ds`` in ``space`` (see the
     module docstring) and the column names; rows without a valid action are NaN."""
     if space not in ACTION_SPACES:
-        raise ValueError(f"unknown action space {space!r}; expected one of {ACTION_SPACES}")
+        raise ConfigError(f"unknown action space {space!r}; expected one of {ACTION_SPACES}")
     game = ds["game"].values.astype(str)
     has_next = successor_mask(game, ds["episode"].values, ds["step"].values)
     if space == "inputs":
@@ -65,13 +66,13 @@ def step_actions(ds: xr.Dataset, space: str) -> tuple[np.ndarray, list[str]]:
             columns.append(name)
             out.append(v)
         if not columns:
-            raise ValueError(f"{ds.attrs.get('dataset_id', 'dataset')} has no input labels for the 'inputs'"
+            raise DataError(f"{ds.attrs.get('dataset_id', 'dataset')} has no input labels for the 'inputs'"
                              " action space")
         actions = np.stack(out, axis=1)
     else:
         missing = [v for v in ("pos_x", "pos_y", "angle") if v not in ds]
         if missing:
-            raise ValueError(f"the 'motion' action space needs player position and angle; {missing} missing"
+            raise DataError(f"the 'motion' action space needs player position and angle; {missing} missing"
                              f" in {ds.attrs.get('dataset_id', 'dataset')}")
         x, y, angle = (np.asarray(ds[v].values, np.float64) for v in ("pos_x", "pos_y", "angle"))
         dx, dy = np.diff(x, append=np.nan), np.diff(y, append=np.nan)
@@ -100,7 +101,7 @@ class ActionSpace:
         """Statistics of the finite rows of ``actions (n, A)``; a constant column gets std 1."""
         rows = actions[np.isfinite(actions).all(axis=1)]
         if not len(rows):
-            raise ValueError(f"no valid '{name}' actions to fit the action space on")
+            raise DataError(f"no valid '{name}' actions to fit the action space on")
         std = rows.std(axis=0)
         return cls(name, list(columns), rows.mean(axis=0).tolist(), np.where(std > 1e-6, std, 1.0).tolist())
 

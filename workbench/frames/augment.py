@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 import torch
 
+from ..core.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class FlipPlan:
@@ -55,7 +57,7 @@ def flip_plan(heads: Mapping[str, Sequence[str]], kinds: Mapping[str, str],
         a, b = pair
         present = [k for k in (a, b) if k in heads]
         if len(present) == 1:
-            raise ValueError(f"hflip swaps {a} and {b}, but only {present[0]} is a head; add both or neither")
+            raise ConfigError(f"hflip swaps {a} and {b}, but only {present[0]} is a head; add both or neither")
         if len(present) == 2:
             swaps.append((a, b))
     return FlipPlan(perms, tuple(swaps))

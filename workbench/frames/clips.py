@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..core.errors import ConfigError, DataError
 from .actions import step_actions
 from .sources import Source
 from .split import split_transitions
@@ -55,8 +56,8 @@ class ClipIndex:
         for src in self.sources:
             actions, cols = step_actions(src.open().drop_vars("frames"), space)
             if columns is not None and cols != columns:
-                raise ValueError(f"action space {space!r}: {src.dataset_id} has columns {cols}, another dataset"
-                                 f" {columns}")
+                raise DataError(f"action space {space!r}: {src.dataset_id} has columns {cols}, another dataset"
+                                f" {columns}")
             per_source.append(actions)
             columns = cols
         return replace(self, actions=per_source, action_columns=columns)
@@ -76,7 +77,7 @@ class ClipIndex:
             ds = self.sources[int(s)].open()
             missing = [v for v in ("pos_x", "pos_y", "angle") if v not in ds]
             if missing:
-                raise ValueError(f"{self.sources[int(s)].dataset_id} records no player pose ({missing} missing)")
+                raise DataError(f"{self.sources[int(s)].dataset_id} records no player pose ({missing} missing)")
             poses = np.stack([np.asarray(ds[v].values, np.float64) for v in ("pos_x", "pos_y", "angle")], axis=1)
             rows = np.flatnonzero(self.source[positions] == s)
             out[rows] = poses[self.start[positions[rows], None] + np.arange(self.length)]
@@ -91,7 +92,7 @@ def build_clip_index(sources: Sequence[Source], length: int, games: Sequence[str
                      fractions: Sequence[float] = (0.7, 0.1, 0.2), split_seed: int = 0) -> ClipIndex:
     """Every clip of ``length`` frames of ``sources`` that stays in one episode and one split block."""
     if length < 2:
-        raise ValueError(f"a clip needs at least 2 frames, got length={length}")
+        raise ConfigError(f"a clip needs at least 2 frames, got length={length}")
     pairs = split_transitions(sources, games, block, fractions, split_seed)
     src, frame = pairs.source.astype(np.int64), pairs.frame
     breaks = np.ones(len(frame), bool)

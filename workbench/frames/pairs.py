@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from ..core.errors import ConfigError, DataError
 from ..data.schema import is_input
 from ..data.store import open_store
 from .sources import Source
@@ -30,12 +31,12 @@ def label_classes(var: xr.DataArray) -> tuple[str, list[str]]:
     """``(kind, class names)`` of a discrete label variable; binary keys are ``["0", "1"]``."""
     kind = var.attrs.get("kind")
     if not is_input(var.attrs):
-        raise ValueError(f"label {var.name!r} is an {var.attrs['role']}, not a player input; heads predict inputs only")
+        raise ConfigError(f"label {var.name!r} is an {var.attrs['role']}, not a player input; heads predict inputs only")
     if kind == "binary":
         return kind, list(BINARY_CLASSES)
     if kind == "categorical":
         return kind, [str(c) for c in var.attrs["classes"]]
-    raise ValueError(f"label {var.name!r} is {kind or 'not a label'}; heads need categorical or binary labels")
+    raise ConfigError(f"label {var.name!r} is {kind or 'not a label'}; heads need categorical or binary labels")
 
 
 def default_heads(sources: Sequence[Source]) -> list[str]:
@@ -49,7 +50,7 @@ def default_heads(sources: Sequence[Source]) -> list[str]:
                 if spec["name"] not in heads:
                     heads.append(spec["name"])
     if not heads:
-        raise ValueError("the datasets have no categorical or binary labels to train heads on")
+        raise DataError("the datasets have no categorical or binary labels to train heads on")
     return heads
 
 
@@ -114,7 +115,7 @@ def build_pair_index(
     """
     unknown_targets = set(targets or {}) - set(heads)
     if unknown_targets:
-        raise ValueError(f"targets for {sorted(unknown_targets)}, which are not heads {list(heads)}")
+        raise ConfigError(f"targets for {sorted(unknown_targets)}, which are not heads {list(heads)}")
     targets = {h: (targets or {}).get(h, h) for h in heads}
     pairs = split_transitions(sources, games, block, fractions, split_seed)
     head_classes: dict[str, list[str]] = {}
@@ -128,13 +129,13 @@ def build_pair_index(
                 continue
             kind, classes = label_classes(ds[var])
             if head_classes.setdefault(head, classes) != classes:
-                raise ValueError(f"head {head!r}: {src.dataset_id} has classes {classes}, another dataset"
-                                 f" {head_classes[head]}")
+                raise DataError(f"head {head!r}: {src.dataset_id} has classes {classes}, another dataset"
+                                f" {head_classes[head]}")
             kinds[head] = kind
             y[head][rows] = np.asarray(ds[var].values, np.int64)[pairs.frame[rows]]
     missing = [h for h in heads if h not in head_classes]
     if missing:
-        raise ValueError(f"heads {missing} (targets {[targets[h] for h in missing]}) are in none of the datasets")
+        raise ConfigError(f"heads {missing} (targets {[targets[h] for h in missing]}) are in none of the datasets")
     keep = np.any([v >= 0 for v in y.values()], axis=0) if labeled_only else np.ones(len(pairs), bool)
     return PairIndex(
         sources=pairs.sources, games=pairs.games, heads={h: head_classes[h] for h in heads},
@@ -161,11 +162,11 @@ def finetune_mask(index: PairIndex, game: str, head: str, k_per_class: int | Non
     ``fraction``: that share of the game's train pairs with any label. Drawn with ``seed``.
     """
     if game not in index.games:
-        raise ValueError(f"finetune game {game!r} is not among {index.games}")
+        raise ConfigError(f"finetune game {game!r} is not among {index.games}")
     rng = np.random.default_rng([int(seed), zlib.crc32(b"finetune")])
     pool = (index.split == 0) & (index.game == index.games.index(game))
     if not pool.any():
-        raise ValueError(f"game {game!r} has no labeled train pairs to fine-tune on")
+        raise DataError(f"game {game!r} has no labeled train pairs to fine-tune on")
     mask = np.zeros(len(index), bool)
     if k_per_class is not None:
         y = index.y[head]

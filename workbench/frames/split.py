@@ -29,6 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..core.errors import ConfigError
 from ..data.episode import successor_mask
 from .sources import Source
 
@@ -108,7 +109,7 @@ def split_transitions(sources: Sequence[Source], games: Sequence[str] | None = N
     if games is not None:
         absent = sorted(set(games) - set(all_games))
         if absent:
-            raise ValueError(f"games {absent} are not in the datasets (they hold {all_games})")
+            raise ConfigError(f"games {absent} are not in the datasets (they hold {all_games})")
         all_games = [g for g in all_games if g in set(games)]
     keep = np.isin(game, all_games) & (split != PURGED)
     lookup = {g: i for i, g in enumerate(all_games)}

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 import zarr
 
+from ..core.errors import DataError
 from ..data.episode import resize_frames
 from .sources import Source
 
@@ -129,7 +130,7 @@ class PairSampler:
                  batch_size: int, chunks_per_batch: int = 8):
         weights = np.asarray(weights, np.float64)
         if not (weights > 0).any():
-            raise ValueError("no pairs to sample from (all sampling weights are 0)")
+            raise DataError("no pairs to sample from (all sampling weights are 0)")
         key = np.asarray(source, np.int64) * (1 << 40) + np.asarray(frame, np.int64) // np.asarray(chunk_len)[source]
         _, chunk_of = np.unique(key, return_inverse=True)
         self.order = np.argsort(chunk_of, kind="stable")  # pair positions grouped by chunk

@@ -21,6 +21,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
+from ..core.errors import ConfigError
 from ..data.recorders import env_seed, get_engine, planned
 from ..data.runners import EnvRunner, Observation, Transition
 
@@ -84,11 +85,11 @@ def make_agent(name: str) -> Agent:
     kind, _, model = name.partition(":")
     if kind == "mpc":
         if not model:
-            raise ValueError("agent 'mpc' is unavailable without models: name its planner from the model library,"
+            raise ConfigError("agent 'mpc' is unavailable without models: name its planner from the model library,"
                              " mpc:<controller id> (or an action-conditioned world model id); `workbench models` lists them")
         from .mpc import MPCAgent
 
         return MPCAgent(model)
     if name not in AGENTS:
-        raise ValueError(f"unknown agent {name!r}; known agents: {', '.join(AGENTS)}, mpc:<planner id>")
+        raise ConfigError(f"unknown agent {name!r}; known agents: {', '.join(AGENTS)}, mpc:<planner id>")
     return AGENTS[name]()

@@ -29,6 +29,7 @@ import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
+from ..core.errors import ConfigError, DataError
 from ..analysis import levels as lv
 from ..core.locks import hold
 from ..core.paths import atomic_write, check_id, studies_dir
@@ -67,12 +68,12 @@ class LevelsConfig:
 
     def __post_init__(self):
         if not self.games or not self.agents:
-            raise ValueError("levels: give at least one game and one agent")
+            raise ConfigError("levels: give at least one game and one agent")
         for game, cap in self.games.items():
             if int(cap) < 1:
-                raise ValueError(f"levels: the cap of {game} must be at least 1 step, got {cap}")
+                raise ConfigError(f"levels: the cap of {game} must be at least 1 step, got {cap}")
         if int(self.episodes) < 1:
-            raise ValueError(f"levels: episodes must be at least 1, got {self.episodes}")
+            raise ConfigError(f"levels: episodes must be at least 1, got {self.episodes}")
         self.games = {str(g): int(c) for g, c in self.games.items()}
         self.run_id = check_id(self.run_id or f"levels-{'-'.join(self.games)[:60]}-n{self.episodes}-s{self.seed}",
                                "levels run id")
@@ -82,7 +83,7 @@ class LevelsConfig:
         """A run over the games of a named level set (``max_steps`` caps every game lower)."""
         sets = level_sets()
         if level_set not in sets:
-            raise ValueError(f"unknown level set {level_set!r}; known: {', '.join(sets)}")
+            raise ConfigError(f"unknown level set {level_set!r}; known: {', '.join(sets)}")
         games = {g: min(c, max_steps) if max_steps else c for g, c in sets[level_set]["games"].items()}
         episodes, seed = kw.get("episodes", 3), kw.get("seed", 0)
         kw.setdefault("run_id", f"levels-{level_set}-n{episodes}-s{seed}" + (f"-cap{max_steps}" if max_steps else ""))
@@ -117,7 +118,7 @@ def _check_record(folder: Path, cfg: LevelsConfig) -> None:
     old = json.loads(path.read_text())["config"]
     fixed = ("games", "episodes", "seed")
     if any(old.get(k) != asdict(cfg)[k] for k in fixed):
-        raise ValueError(f"levels run {cfg.run_id} ({path}) was made with other games, caps, episodes or seed; "
+        raise ConfigError(f"levels run {cfg.run_id} ({path}) was made with other games, caps, episodes or seed; "
                          "give another --run-id or delete the folder")
 
 
@@ -131,7 +132,7 @@ def run_levels(cfg: LevelsConfig, progress: bool = True, log: Callable[[str], No
     agents = list(agents) if agents is not None else [make_agent(a) for a in cfg.agents]  # mpc without models stops here
     ids = [a.id for a in agents]
     if len(set(ids)) != len(ids):
-        raise ValueError(f"levels: agents with the same id {ids}")
+        raise ConfigError(f"levels: agents with the same id {ids}")
     games = {g: find_game(g) for g in cfg.games}
     folder.mkdir(parents=True, exist_ok=True)
     with hold(folder / "levels.lock", f"levels run {cfg.run_id}"):
@@ -184,7 +185,7 @@ def read_episode_rows(folder: Path) -> pd.DataFrame:
     """The episode table of a run: one row per finished episode (scalars only)."""
     rows = [json.loads(p.read_text()) for p in sorted((Path(folder) / "rows").glob("*/*/ep*.json"))]
     if not rows:
-        raise ValueError(f"levels run {folder}: no finished episodes yet")
+        raise DataError(f"levels run {folder}: no finished episodes yet")
     return pd.DataFrame(rows)
 
 

@@ -25,6 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from ..core.errors import ConfigError
 from ..data.episode import resize_frame
 from ..data.recorders import env_seed, get_engine, planned
 from ..data.runners import EnvRunner, Observation, Transition
@@ -46,7 +47,7 @@ def episode_goal(runner: EnvRunner, rng: np.random.Generator, steps: int = GOAL_
         if terminated or truncated:
             break
     if "pos_x" not in obs.state:
-        raise ValueError(f"game {runner.game_cfg['game']}: goals need the player's position (ViZDoom)")
+        raise ConfigError(f"game {runner.game_cfg['game']}: goals need the player's position (ViZDoom)")
     return seed, {"frame": obs.frame, "x": float(obs.state["pos_x"]), "y": float(obs.state["pos_y"]), "steps": steps}
 
 
@@ -82,12 +83,12 @@ class MPCAgent:
         from ..methods.worldmodel.evaluate import resolve_model
 
         if not 1 <= int(replan) <= int(horizon):
-            raise ValueError(f"mpc: replan must be in [1, horizon={horizon}], got {replan}")
+            raise ConfigError(f"mpc: replan must be in [1, horizon={horizon}], got {replan}")
         model, card = resolve_model(planner, device)
         world_id = card.get("world_model") or card["model_id"]
         if card["architecture"] == "LatentActionWorldModel":
             if model.family != "action":
-                raise ValueError(f"mpc: {planner} is a latent-action world model; give one of its controllers"
+                raise ConfigError(f"mpc: {planner} is a latent-action world model; give one of its controllers"
                                  " (or an action-conditioned world model)")
             self.world, self.controller = model, None
         else:

@@ -14,6 +14,7 @@ from typing import Callable, Iterable, Mapping
 
 from tqdm.auto import tqdm
 
+from ..core.errors import ConfigError
 from ..data.catalog import CatalogEntry, CatalogError, load_catalog
 from ..data.episode import Episode
 from ..data.recorders import episode_rng, get_engine
@@ -50,7 +51,7 @@ def play(agent: str | Agent, game: str, episodes: int = 1, seed: int = 0, max_st
     """
     for name, value in (("episodes", episodes), ("max_steps", max_steps)):
         if int(value) < 1:
-            raise ValueError(f"play: {name} must be at least 1, got {value}")
+            raise ConfigError(f"play: {name} must be at least 1, got {value}")
     agent = make_agent(agent) if isinstance(agent, str) else agent
     entry, game_cfg = find_game(game)
     path = play_path(agent.id, game, episodes, seed, max_steps)

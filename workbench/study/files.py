@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..engine.library import atomic_write_text
+from ..core.paths import atomic_write_text
 from ..core.paths import atomic_write
 
 T = TypeVar("T")

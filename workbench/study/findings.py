@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import pandas as pd
 
-from ..engine.library import atomic_write_text
+from ..core.paths import atomic_write_text
 from ..core.provenance import REPO_ROOT, code_version, now_utc
 from ..core.paths import studies_dir
 from .files import markdown_table

@@ -4,6 +4,9 @@ Each function takes arrays/DataFrames produced by :mod:`workbench.analysis` and 
 HoloViews object; the report renders it to PNG with the matplotlib backend
 (:func:`save_figure`), the dashboard and notebooks show the same object with Bokeh. Nothing
 here computes an analysis.
+
+Sizing: in Bokeh a figure fills the width of its page (``responsive``) at a fixed height; a PNG is
+:data:`REPORT_INCHES` wide. Legends sit outside the axes in both, so they never hide data.
 """
 
 from __future__ import annotations
@@ -25,6 +28,20 @@ _BOKEH_MARKERS = ["circle", "triangle", "square", "diamond", "inverted_triangle"
 #: Bokeh tools of the embedding figures: hover names a point, box/lasso select picks frames.
 SCATTER_TOOLS = ["hover", "box_select", "lasso_select"]
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"]
+#: Width of a report PNG (inches; 990 px at :func:`save_figure`'s 110 dpi), legend included.
+REPORT_INCHES = 9
+#: A legend outside the axes, to their right (both backends).
+LEGEND = {"legend_position": "right"}
+
+
+def _page(height: int, min_width: int = 360) -> dict:
+    """Bokeh sizing: as wide as the page (``responsive``), ``height`` px tall."""
+    return {"responsive": True, "height": height, "min_width": min_width}
+
+
+def _report(aspect: float, width: float = REPORT_INCHES) -> dict:
+    """Matplotlib sizing: ``width`` inches wide, axes ``aspect`` times wider than tall."""
+    return {"fig_inches": width, "aspect": aspect}
 
 
 def _ensure_extensions() -> None:
@@ -92,8 +109,9 @@ def embedding_scatter(xy: np.ndarray, action: Sequence[str], game: Sequence[str]
         present = set(df[color_by])
         entries = [(c, color, "circle") for c, color in cmap.items() if c in present]
         entries += [(g, "#616161", markers[g]) for g in games]
-    figure = _style(hv.Overlay(layers), {"title": title, "xaxis": None, "yaxis": None, "legend_position": "right"},
-                    bokeh={"width": 560, "height": 460, "hooks": [_bokeh_legend(entries)]}, mpl={"fig_inches": (6.5, 5)})
+    figure = _style(hv.Overlay(layers), {"title": title, "xaxis": None, "yaxis": None, **LEGEND},
+                    bokeh={**_page(460), "hooks": [_bokeh_legend(entries)]},
+                    mpl={**_report(1.5, 7.5), "hooks": [_mpl_legend(entries)]})
     if select is not None:
         link_selection(figure, select)
     return figure
@@ -127,6 +145,49 @@ def _bokeh_legend(entries: Sequence[tuple[str, str, str]]):
     return hook
 
 
+def _mpl_legend(entries: Sequence[tuple[str, str, str]]):
+    """The matplotlib counterpart of :func:`_bokeh_legend`: one legend of ``(label, colour, Bokeh
+    marker)`` entries outside the axes, replacing the colour legend HoloViews draws inside them."""
+    markers = dict(zip(_BOKEH_MARKERS, _MPL_MARKERS))
+
+    def hook(plot, element):
+        from matplotlib.legend import Legend
+        from matplotlib.lines import Line2D
+
+        ax = plot.handles["axis"]
+        for legend in ax.findobj(Legend):
+            legend.remove()
+        handles = [Line2D([], [], linestyle="", marker=markers.get(marker, "o"), markersize=7, color=color,
+                          label=label) for label, color, marker in entries]
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1), frameon=False)
+
+    return hook
+
+
+def _fit_bars(plot, element):
+    """Matplotlib hook: x limits around every bar (HoloViews' grouped bars overrun the edges)."""
+    ax = plot.handles["axis"]
+    if not ax.patches:
+        return
+    lo = min(p.get_x() for p in ax.patches)
+    hi = max(p.get_x() + p.get_width() for p in ax.patches)
+    ax.set_xlim(lo - 0.02 * (hi - lo), hi + 0.02 * (hi - lo))
+
+
+def _log_panel(aspect: float):
+    """Matplotlib hook for a log-x panel: axes ``aspect`` times wider than tall (HoloViews' ``aspect``
+    is in data units on log axes), ticks only at the plotted knob values."""
+    def hook(plot, element):
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+
+        ax = plot.handles["axis"]
+        ax.set_box_aspect(1 / aspect)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+    return hook
+
+
 def embedding_density(xy: np.ndarray, action: Sequence[str], game: Sequence[str], color_by: str = "action",
                       title: str = "", hover: Mapping[str, Sequence] | None = None, select: Callable | None = None):
     """:func:`embedding_scatter` for large point sets (Bokeh only): a datashaded image.
@@ -151,8 +212,7 @@ def embedding_density(xy: np.ndarray, action: Sequence[str], game: Sequence[str]
         link_selection(points, select)  # the datashaded image's plot reports selections of its input
     shaded = dynspread(datashade(points, aggregator=ds.count_cat(color_by), color_key=cmap,
                                  selector=ds.first("x")), threshold=0.6, max_px=3)
-    return shaded.opts(tools=SCATTER_TOOLS, title=title, xaxis=None, yaxis=None, legend_position="right",
-                       width=560, height=460)
+    return shaded.opts(tools=SCATTER_TOOLS, title=title, xaxis=None, yaxis=None, **LEGEND, **_page(460))
 
 
 #: Point count above which :func:`embedding_view` draws a datashaded image.
@@ -185,7 +245,7 @@ def matrix_heatmap(matrix: pd.DataFrame, title: str = "", xlabel: str = "neighbo
     return _style(heat, {"cmap": "viridis", "clim": (vmin, vmax), "colorbar": True, "xlabel": xlabel,
                          "ylabel": ylabel, "title": title, "xrotation": 45, "xticks": list(enumerate(cols)),
                          "yticks": [(len(rows) - 1 - i, r) for i, r in enumerate(rows)]},
-                  bokeh={"tools": ["hover"], "width": 540, "height": 460},
+                  bokeh={"tools": ["hover"], **_page(460)},
                   mpl={"fig_inches": (6.5, 5), "show_values": True})
 
 
@@ -213,9 +273,8 @@ def curves(df: pd.DataFrame, x: str, y: str, by: str, title: str = "", marks: Ma
                                  mpl={"linestyle": "dashed"}))
     if cursor is not None:
         layers.append(_style(hv.VLine(cursor), {"color": "black"}))
-    return _style(hv.Overlay(layers), {"title": title, "xlabel": xlabel or x, "ylabel": ylabel or y,
-                                        "legend_position": "right"},
-                  bokeh={"width": 600, "height": 380}, mpl={"fig_inches": (7, 4)})
+    return _style(hv.Overlay(layers), {"title": title, "xlabel": xlabel or x, "ylabel": ylabel or y, **LEGEND},
+                  bokeh=_page(380), mpl=_report(2))
 
 
 def error_vs_strength(points: pd.DataFrame, references: pd.DataFrame | None = None, title: str = "",
@@ -235,7 +294,8 @@ def error_vs_strength(points: pd.DataFrame, references: pd.DataFrame | None = No
     dashes = ["dashed", "dotted", "dashdot"]
     ref_labels = list(dict.fromkeys(refs["label"]))
     panels = []
-    for panel, part in points.groupby("panel", sort=False):
+    groups = list(points.groupby("panel", sort=False))
+    for i, (panel, part) in enumerate(groups):
         lo, hi = float(part["knob_value"].min()), float(part["knob_value"].max())
         lo, hi = (lo / 2, hi * 2) if lo == hi else (lo, hi)
         layers = []
@@ -250,9 +310,11 @@ def error_vs_strength(points: pd.DataFrame, references: pd.DataFrame | None = No
                                           label=f"{ref.label} · {ref.line}"),
                                  {"color": colors.get(ref.line, "black")}, bokeh={"line_dash": dash},
                                  mpl={"linestyle": dash}))
+        legend = LEGEND if i == len(groups) - 1 else {"show_legend": False}  # the lines are the same in every panel
         panels.append(_style(hv.Overlay(layers), {"title": f"{panel}", "xlabel": str(part["knob"].iloc[0]),
-                                                  "ylabel": ylabel, "logx": True},
-                             bokeh={"width": 380, "height": 320}, mpl={"fig_inches": (4.2, 3.4)}))
+                                                  "ylabel": ylabel, "logx": True,
+                                                  "xticks": sorted(set(part["knob_value"].astype(float))), **legend},
+                             bokeh=_page(320, 260), mpl={**_report(1.3, 3.4), "hooks": [_log_panel(1.3)]}))
     layout = hv.Layout(panels).cols(3)
     layout = layout.opts(shared_axes=False, backend="bokeh").opts(shared_axes=False, sublabel_format="",
                                                                   backend="matplotlib")
@@ -261,15 +323,22 @@ def error_vs_strength(points: pd.DataFrame, references: pd.DataFrame | None = No
 
 def grouped_bars(df: pd.DataFrame, group: str, category: str, value: str, title: str = "",
                  chance: float | None = None, ylabel: str | None = None) -> hv.Overlay:
-    """Bars of ``value`` per ``group`` (e.g. game) and ``category`` (e.g. method), with a chance line."""
+    """Bars of ``value`` per ``group`` (e.g. game) and ``category`` (e.g. method), with a chance line.
+
+    Groups and categories keep the order of ``df``; each category has one colour, named in a legend
+    outside the axes (the browser also labels every bar).
+    """
     _ensure_extensions()
-    bars = _style(hv.Bars(df, [group, category], value), {"title": title, "ylabel": ylabel or value, "ylim": (0, 1),
-                                                          "xrotation": 90},
-                  bokeh={"width": 680, "height": 400, "tools": ["hover"], "color": category, "cmap": _PALETTE},
-                  mpl={"fig_inches": (8, 4.5)})
+    categories = list(dict.fromkeys(df[category]))
+    colors = game_colors(categories)
+    bars = hv.Bars(df, [group, hv.Dimension(category, values=categories)], value)
+    bars = _style(bars, {"ylabel": ylabel or value, "ylim": (0, 1), "show_legend": True},
+                  bokeh={"tools": ["hover"], "color": category, "cmap": colors, "xrotation": 90},
+                  mpl={"multi_level": False, "color": hv.dim(category).categorize(colors), "padding": 0,
+                       "xrotation": 30, **LEGEND})
     line = _style(hv.HLine(np.nan if chance is None else chance), {"color": "black"},
                   bokeh={"line_dash": "dotted"}, mpl={"linestyle": "dotted"})
-    return bars * line
+    return _style(bars * line, {"title": title, **LEGEND}, bokeh=_page(400), mpl={**_report(2.6), "hooks": [_fit_bars]})
 
 
 
@@ -309,20 +378,20 @@ def save_figure(obj, path: Path, dpi: int = 110) -> Path:
 
 def _agent_panels(df: pd.DataFrame, sort: str, layers: Callable[[pd.DataFrame, str, str], list], title: str,
                   common: Mapping):
-    """One overlay per game (a two-column layout when several) of ``layers(rows, agent, colour)``
+    """One overlay per game (stacked in one column when several) of ``layers(rows, agent, colour)``
     for each agent's rows sorted by ``sort``; ``common`` holds the axis labels and limits."""
     def draw(rows: pd.DataFrame, game: str) -> hv.Overlay:
         agents = list(dict.fromkeys(rows["agent"]))
         colors = game_colors(agents)
         overlay = hv.Overlay([layer for agent in agents for layer in
                               layers(rows[rows["agent"] == agent].sort_values(sort), agent, colors[agent])])
-        return _style(overlay, {"title": title or str(game), "legend_position": "right", **common},
-                      bokeh={"width": 560, "height": 340}, mpl={"fig_inches": (6.5, 3.8)})
+        return _style(overlay, {"title": title or str(game), **LEGEND, **common}, bokeh=_page(340, 300),
+                      mpl=_report(1.6, 4.5))
 
     games = list(dict.fromkeys(df["game"]))
     if len(games) == 1:
         return draw(df, games[0])
-    return hv.Layout([draw(df[df["game"] == g], g) for g in games]).cols(2)
+    return hv.Layout([draw(df[df["game"] == g], g) for g in games]).cols(1)  # legends right of each panel
 
 
 def kaplan_meier_curves(curves: pd.DataFrame, title: str = ""):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from ...core.errors import ConfigError
+
 FORMATS = {
     "atari_head": "Atari-HEAD trials (<trial>.tar.bz2 of PNGs + <trial>.txt CSV)",
     "vpt": "VPT contractor data (<name>.mp4 + <name>.jsonl)",
@@ -23,5 +25,5 @@ FORMATS = {
 def get_importer(fmt: str) -> ModuleType:
     """The importer module for ``fmt``; a clear error lists the known formats."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown import format {fmt!r}; known formats: {', '.join(FORMATS)}")
+        raise ConfigError(f"unknown import format {fmt!r}; known formats: {', '.join(FORMATS)}")
     return importlib.import_module(f"{__name__}.{fmt}")

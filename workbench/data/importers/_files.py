@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Iterator
 
+from ...core.errors import ConfigError, DataError
 from ...core.paths import resolve_under
 
 _ROOT: ContextVar[Path | None] = ContextVar("import_root", default=None)
@@ -35,7 +36,7 @@ def checked(path: Path) -> Path:
         try:
             resolve_under(root, path)
         except ValueError:
-            raise ValueError(
+            raise ConfigError(
                 f"{path}: resolves to {Path(path).resolve()}, outside the import root {root}"
                 " (a symlink may not lead out of it)"
             ) from None
@@ -49,7 +50,7 @@ def natural_key(path: Path) -> list:
 
 def _check_exists(path: Path) -> None:
     if not path.exists():
-        raise ValueError(f"{path}: no such file or folder")
+        raise DataError(f"{path}: no such file or folder")
 
 
 def data_files(path: str | Path, suffixes: tuple[str, ...]) -> list[Path]:
@@ -58,11 +59,11 @@ def data_files(path: str | Path, suffixes: tuple[str, ...]) -> list[Path]:
     _check_exists(path)
     if path.is_file():
         if not path.name.endswith(suffixes):
-            raise ValueError(f"{path}: expected a file ending in {' or '.join(suffixes)}")
+            raise DataError(f"{path}: expected a file ending in {' or '.join(suffixes)}")
         return [checked(path)]
     files = sorted((p for p in path.iterdir() if p.is_file() and p.name.endswith(suffixes)), key=natural_key)
     if not files:
-        raise ValueError(f"{path}: no {' or '.join('*' + s for s in suffixes)} files in this folder")
+        raise DataError(f"{path}: no {' or '.join('*' + s for s in suffixes)} files in this folder")
     return [checked(p) for p in files]
 
 
@@ -80,7 +81,7 @@ def paired_files(path: str | Path, main: str, partner: str) -> list[tuple[Path, 
                 base = path.with_name(path.name[: -len(suffix)])
                 break
         else:
-            raise ValueError(f"{path}: expected a {main} or {partner} file")
+            raise DataError(f"{path}: expected a {main} or {partner} file")
         bases = [base]
     else:
         bases = [p.with_name(p.name[: -len(main)]) for p in data_files(path, (main,))]
@@ -89,7 +90,7 @@ def paired_files(path: str | Path, main: str, partner: str) -> list[tuple[Path, 
         a, b = base.with_name(base.name + main), base.with_name(base.name + partner)
         for f in (a, b):
             if not f.is_file():
-                raise ValueError(f"{f}: file missing (every {main} needs its {partner} next to it)")
+                raise DataError(f"{f}: file missing (every {main} needs its {partner} next to it)")
             checked(f)
         pairs.append((a, b))
     return pairs

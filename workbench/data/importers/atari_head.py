@@ -26,6 +26,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from ...core.errors import DataError
 from ..episode import Episode
 from ..schema import STEER_CLASSES, UNLABELED, LabelSchema, LabelSpec
 from ._files import checked, data_files
@@ -74,20 +75,20 @@ def read(path: str | Path, game: str | None = None) -> Iterator[Episode]:
     for tar_path in _trials(path):
         txt_path = tar_path.with_name(tar_path.name[: -len(".tar.bz2")] + ".txt")
         if not txt_path.is_file():
-            raise ValueError(f"{txt_path}: file missing (every trial .tar.bz2 needs its .txt)")
+            raise DataError(f"{txt_path}: file missing (every trial .tar.bz2 needs its .txt)")
         checked(txt_path)
         trial = txt_path.stem
         rows = _read_rows(txt_path)
         pngs = _read_pngs(tar_path, trial)
         missing = [fid for fid in rows["frame_id"] if fid not in pngs]
         if missing:
-            raise ValueError(
+            raise DataError(
                 f"{tar_path}: image {trial}/{missing[0]}.png missing from the archive ({len(missing)} rows"
                 f" of {txt_path.name} have no image): frames and labels do not match"
             )
         extra = set(pngs) - set(rows["frame_id"])
         if extra:
-            raise ValueError(
+            raise DataError(
                 f"{tar_path}: {len(extra)} images have no row in {txt_path.name}"
                 f" (e.g. {trial}/{sorted(extra)[0]}.png): frames and labels do not match"
             )
@@ -112,7 +113,7 @@ def _trials(path: str | Path) -> list[Path]:
     if path.is_file() and path.suffix == ".txt":
         path = path.with_name(path.stem + ".tar.bz2")
         if not path.is_file():
-            raise ValueError(f"{path}: file missing (every trial .txt needs its .tar.bz2)")
+            raise DataError(f"{path}: file missing (every trial .txt needs its .tar.bz2)")
     return data_files(path, (".tar.bz2",))
 
 
@@ -122,9 +123,9 @@ def _number(value: str, txt: Path, line: int, column: str) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise ValueError(f"{txt}: line {line}: {column} {value!r} is not a number or null") from None
+        raise DataError(f"{txt}: line {line}: {column} {value!r} is not a number or null") from None
     if not np.isfinite(number):
-        raise ValueError(f"{txt}: line {line}: {column} {value!r} is not a finite number; null marks a missing value")
+        raise DataError(f"{txt}: line {line}: {column} {value!r} is not a finite number; null marks a missing value")
     return number
 
 
@@ -136,24 +137,24 @@ def _read_rows(txt: Path) -> dict[str, np.ndarray]:
         reader = csv.reader(f)
         header = tuple(h.strip() for h in next(reader, ()))
         if header != HEADER:
-            raise ValueError(f"{txt}: header is {','.join(header)!r}; expected {','.join(HEADER)!r}")
+            raise DataError(f"{txt}: header is {','.join(header)!r}; expected {','.join(HEADER)!r}")
         for line, row in enumerate(reader, start=2):
             if not row:
                 continue
             if len(row) < len(HEADER) or row[0] in ("", "null"):
-                raise ValueError(f"{txt}: line {line}: expected frame_id and at least {len(HEADER)} fields")
+                raise DataError(f"{txt}: line {line}: expected frame_id and at least {len(HEADER)} fields")
             action = row[5].strip()
             if action == "null":
                 code = UNLABELED
             elif action.isdigit() and int(action) < len(ACTIONS):
                 code = int(action)
             else:
-                raise ValueError(
+                raise DataError(
                     f"{txt}: line {line}: unknown action {action!r}; expected an ALE action code 0..17 or null"
                 )
             gaze = [_number(v, txt, line, "gaze position") for v in row[6:] if v.strip() not in ("null", "")]
             if len(gaze) % 2:
-                raise ValueError(f"{txt}: line {line}: gaze positions must be x,y pairs, got {len(gaze)} values")
+                raise DataError(f"{txt}: line {line}: gaze positions must be x,y pairs, got {len(gaze)} values")
             gx, gy = (np.mean(gaze[0::2]), np.mean(gaze[1::2])) if gaze else (np.nan, np.nan)
             cols["frame_id"].append(row[0].strip())
             cols["episode_id"].append(_number(row[1], txt, line, "episode_id"))
@@ -164,7 +165,7 @@ def _read_rows(txt: Path) -> dict[str, np.ndarray]:
             cols["gaze_x"].append(gx)
             cols["gaze_y"].append(gy)
     if not cols["frame_id"]:
-        raise ValueError(f"{txt}: no rows after the header")
+        raise DataError(f"{txt}: no rows after the header")
     out = {k: np.asarray(v, np.float32) for k, v in cols.items() if k not in ("frame_id", "action", "episode_id")}
     out["frame_id"] = np.asarray(cols["frame_id"])
     out["action"] = np.asarray(cols["action"], np.int64)
@@ -199,7 +200,7 @@ def _read_pngs(tar_path: Path, trial: str) -> dict[str, bytes]:
             while raw.read(1 << 20):  # read on to bz2's end-of-stream marker: a cut-off file fails here
                 pass
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise ValueError(f"{tar_path}: cannot read archive (truncated or corrupt .tar.bz2?): {exc}") from None
+        raise DataError(f"{tar_path}: cannot read archive (truncated or corrupt .tar.bz2?): {exc}") from None
     return pngs
 
 
@@ -207,5 +208,5 @@ def _decode_png(png: bytes, where: str) -> np.ndarray:
     """PNG bytes -> RGB uint8 ``(210, 160, 3)``."""
     bgr = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
-        raise ValueError(f"{where} cannot be decoded (corrupt PNG)")
+        raise DataError(f"{where} cannot be decoded (corrupt PNG)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

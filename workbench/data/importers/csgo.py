@@ -24,6 +24,7 @@ import cv2
 import h5py
 import numpy as np
 
+from ...core.errors import DataError
 from ..episode import Episode
 from ..schema import STEER_CLASSES, LabelSchema, LabelSpec, steer_from_sign
 from ._files import data_files
@@ -78,25 +79,25 @@ def _read_file(h5_path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         f = h5py.File(h5_path, "r")
     except OSError as exc:
-        raise ValueError(f"{h5_path}: cannot open as HDF5 (corrupt or truncated?): {exc}") from None
+        raise DataError(f"{h5_path}: cannot open as HDF5 (corrupt or truncated?): {exc}") from None
     with f:
         index = sorted(int(m.group(1)) for m in map(_FRAME_KEY.match, f.keys()) if m)
         if not index:
-            raise ValueError(f"{h5_path}: no frame_{{i}}_x datasets; not a CS:GO deathmatch file")
+            raise DataError(f"{h5_path}: no frame_{{i}}_x datasets; not a CS:GO deathmatch file")
         frames, ys = [], []
         for i in index:
             if f"frame_{i}_y" not in f:
-                raise ValueError(f"{h5_path}: frame {i}: frame_{i}_x has no frame_{i}_y (action vector)")
+                raise DataError(f"{h5_path}: frame {i}: frame_{i}_x has no frame_{i}_y (action vector)")
             x, y = f[f"frame_{i}_x"][()], np.asarray(f[f"frame_{i}_y"][()], np.float32).ravel()
             if x.dtype != np.uint8 or x.ndim != 3 or x.shape[2] != 3:
-                raise ValueError(f"{h5_path}: frame {i}: expected a uint8 (h, w, 3) image, not {x.dtype} {x.shape}")
+                raise DataError(f"{h5_path}: frame {i}: expected a uint8 (h, w, 3) image, not {x.dtype} {x.shape}")
             if y.shape != (VECTOR_LEN,):
-                raise ValueError(f"{h5_path}: frame {i}: action vector has {y.size} values; expected {VECTOR_LEN}")
+                raise DataError(f"{h5_path}: frame {i}: action vector has {y.size} values; expected {VECTOR_LEN}")
             for name, block in (("mouse x", y[_MX:_MY]), ("mouse y", y[_MY:])):
                 if not (np.isin(block, (0, 1)).all() and block.sum() == 1):
-                    raise ValueError(f"{h5_path}: frame {i}: the {name} block is not one-hot: {block.tolist()}")
+                    raise DataError(f"{h5_path}: frame {i}: the {name} block is not one-hot: {block.tolist()}")
             if not np.isin(y[:_MX], (0, 1)).all():
-                raise ValueError(f"{h5_path}: frame {i}: key/click values must be 0 or 1: {y[:_MX].tolist()}")
+                raise DataError(f"{h5_path}: frame {i}: key/click values must be 0 or 1: {y[:_MX].tolist()}")
             frames.append(cv2.cvtColor(x, cv2.COLOR_BGR2RGB))
             ys.append(y)
     return np.stack(frames), np.stack(ys)

@@ -25,6 +25,7 @@ from typing import Iterator, Sequence
 import h5py
 import numpy as np
 
+from ...core.errors import ConfigError, DataError
 from ..episode import Episode
 from ..schema import STEER_CLASSES, LabelSchema, LabelSpec, steer_from_sign
 from ._files import checked, data_files
@@ -78,7 +79,7 @@ def read(
                 frames = _frames(_member(group, "observations", where), obs_key, n, where)
                 rewards = np.asarray(_member(group, "rewards", where)[()], np.float32).reshape(-1)
                 if len(rewards) != n:
-                    raise ValueError(f"{where}: {n} actions but {len(rewards)} rewards")
+                    raise DataError(f"{where}: {n} actions but {len(rewards)} rewards")
                 labels = {"reward": rewards}
                 if kind == "discrete":
                     labels.update(_discrete_labels(actions, schema["action"].classes, where))
@@ -95,7 +96,7 @@ def _schema(kind: str, size: int, action_names: Sequence[str] | None, path) -> L
     if kind == "discrete":
         classes = tuple(action_names) if action_names is not None else tuple(str(i) for i in range(max(size, 2)))
         if len(classes) > 127:
-            raise ValueError(f"{path}: {len(classes)} discrete actions; at most 127 fit the int8 label codes")
+            raise DataError(f"{path}: {len(classes)} discrete actions; at most 127 fit the int8 label codes")
         action_specs = [LabelSpec("action", "categorical", classes, "discrete action")]
     else:
         action_specs = [LabelSpec(f"action_{i}", "continuous", description=f"Box action component {i}")
@@ -108,19 +109,19 @@ def _steer_column(steer_from: int | str | None, kind: str, size: int, path) -> i
     if steer_from is None:
         return None
     if kind == "discrete":
-        raise ValueError(
+        raise ConfigError(
             f"{path}: steer_from applies to Box actions; for Discrete actions steer comes from"
             " action_names containing LEFT or RIGHT"
         )
     text = str(steer_from).removeprefix("action_")
     if not text.isdigit() or int(text) >= size:
-        raise ValueError(f"{path}: steer_from={steer_from!r}; expected one of 0..{size - 1} (or action_k)")
+        raise ConfigError(f"{path}: steer_from={steer_from!r}; expected one of 0..{size - 1} (or action_k)")
     return int(text)
 
 
 def _member(group: h5py.Group, name: str, where: str) -> h5py.Dataset | h5py.Group:
     if name not in group:
-        raise ValueError(f"{where}: no {name!r}; a Minari episode has observations, actions and rewards")
+        raise DataError(f"{where}: no {name!r}; a Minari episode has observations, actions and rewards")
     return group[name]
 
 
@@ -128,7 +129,7 @@ def _open(h5_path: Path) -> h5py.File:
     try:
         return h5py.File(h5_path, "r")
     except OSError as exc:
-        raise ValueError(f"{h5_path}: cannot open as HDF5 (corrupt or truncated?): {exc}") from None
+        raise DataError(f"{h5_path}: cannot open as HDF5 (corrupt or truncated?): {exc}") from None
 
 
 def _episode_groups(f: h5py.File, h5_path: Path) -> list[h5py.Group]:
@@ -136,7 +137,7 @@ def _episode_groups(f: h5py.File, h5_path: Path) -> list[h5py.Group]:
     names = sorted((k for k in f.keys() if _EPISODE.match(k)), key=lambda k: int(_EPISODE.match(k).group(1)))
     groups = [f[k] for k in names if isinstance(f[k], h5py.Group)]
     if not groups:
-        raise ValueError(f"{h5_path}: no episode_{{id}} groups; not a Minari dataset file")
+        raise DataError(f"{h5_path}: no episode_{{id}} groups; not a Minari dataset file")
     return groups
 
 
@@ -149,7 +150,7 @@ def _action_space(files: list[Path]) -> tuple[str, int]:
             for group in _episode_groups(f, h5_path):
                 actions = group.get("actions")
                 if not isinstance(actions, h5py.Dataset):
-                    raise ValueError(
+                    raise DataError(
                         f"{h5_path}: {group.name}: actions must be one dataset (Discrete or Box space);"
                         " Dict/Tuple action spaces are not supported"
                     )
@@ -160,7 +161,7 @@ def _action_space(files: list[Path]) -> tuple[str, int]:
                 else:
                     found.add(("box", int(np.prod(actions.shape[1:], dtype=int))))
     if len(found) != 1:
-        raise ValueError(f"{files[0].parent}: episodes disagree on the action space: {sorted(found)}")
+        raise DataError(f"{files[0].parent}: episodes disagree on the action space: {sorted(found)}")
     kind, size = found.pop()
     return (kind, top + 1) if kind == "discrete" else (kind, size)
 
@@ -182,19 +183,19 @@ def _frames(obs: h5py.Dataset | h5py.Group, obs_key: str | None, n: int, where: 
         if obs_key is None or obs_key not in obs or not isinstance(obs[obs_key], h5py.Dataset):
             keys = []
             obs.visit(lambda k: keys.append(k) if isinstance(obs[k], h5py.Dataset) else None)
-            raise ValueError(f"{where}: observations are a Dict space; pass obs_key, one of {keys}")
+            raise ConfigError(f"{where}: observations are a Dict space; pass obs_key, one of {keys}")
         obs = obs[obs_key]
         where = f"{where}: observations/{obs_key}"
     elif obs_key is not None:
-        raise ValueError(f"{where}: obs_key={obs_key!r} given but observations are a single array")
+        raise ConfigError(f"{where}: obs_key={obs_key!r} given but observations are a single array")
     is_image = obs.dtype == np.uint8 and (obs.ndim == 3 or (obs.ndim == 4 and obs.shape[-1] in (1, 3)))
     if not is_image:
-        raise ValueError(
+        raise DataError(
             f"{where}: observations {obs.dtype} {obs.shape} are not images; expected uint8"
             " (n+1, H, W, 3) or (n+1, H, W)"
         )
     if len(obs) != n + 1:
-        raise ValueError(f"{where}: {len(obs)} observations for {n} actions; expected n+1 = {n + 1}")
+        raise DataError(f"{where}: {len(obs)} observations for {n} actions; expected n+1 = {n + 1}")
     frames = obs[:n]
     if frames.ndim == 3 or frames.shape[-1] == 1:
         frames = np.repeat(frames.reshape(*frames.shape[:3], 1), 3, axis=-1)
@@ -206,7 +207,7 @@ def _discrete_labels(actions: np.ndarray, classes: tuple[str, ...], where: str) 
     bad = (actions < 0) | (actions >= len(classes))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ValueError(
+        raise DataError(
             f"{where}: unknown action {int(actions[i])} at step {i}; the {len(classes)} action names are"
             f" {list(classes)}"
         )

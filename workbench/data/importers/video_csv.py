@@ -27,6 +27,7 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ...core.errors import ConfigError, DataError
 from ..episode import Episode
 from ..schema import KINDS, STEER_CLASSES, LabelSchema, LabelSpec
 from ..video import read_labeled_video
@@ -55,7 +56,7 @@ def label_schema(
     for _, csv_path in paired_files(path, ".mp4", ".csv"):
         for column, spec in _plan(_load_csv(csv_path), csv_path, columns, classes).items():
             if specs.setdefault(spec.name, spec) != spec:
-                raise ValueError(
+                raise DataError(
                     f"{csv_path}: column {column!r} reads as {spec.kind} here but as"
                     f" {specs[spec.name].kind} in an earlier file; set its kind with columns="
                 )
@@ -92,7 +93,7 @@ def _load_csv(csv_path: Path) -> pd.DataFrame:
     try:
         df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{csv_path}: cannot parse as CSV with a header: {exc}") from None
+        raise DataError(f"{csv_path}: cannot parse as CSV with a header: {exc}") from None
     return df.apply(lambda s: s.str.strip())
 
 
@@ -111,7 +112,7 @@ def _plan(
     if columns is not None:
         missing = [c for c in columns if c not in df.columns]
         if missing:
-            raise ValueError(f"{csv_path}: columns {missing} not in the CSV header {list(df.columns)}")
+            raise DataError(f"{csv_path}: columns {missing} not in the CSV header {list(df.columns)}")
         chosen = dict(columns)
     else:
         chosen = {c: _infer_kind(df[c], c, classes, csv_path) for c in df.columns if c.lower() not in NOT_LABELS}
@@ -122,12 +123,12 @@ def _plan(
         elif kind == "categorical":
             names = _classes_for(column, classes)
             if names is None:
-                raise ValueError(f"{csv_path}: column {column!r} is categorical but classes= has no list for it")
+                raise ConfigError(f"{csv_path}: column {column!r} is categorical but classes= has no list for it")
             spec = LabelSpec(column, "categorical", names, f"CSV column {column!r}")
         elif kind in KINDS:
             spec = LabelSpec(column, kind, description=f"CSV column {column!r}")
         else:
-            raise ValueError(f"{csv_path}: column {column!r}: unknown kind {kind!r}; expected {[*KINDS, 'steer']}")
+            raise ConfigError(f"{csv_path}: column {column!r}: unknown kind {kind!r}; expected {[*KINDS, 'steer']}")
         _encode(df[column], spec, column, csv_path)  # validate now: errors name the file, column and row
         plan[column] = spec
     return plan

@@ -25,6 +25,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ...core.errors import DataError
 from ..episode import Episode
 from ..schema import STEER_CLASSES, LabelSchema, LabelSpec, steer_from_sign
 from ..video import read_labeled_video
@@ -92,9 +93,9 @@ def _read_jsonl(jsonl: Path) -> list[dict | None]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{jsonl}: line {line_no} is not valid JSON ({exc.msg})") from None
+                raise DataError(f"{jsonl}: line {line_no} is not valid JSON ({exc.msg})") from None
             if obj is not None and not isinstance(obj, dict):
-                raise ValueError(f"{jsonl}: line {line_no}: expected a JSON object or null")
+                raise DataError(f"{jsonl}: line {line_no}: expected a JSON object or null")
             out.append(obj)
     return out
 
@@ -113,12 +114,12 @@ def _labels(actions: list[dict | None], jsonl: Path, frame_index: np.ndarray, de
             gui = bool(obj.get("isGuiOpen", False))
             hotbar = obj.get("hotbar")
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(
+            raise DataError(
                 f"{jsonl}: frame {frame}: expected keyboard.keys and mouse.dx/dy ({type(exc).__name__}: {exc})"
             ) from None
         if not np.isfinite([dx, dy]).all():
-            raise ValueError(f"{jsonl}: frame {frame}: mouse dx/dy must be finite numbers, got {dx}, {dy}"
-                             " (a frame without input is a null line)")
+            raise DataError(f"{jsonl}: frame {frame}: mouse dx/dy must be finite numbers, got {dx}, {dy}"
+                            " (a frame without input is a null line)")
         for label, (key, _) in KEYS.items():
             labels[label][t] = key in keys
         for label, (button, _) in BUTTONS.items():

@@ -17,6 +17,7 @@ from typing import Iterator, Mapping
 
 import numpy as np
 
+from ...core.errors import ConfigError
 from ..episode import Episode
 from ..runners import rollout
 
@@ -29,7 +30,7 @@ ENGINES = {
 
 def get_engine(name: str) -> ModuleType:
     if name not in ENGINES:
-        raise ValueError(f"unknown recorder engine {name!r}; known engines: {', '.join(ENGINES)}")
+        raise ConfigError(f"unknown recorder engine {name!r}; known engines: {', '.join(ENGINES)}")
     return importlib.import_module(f"{__name__}.{name}")
 
 

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ...core.errors import ConfigError
 from ..player import PlayerStyle, held_channel, signed_channel, turn_channel
 from ..runners import EPISODE_END, EnvRunner, Observation
 from ..schema import ALE_ACTIONS, STEER_CLASSES, VERTICAL_CLASSES, LabelSchema
@@ -53,7 +54,7 @@ def _make_env(rom: str, frameskip: int):
     try:
         return gym.make(env_id, frameskip=frameskip, repeat_action_probability=0.0, full_action_space=False)
     except gym.error.Error as exc:
-        raise ValueError(f"unknown ALE game {rom!r} ({exc})") from None
+        raise ConfigError(f"unknown ALE game {rom!r} ({exc})") from None
 
 
 def compose_action(meanings: list[str], horizontal: int, vertical: int, button: bool) -> str:
@@ -108,7 +109,7 @@ class Runner(EnvRunner):
         if "ale_action" in inputs:
             name = ALE_ACTIONS[int(inputs["ale_action"])]
             if name not in self.index:
-                raise ValueError(f"{self.name} has no action {name}; it has {self.meanings}")
+                raise ConfigError(f"{self.name} has no action {name}; it has {self.meanings}")
             return name
         h, v = int(inputs.get("steer", 1)) - 1, int(inputs.get("vertical", 1)) - 1
         button = bool(inputs.get("fire", 0))

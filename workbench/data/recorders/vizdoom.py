@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ...core.errors import ConfigError
 from ...core.paths import cache_dir
 from ..player import PlayerStyle, held_channel, signed_channel, turn_channel
 from ..runners import EPISODE_END, EnvRunner, ReplayClone
@@ -63,10 +64,10 @@ def _make_game(wad: str, doom_map: str, seed: int, skill: int | None, scenario: 
     game = vzd.DoomGame()
     if scenario is not None:
         if scenario not in SCENARIOS:
-            raise ValueError(f"unknown ViZDoom scenario {scenario!r}; known: {list(SCENARIOS)}")
+            raise ConfigError(f"unknown ViZDoom scenario {scenario!r}; known: {list(SCENARIOS)}")
         game.load_config(os.path.join(vzd.scenarios_path, f"{scenario}.cfg"))
     elif wad not in WORLDS:
-        raise ValueError(f"unknown ViZDoom world {wad!r}; known: {sorted(WORLDS)}")
+        raise ConfigError(f"unknown ViZDoom world {wad!r}; known: {sorted(WORLDS)}")
     config = cache_dir() / "vizdoom" / "_vizdoom.ini"  # ViZDoom writes its ini; keep it out of the cwd
     config.parent.mkdir(parents=True, exist_ok=True)
     game.set_doom_config_path(str(config))
@@ -113,7 +114,7 @@ class Runner(ReplayClone, EnvRunner):
         allowed = game_cfg.get("inputs", list(space))
         unknown = set(allowed) - set(space)
         if unknown:
-            raise ValueError(f"game {game_cfg.get('game')}: unknown ViZDoom inputs {sorted(unknown)}; known: {list(space)}")
+            raise ConfigError(f"game {game_cfg.get('game')}: unknown ViZDoom inputs {sorted(unknown)}; known: {list(space)}")
         self.space = {k: v for k, v in space.items() if k in allowed}
         self.last = None
 

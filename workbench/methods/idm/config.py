@@ -23,11 +23,15 @@ A config is plain data, so papermill and the CLI can pass it as YAML (``yaml.saf
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
+
+from ...core.errors import ConfigError
+from ...core.paths import atomic_write_text
 
 FINETUNE_KEYS = {"game", "k_per_class", "fraction", "seed"}
 # Fields that change how a run executes but not what it computes: ignored when deciding whether
@@ -36,6 +40,19 @@ RUNTIME_FIELDS = ("device", "checkpoint_every", "cache_chunks", "memory_gb")
 # Fields added after models were trained: left out of the identity while unset, so the models of
 # older configs keep their ids.
 UNSET_OPTIONAL_FIELDS = ("patience",)
+
+
+def is_positive(value: Any, whole: bool = False) -> bool:
+    """A positive number (a whole one when ``whole``); a string, None or a bool is not."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 0
+            and (not whole or float(value).is_integer()))
+
+
+def check_split(fractions: Sequence) -> None:
+    """Refuse train/val/test fractions that are not three non-negative numbers summing to 1."""
+    if (len(fractions) != 3 or not all(isinstance(f, numbers.Real) for f in fractions)
+            or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0):
+        raise ConfigError(f"split_fractions must be three non-negative numbers summing to 1, got {fractions}")
 
 
 class ConfigIO:
@@ -49,7 +66,7 @@ class ConfigIO:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
-            raise ValueError(f"{cls.__name__}: unknown keys {sorted(unknown)}")
+            raise ConfigError(f"{cls.__name__}: unknown keys {sorted(unknown)}")
         return cls(**dict(d))
 
     def to_yaml(self) -> str:
@@ -59,17 +76,23 @@ class ConfigIO:
     def from_yaml(cls, text: str):
         data = yaml.safe_load(text)
         if not isinstance(data, Mapping):
-            raise ValueError(f"{cls.__name__} YAML must hold a mapping of config fields")
+            raise ConfigError(f"{cls.__name__} YAML must hold a mapping of config fields")
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(self.to_yaml())
-        return path
+        return atomic_write_text(path, self.to_yaml())
 
     @classmethod
     def load(cls, path: str | Path):
-        return cls.from_yaml(Path(path).read_text())
+        """The config a YAML file holds; a malformed file is a one-line ``ConfigError`` naming it."""
+        try:
+            return cls.from_yaml(Path(path).read_text())
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise ConfigError(f"{path}: not valid YAML{f' at line {mark.line + 1}' if mark else ''}"
+                              f" ({getattr(exc, 'problem', None) or type(exc).__name__})") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
     def identity(self) -> dict:
         """The fields that determine the trained weights (everything but :data:`RUNTIME_FIELDS`)."""
@@ -80,9 +103,9 @@ class ConfigIO:
         return dataclasses.replace(self, **changes)
 
     def _check_positive(self, names: Sequence[str]) -> None:
-        bad = [n for n in names if getattr(self, n) is None or float(getattr(self, n)) <= 0]
+        bad = [n for n in names if not is_positive(getattr(self, n))]
         if bad:
-            raise ValueError(f"{type(self).__name__}: {bad} must be positive")
+            raise ConfigError(f"{type(self).__name__}: {bad} must be positive")
 
 
 @dataclass
@@ -145,31 +168,30 @@ class TrainConfig(ConfigIO):
             if isinstance(value, str):
                 setattr(self, name, [value])
         if self.datasets is not None and not self.datasets:
-            raise ValueError("config: datasets is empty")
+            raise ConfigError("config: datasets is empty")
         if self.datasets is None and not self.init_from:
-            raise ValueError("config: give datasets (catalog ids or store paths), or init_from to reuse a model's")
+            raise ConfigError("config: give datasets (catalog ids or store paths), or init_from to reuse a model's")
         positive = ("steps", "batch_size", "input_size", "width", "embed_dim", "split_block", "chunks_per_batch",
                     "eval_every", "eval_pairs", "checkpoint_every", "cache_chunks")
-        bad = [n for n in positive if int(getattr(self, n)) < 1]
-        if self.patience is not None and int(self.patience) < 1:
+        bad = [n for n in positive if not is_positive(getattr(self, n), whole=True)]
+        if self.patience is not None and not is_positive(self.patience, whole=True):
             bad.append("patience")
         if bad:
-            raise ValueError(f"config: {bad} must be positive integers")
-        if len(self.split_fractions) != 3 or abs(sum(self.split_fractions) - 1) > 1e-6 or min(self.split_fractions) < 0:
-            raise ValueError(f"config: split_fractions must be three non-negative numbers summing to 1, got {self.split_fractions}")
+            raise ConfigError(f"config: {bad} must be positive integers")
+        check_split(self.split_fractions)
         if self.finetune is not None:
             ft = dict(self.finetune)
             unknown = set(ft) - FINETUNE_KEYS
             if unknown:
-                raise ValueError(f"config: unknown finetune keys {sorted(unknown)}; allowed {sorted(FINETUNE_KEYS)}")
+                raise ConfigError(f"config: unknown finetune keys {sorted(unknown)}; allowed {sorted(FINETUNE_KEYS)}")
             if not ft.get("game"):
-                raise ValueError("config: finetune needs the game to calibrate on (finetune: {game: ...})")
+                raise ConfigError("config: finetune needs the game to calibrate on (finetune: {game: ...})")
             if (ft.get("k_per_class") is None) == (ft.get("fraction") is None):
-                raise ValueError("config: finetune needs exactly one of k_per_class and fraction")
+                raise ConfigError("config: finetune needs exactly one of k_per_class and fraction")
             if ft.get("fraction") is not None and not 0 < float(ft["fraction"]) <= 1:
-                raise ValueError(f"config: finetune fraction must be in (0, 1], got {ft['fraction']}")
+                raise ConfigError(f"config: finetune fraction must be in (0, 1], got {ft['fraction']}")
             if not self.init_from:
-                raise ValueError("config: finetune needs init_from (the model id to start from)")
+                raise ConfigError("config: finetune needs init_from (the model id to start from)")
 
 PRESETS: dict[str, dict[str, Any]] = {
     "single": {"name": "single"},
@@ -191,7 +213,7 @@ def make_config(preset: str = "joint_v1", **overrides) -> TrainConfig:
     dataset.
     """
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
     values = dict(PRESETS[preset])
     if "finetune" in overrides and values.get("finetune") is not None and overrides["finetune"] is not None:
         overrides = {**overrides, "finetune": {**values["finetune"], **overrides["finetune"]}}

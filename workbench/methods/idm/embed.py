@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from ...core.errors import ConfigError, DataError
 from ...data.store import is_complete, open_store, write_dataset_atomic
 from ...data.episode import successor_mask
 from ...engine.device import default_device
@@ -72,7 +73,7 @@ def extract_embeddings(
     ``test`` or ``all``. ``cache=False`` neither reads nor writes the cache.
     """
     if split not in (*SPLITS, "all"):
-        raise ValueError(f"split must be one of {(*SPLITS, 'all')}, got {split!r}")
+        raise ConfigError(f"split must be one of {(*SPLITS, 'all')}, got {split!r}")
     if isinstance(model, str):
         card = load_card(model)
         net = load_model(model, device)
@@ -105,7 +106,7 @@ def extract_embeddings(
     keep = split_code != PURGED if split == "all" else split_code == SPLITS.index(split)
     frame, split_code = frame[keep], split_code[keep]
     if not len(frame):
-        raise ValueError(f"{source.dataset_id} ({source.variant}) has no {split} pairs (a game with a single"
+        raise DataError(f"{source.dataset_id} ({source.variant}) has no {split} pairs (a game with a single"
                          f" {rule['split_block']}-frame block is all train); use split='all' or a larger size")
 
     reader = FrameReader([source], net.input_size, capacity=4)
@@ -127,8 +128,8 @@ def extract_embeddings(
         label_attrs = {"kind": spec["kind"], "classes": classes}
         if head in data:
             if data[head].attrs.get("kind") == "categorical" and list(data[head].attrs["classes"]) != classes:
-                raise ValueError(f"label {head!r} of {source.dataset_id} has classes {list(data[head].attrs['classes'])},"
-                                 f" the model's head has {classes}")
+                raise DataError(f"label {head!r} of {source.dataset_id} has classes {list(data[head].attrs['classes'])},"
+                                f" the model's head has {classes}")
             out[head] = ("frame", np.asarray(data[head].values[frame], np.int8), label_attrs)
         else:
             out[head] = ("frame", np.full(len(frame), -1, np.int8), label_attrs)

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...core.errors import ConfigError
+
 GRID = 16  # spatial size of the last feature grid (seed 000 §3)
 GRID_CHANNELS = 16  # channels kept per grid cell before flattening: 16*16*16 = 4096 features
 N_CONV = 4
@@ -50,13 +52,13 @@ class IDMLatentSpatial(nn.Module):
     def __init__(self, heads: Mapping[str, int], input_size: int = 64, width: int = 64, embed_dim: int = 256):
         super().__init__()
         if not heads:
-            raise ValueError("IDMLatentSpatial needs at least one head")
+            raise ConfigError("IDMLatentSpatial needs at least one head")
         bad = {k: v for k, v in heads.items() if int(v) < 2}
         if bad:
-            raise ValueError(f"every head needs at least 2 classes, got {bad}")
+            raise ConfigError(f"every head needs at least 2 classes, got {bad}")
         n_down = math.log2(input_size / GRID) if input_size >= GRID else -1
         if n_down != int(n_down) or not 1 <= n_down <= N_CONV - 1:
-            raise ValueError(f"input_size must be 32, 64 or 128 (16 x 2^k, 1 <= k <= 3), got {input_size}")
+            raise ConfigError(f"input_size must be 32, 64 or 128 (16 x 2^k, 1 <= k <= 3), got {input_size}")
         self.heads = {str(k): int(v) for k, v in heads.items()}
         self.input_size, self.width, self.embed_dim = int(input_size), int(width), int(embed_dim)
         layers, c_in = [], 6

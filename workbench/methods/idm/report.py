@@ -19,7 +19,7 @@ import pandas as pd
 from ...analysis.calibration import NO_GAP
 from ...analysis.leaks import audit_verdict
 from ...viz.plots import curves, embedding_scatter, grouped_bars, matrix_heatmap, save_figure
-from ...engine.library import atomic_write_text
+from ...core.paths import atomic_write_text
 from ...study.files import markdown_table
 
 TITLES = {"racing": "Racing", "atari": "Atari", "first_person": "First-person"}

@@ -31,6 +31,7 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
+from ...core.errors import ConfigError
 from ...analysis.calibration import (calibration_gap, few_shot, few_shot_curve, few_shot_predictions,
                                     percentile_calibration, percentile_sweep)
 from ...analysis.geometry import interleaving, knn_preservation, project, silhouette_scores
@@ -115,7 +116,7 @@ class StudyConfig:
                 setattr(self, key, value)
         unknown = (set(self.domains) | set(self.proxy_domains)) - set(DOMAINS)
         if unknown:
-            raise ValueError(f"unknown domains {sorted(unknown)}; known: {DOMAINS}")
+            raise ConfigError(f"unknown domains {sorted(unknown)}; known: {DOMAINS}")
         if self.study_id is None:
             self.study_id = (f"seed000-{self.size}-s{self.seed}-d{self.data_seed}-r{self.draw_seed}-"
                              + _digest({k: v for k, v in asdict(self).items() if k not in RUNTIME_FIELDS}, 8))

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ...core.errors import ConfigError, DataError
 from ...engine.card import ModelCard, provenance
 from ...engine.device import default_device
 from ...engine.fit import FitSpec, existing, finish, fit, training_card
@@ -91,7 +92,7 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, PairIndex]:
     heads = list(cfg.heads or default_heads(sources))
     main = cfg.main_head or heads[0]
     if main not in heads:
-        raise ValueError(f"main_head {main!r} is not a head ({heads})")
+        raise ConfigError(f"main_head {main!r} is not a head ({heads})")
     cfg = cfg.replace(heads=heads, main_head=main)
     cfg = cfg.replace(model_id=check_id(cfg.model_id, "model id") if cfg.model_id else default_model_id(cfg, sources))
     index = build_pair_index(sources, heads, cfg.targets, cfg.games, cfg.split_block, cfg.split_fractions, cfg.split_seed)
@@ -140,7 +141,7 @@ def validation_loss(index: PairIndex, logits: dict[str, np.ndarray]) -> float:
 def _load_init(model: IDMLatentSpatial, init_from: str) -> None:
     source = load_model(init_from, "cpu")
     if source.config != model.config:
-        raise ValueError(f"init_from {init_from!r} has architecture/heads {source.config}, the config needs {model.config}")
+        raise ConfigError(f"init_from {init_from!r} has architecture/heads {source.config}, the config needs {model.config}")
     model.load_state_dict(source.state_dict())
 
 
@@ -177,7 +178,7 @@ def _train(cfg: TrainConfig, index: PairIndex, max_steps: int | None, progress: 
                                     ft.get("seed", cfg.seed))
     train_set = index.subset(train_mask)
     if not len(train_set):
-        raise ValueError(f"model {model_id}: no labeled train pairs (games {index.games})")
+        raise DataError(f"model {model_id}: no labeled train pairs (games {index.games})")
     weights = balanced_weights(train_set, cfg.main_head) if cfg.balanced else np.ones(len(train_set))
     sampler = PairSampler(train_set.source, train_set.frame, weights, [s.chunk for s in index.sources],
                           cfg.batch_size, cfg.chunks_per_batch)

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...core.errors import ConfigError
+
 GRID = 8  # spatial size of a representation: 8×8 cells
 
 
@@ -50,7 +52,7 @@ class FrameAutoencoder(nn.Module):
         super().__init__()
         n_down = math.log2(input_size / GRID) if input_size >= GRID else 0
         if n_down != int(n_down) or not 2 <= n_down <= 4:
-            raise ValueError(f"input_size must be 32, 64 or 128 (8 x 2^k, 2 <= k <= 4), got {input_size}")
+            raise ConfigError(f"input_size must be 32, 64 or 128 (8 x 2^k, 2 <= k <= 4), got {input_size}")
         self.input_size, self.width, self.rep_channels = int(input_size), int(width), int(rep_channels)
         widths = [min(width * 2 ** i, 4 * width) for i in range(int(n_down))]
         layers, c_in = [], 3

@@ -16,17 +16,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from ..idm.config import ConfigIO
+from ...core.errors import ConfigError
+from ..idm.config import ConfigIO, check_split
 from ...frames.actions import ACTION_SPACES
 from .controller import CONTROLLERS
 from .model import CONDITIONINGS
 from .regularizers import CAPACITY_RISES, KNOBS, PAPER_SWEEPS
-
-
-def _check_split(cfg) -> None:
-    f = cfg.split_fractions
-    if len(f) != 3 or abs(sum(f) - 1) > 1e-6 or min(f) < 0:
-        raise ValueError(f"split_fractions must be three non-negative numbers summing to 1, got {f}")
 
 
 def _as_list(value):
@@ -73,10 +68,10 @@ class AutoencoderConfig(ConfigIO, DataFields):
     def __post_init__(self):
         self.datasets, self.games = _as_list(self.datasets), _as_list(self.games)
         if not self.datasets:
-            raise ValueError("AutoencoderConfig: give datasets (catalog ids or store paths)")
+            raise ConfigError("AutoencoderConfig: give datasets (catalog ids or store paths)")
         self._check_positive(("input_size", "width", "rep_channels", "steps", "batch_size", "lr", "split_block",
                               "chunks_per_batch", "eval_every", "eval_frames", "checkpoint_every", "cache_chunks"))
-        _check_split(self)
+        check_split(self.split_fractions)
 
 
 @dataclass
@@ -134,21 +129,21 @@ class WorldModelConfig(ConfigIO, DataFields):
     def __post_init__(self):
         self.datasets, self.games = _as_list(self.datasets), _as_list(self.games)
         if not self.datasets:
-            raise ValueError("WorldModelConfig: give datasets (catalog ids or store paths)")
+            raise ConfigError("WorldModelConfig: give datasets (catalog ids or store paths)")
         if self.family not in CONDITIONINGS:
-            raise ValueError(f"WorldModelConfig: family must be one of {CONDITIONINGS}, got {self.family!r}")
+            raise ConfigError(f"WorldModelConfig: family must be one of {CONDITIONINGS}, got {self.family!r}")
         if self.action_space not in ACTION_SPACES:
-            raise ValueError(f"WorldModelConfig: action_space must be one of {ACTION_SPACES},"
-                             f" got {self.action_space!r}")
+            raise ConfigError(f"WorldModelConfig: action_space must be one of {ACTION_SPACES},"
+                              f" got {self.action_space!r}")
         if self.clip_length < 2:
-            raise ValueError("WorldModelConfig: clip_length must be at least 2 (one transition)")
+            raise ConfigError("WorldModelConfig: clip_length must be at least 2 (one transition)")
         if self.d_model % self.n_heads:
-            raise ValueError(f"WorldModelConfig: d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+            raise ConfigError(f"WorldModelConfig: d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         self._check_positive(("latent_dim", "input_size", "rep_channels", "patch", "d_model", "depth", "n_heads",
                               "idm_width", "steps", "batch_size", "lr", "split_block", "chunks_per_batch",
                               "eval_every", "eval_clips", "checkpoint_every", "cache_chunks", "codebook_size",
                               "reset_every", "encoder_steps", "encoder_width"))
-        _check_split(self)
+        check_split(self.split_fractions)
 
     @property
     def knob(self) -> tuple[str, Any] | None:
@@ -209,12 +204,12 @@ class ControllerConfig(ConfigIO):
     def __post_init__(self):
         self.datasets, self.games = _as_list(self.datasets), _as_list(self.games)
         if not self.world_model:
-            raise ValueError("ControllerConfig: world_model (a world model id) is required")
+            raise ConfigError("ControllerConfig: world_model (a world model id) is required")
         if self.kind not in CONTROLLERS:
-            raise ValueError(f"ControllerConfig: kind must be one of {list(CONTROLLERS)}, got {self.kind!r}")
+            raise ConfigError(f"ControllerConfig: kind must be one of {list(CONTROLLERS)}, got {self.kind!r}")
         if self.action_space not in ACTION_SPACES:
-            raise ValueError(f"ControllerConfig: action_space must be one of {ACTION_SPACES},"
-                             f" got {self.action_space!r}")
+            raise ConfigError(f"ControllerConfig: action_space must be one of {ACTION_SPACES},"
+                              f" got {self.action_space!r}")
         self._check_positive(("hidden", "d_model", "steps", "batch_size", "lr", "chunks_per_batch", "eval_every",
                               "eval_clips", "checkpoint_every", "cache_chunks"))
 
@@ -225,7 +220,7 @@ def sweep_configs(family: str, values: Sequence | None = None, base: WorldModelC
     A), each otherwise ``base`` (a config or a mapping of fields) with ``overrides``; model ids
     are left to the trainer, which names each after its knob value."""
     if family not in KNOBS:
-        raise ValueError(f"family {family!r} has no capacity knob; sweepable: {list(KNOBS)}")
+        raise ConfigError(f"family {family!r} has no capacity knob; sweepable: {list(KNOBS)}")
     fields = base.to_dict() if isinstance(base, WorldModelConfig) else dict(base or {})
     fields.update(overrides, family=family, model_id=None)
     values = PAPER_SWEEPS[family] if values is None else values
@@ -236,7 +231,7 @@ def by_capacity(family: str, values: Sequence) -> list:
     """``values`` of ``family``'s knob ordered from the lowest capacity to the highest (sparse λ
     and noisy β fall as capacity rises, the codebook size |C| grows)."""
     if family not in KNOBS:
-        raise ValueError(f"family {family!r} has no capacity knob; sweepable: {list(KNOBS)}")
+        raise ConfigError(f"family {family!r} has no capacity knob; sweepable: {list(KNOBS)}")
     return sorted(dict.fromkeys(values), reverse=not CAPACITY_RISES[family])
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ...core.errors import ConfigError, DataError
 from ...engine.device import default_device
 from ...engine.card import ModelCard
 from ...engine.library import load_card, load_model
@@ -103,8 +104,8 @@ def load_clips(model: LatentActionWorldModel, card: ModelCard, split: str = "tes
         index = index.with_actions(action_space["name"])
         keep &= index.action_mask()
     if not keep.any():
-        raise ValueError(f"no {split} clips of {index.length} frames in {[s.dataset_id for s in index.sources]}"
-                         " (a larger dataset size or a smaller split_block gives some)")
+        raise DataError(f"no {split} clips of {index.length} frames in {[s.dataset_id for s in index.sources]}"
+                        " (a larger dataset size or a smaller split_block gives some)")
     index = index.subset(keep)
     positions = spread(len(index), n_clips)
     reader = FrameReader(index.sources, model.input_size, capacity=64)
@@ -210,7 +211,7 @@ def partners(index: ClipIndex, positions: np.ndarray, pairing: str = "across", s
     distant part of it); ``any``: any other clip. Drawn with ``seed``; -1 where none exists.
     """
     if pairing not in ("across", "within", "any"):
-        raise ValueError(f"pairing must be across, within or any, got {pairing!r}")
+        raise ConfigError(f"pairing must be across, within or any, got {pairing!r}")
     rng = np.random.default_rng(seed)
     game = index.game[positions]
     key = index.source[positions].astype(np.int64) * (1 << 40) + index.start[positions]
@@ -248,11 +249,11 @@ def future_leakage(models: Sequence[ModelRef], split: str = "test", n_clips: int
     for ref in models:
         model, card = resolve_model(ref, device)
         if model.family in ("zero", "action"):
-            raise ValueError(f"{card.model_id}: future leakage needs IDM latents (family {model.family!r})")
+            raise ConfigError(f"{card.model_id}: future leakage needs IDM latents (family {model.family!r})")
         batch = load_clips(model, card, split, n_clips, dataset, games=games)
         k = (batch.s.shape[1] // 2 - 1) if cut is None else int(cut)
         if not 0 <= k < batch.s.shape[1] - 1:
-            raise ValueError(f"cut must be in [0, {batch.s.shape[1] - 2}], got {k}")
+            raise ConfigError(f"cut must be in [0, {batch.s.shape[1] - 2}], got {k}")
         other = partners(batch.index, batch.positions, pairing, seed)
         ok = other >= 0
         if not ok.any():  # e.g. one game's few test clips, none far enough from another
@@ -310,7 +311,7 @@ def cycle_consistency(models: Sequence[ModelRef], split: str = "test", n_clips: 
     for ref in models:
         model, card = resolve_model(ref, device)
         if model.family in ("zero", "action"):
-            raise ValueError(f"{card.model_id}: cycle consistency needs IDM latents (family {model.family!r})")
+            raise ConfigError(f"{card.model_id}: cycle consistency needs IDM latents (family {model.family!r})")
         batch = load_clips(model, card, split, n_clips, dataset, games=games)
         for pairing in pairings:
             if pairing == "across" and len(np.unique(batch.index.game[batch.positions])) < 2:

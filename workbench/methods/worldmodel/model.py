@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...core.errors import ConfigError
 from .autoencoder import GRID, FrameAutoencoder, frames_to_tensor, tensor_to_frames
 from .regularizers import FAMILIES, make_regularizer
 
@@ -102,7 +103,7 @@ class CausalPredictor(nn.Module):
                  depth: int = 3, n_heads: int = 4, context: int = 8):
         super().__init__()
         if grid % patch:
-            raise ValueError(f"patch {patch} does not divide the grid {grid}")
+            raise ConfigError(f"patch {patch} does not divide the grid {grid}")
         self.channels, self.patch, self.context = rep_channels, patch, context
         self.tokens = (grid // patch) ** 2
         self.embed = nn.Linear(rep_channels * patch * patch, d_model)
@@ -120,7 +121,7 @@ class CausalPredictor(nn.Module):
     def forward(self, s: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         b, t = s.shape[:2]
         if t > self.context:
-            raise ValueError(f"a clip of {t} frames exceeds the model's context of {self.context}")
+            raise ConfigError(f"a clip of {t} frames exceeds the model's context of {self.context}")
         x = self.embed(patchify(s.flatten(0, 1), self.patch)).reshape(b, t, self.tokens, -1)
         x = (x + self.pos_space + self.pos_time[:t, None]).flatten(1, 2)
         cond = self.cond(z).repeat_interleave(self.tokens, dim=1)
@@ -146,9 +147,9 @@ class LatentActionWorldModel(nn.Module):
                  depth: int = 3, n_heads: int = 4, idm_width: int = 64):
         super().__init__()
         if family not in CONDITIONINGS:
-            raise ValueError(f"unknown family {family!r}; expected one of {CONDITIONINGS}")
+            raise ConfigError(f"unknown family {family!r}; expected one of {CONDITIONINGS}")
         if family == "action" and action_dim < 1:
-            raise ValueError("an action-conditioned world model needs action_dim >= 1")
+            raise ConfigError("an action-conditioned world model needs action_dim >= 1")
         self.family, self.latent_dim, self.action_dim = family, int(latent_dim), int(action_dim)
         self.encoder = FrameAutoencoder(**encoder)
         self.encoder.requires_grad_(False)

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ...core.errors import ConfigError, DataError
 from ...engine.card import ModelCard
 from ...frames.actions import ActionSpace
 from ...frames.stream import FrameReader
@@ -52,7 +53,7 @@ def cem(cost: Callable[[torch.Tensor], torch.Tensor], shape: Sequence[int], n_sa
     Method: sample ``n_samples`` from a diagonal Gaussian, refit mean and std to the ``top_k``
     lowest-cost ones, ``iterations`` times; the best candidate ever seen is returned."""
     if not 1 <= top_k <= n_samples:
-        raise ValueError(f"top_k must be in [1, n_samples={n_samples}], got {top_k}")
+        raise ConfigError(f"top_k must be in [1, n_samples={n_samples}], got {top_k}")
     generator = torch.Generator(device=device).manual_seed(int(seed))
     mean = torch.zeros(tuple(shape), device=device) if init_mean is None else init_mean.to(device).float().clone()
     std = torch.ones_like(mean) * torch.as_tensor(init_std, dtype=mean.dtype, device=device)
@@ -78,7 +79,7 @@ def drive(world: LatentActionWorldModel, s0: torch.Tensor, actions: torch.Tensor
     ``window`` as in :meth:`LatentActionWorldModel.rollout`."""
     if controller is None:
         if world.family != "action":
-            raise ValueError(f"without a controller the world model must be action-conditioned, not {world.family!r}")
+            raise ConfigError(f"without a controller the world model must be action-conditioned, not {world.family!r}")
         return world.rollout(s0, world.action_embed(actions), window=window)
     return world.rollout(s0, lambda h, s: world.snap(controller(actions[:, h], s)), steps=actions.shape[1],
                          window=window)
@@ -105,7 +106,7 @@ def controller_rollouts(world: ModelRef, controllers: Sequence[ModelRef], split:
     for ref in controllers:
         ctrl, ccard = resolve_model(ref, device)
         if ccard.extras.get("world_model") != card.model_id:
-            raise ValueError(f"controller {ccard.model_id} was trained for {ccard.extras.get('world_model')!r},"
+            raise ConfigError(f"controller {ccard.model_id} was trained for {ccard.extras.get('world_model')!r},"
                              f" not {card.model_id!r}")
         batch = load_clips(net, card, split, n_clips, action_space=ccard.extras["action_space"], games=games)
         s, u = batch.s, batch.actions
@@ -187,7 +188,7 @@ def held_out_episodes(net: LatentActionWorldModel, card: ModelCard, split: str =
     index = clip_index_for(card, length=horizon + 1, games=games).with_actions("motion")
     candidates = np.flatnonzero((index.split == SPLITS.index(split)) & index.action_mask())
     if not len(candidates):
-        raise ValueError(f"no {split} clips of {horizon + 1} frames with motion actions")
+        raise DataError(f"no {split} clips of {horizon + 1} frames with motion actions")
     rng = np.random.default_rng(seed)
     positions = np.sort(rng.choice(candidates, size=min(n_episodes, len(candidates)), replace=False))
     frames = FrameReader(index.sources, net.input_size, 16).batch(index, positions)
@@ -234,16 +235,16 @@ def _checked_planners(card: ModelCard, controllers: Sequence[ModelRef], action_m
     if action_model is not None:
         planners.append(resolve_model(action_model, device))
     if not planners:
-        raise ValueError("give at least one controller or an action-conditioned model to plan with")
+        raise ConfigError("give at least one controller or an action-conditioned model to plan with")
     for model, pcard in planners:
         if pcard.extras.get("world_model", card.model_id) != card.model_id:
-            raise ValueError(f"controller {pcard.model_id} was trained for {pcard.extras['world_model']!r},"
+            raise ConfigError(f"controller {pcard.model_id} was trained for {pcard.extras['world_model']!r},"
                              f" not {card.model_id!r}")
         if isinstance(model, LatentActionWorldModel) and model.family != "action":
-            raise ValueError(f"{pcard.model_id} is not action-conditioned (family {model.family!r})")
+            raise ConfigError(f"{pcard.model_id} is not action-conditioned (family {model.family!r})")
         space = pcard.extras.get("action_space") or {}
         if space.get("name") != "motion":
-            raise ValueError(f"{pcard.model_id} acts in {space.get('name')!r}; planning is scored on"
+            raise ConfigError(f"{pcard.model_id} acts in {space.get('name')!r}; planning is scored on"
                              " additive 'motion' actions: train it with action_space='motion'")
     return planners
 
@@ -326,7 +327,7 @@ def planning_filmstrip(world: ModelRef, planner: ModelRef, episode: int = 0, spl
     model, pcard = resolve_model(planner, device)
     episodes = held_out_episodes(net, card, split, n_episodes, horizon, seed)
     if not 0 <= episode < len(episodes.positions):
-        raise ValueError(f"episode must be in [0, {len(episodes.positions) - 1}], got {episode}")
+        raise ConfigError(f"episode must be in [0, {len(episodes.positions) - 1}], got {episode}")
     planner_world, controller = _planner_parts(net, model)
     frames = episodes.frames[episode]
     s = planner_world.encode(frames[None])[0]

@@ -21,6 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
+from ...core.errors import ConfigError
 from ...analysis.metrics import balanced_accuracy, chance_level, head_classes
 from ...analysis.probes import block_groups, linear_probe, out_of_fold
 from ...frames.pairs import build_pair_index, default_heads
@@ -45,9 +46,9 @@ def latent_actions(model: ModelRef, dataset: str | None = None, split: str = "al
     """
     net, card = resolve_model(model, device)
     if net.family in ("zero", "action"):
-        raise ValueError(f"{card['model_id']} has no IDM latents (family {net.family!r})")
+        raise ConfigError(f"{card['model_id']} has no IDM latents (family {net.family!r})")
     if split not in (*SPLITS, "all"):
-        raise ValueError(f"split must be one of {(*SPLITS, 'all')}, got {split!r}")
+        raise ConfigError(f"split must be one of {(*SPLITS, 'all')}, got {split!r}")
     cfg = card["config"]
     refs = [dataset] if dataset else cfg["datasets"]
     sources = [resolve_source(r, size if dataset else cfg["size"], data_seed if dataset else cfg["data_seed"])

@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...core.errors import ConfigError
+
 FAMILIES = ("sparse", "noisy", "discrete", "free")
 #: The capacity knob of each family: the config field a capacity sweep varies.
 KNOBS = {"sparse": "l1", "noisy": "beta", "discrete": "codebook_size"}
@@ -188,5 +190,5 @@ def make_regularizer(family: str, latent_dim: int, **params) -> nn.Module:
     """The regulariser of ``family`` (see :data:`FAMILIES`) with its coefficients ``params``."""
     classes = {"sparse": SparseLatent, "noisy": NoisyLatent, "discrete": DiscreteLatent, "free": FreeLatent}
     if family not in classes:
-        raise ValueError(f"unknown latent family {family!r}; regularised families: {FAMILIES}")
+        raise ConfigError(f"unknown latent family {family!r}; regularised families: {FAMILIES}")
     return classes[family](latent_dim, **params)

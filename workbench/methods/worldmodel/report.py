@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ...viz.plots import curves, embedding_scatter, error_vs_strength, save_figure
-from ...engine.library import atomic_write_text
+from ...core.paths import atomic_write_text
 from .config import by_capacity, capacity_levels
 from ...study.files import markdown_table
 from ..idm.report import ledger_section

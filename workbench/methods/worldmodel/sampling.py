@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ...core.errors import ConfigError
 from ...analysis.geometry import project
 from .evaluate import ModelRef, resolve_model
 from .regularizers import vector_quantize
@@ -49,7 +50,7 @@ def sample_latents(model: ModelRef, n: int, seed: int = 0, inferred: np.ndarray 
             grad, = torch.autograd.grad(energy(z).sum(), z)
             z = (z.detach() - 0.5 * step_size * grad + np.sqrt(step_size) * torch.randn(n, d, generator=generator))
         return z.detach().numpy()
-    raise ValueError(f"{card['model_id']} has no latent actions to sample (family {net.family!r})")
+    raise ConfigError(f"{card['model_id']} has no latent actions to sample (family {net.family!r})")
 
 
 def sample_projection(inferred: np.ndarray, sampled: np.ndarray, method: str = "umap", seed: int = 0,

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ...core.errors import ConfigError
 from ...data.catalog import get_entry, materialise
 from ...data.store import open_dataset
 from ...engine.library import load_card
@@ -134,13 +135,13 @@ class WorldModelStudyConfig:
                 setattr(self, key, value)
         unknown = set(self.sweeps) - {"sparse", "noisy", "discrete"}
         if unknown:
-            raise ValueError(f"sweeps: unknown families {sorted(unknown)}; expected sparse, noisy, discrete")
+            raise ConfigError(f"sweeps: unknown families {sorted(unknown)}; expected sparse, noisy, discrete")
         games = get_entry(self.dataset).games
         if self.ood_train_games is None:
             self.ood_train_games = games[:1]
         unknown = set(self.ood_train_games) - set(games)
         if unknown:
-            raise ValueError(f"ood_train_games: {sorted(unknown)} are not games of {self.dataset} ({games})")
+            raise ConfigError(f"ood_train_games: {sorted(unknown)} are not games of {self.dataset} ({games})")
         custom = custom or self.ood_train_games != games[:1]
         if self.study_id is None:  # a non-default budget is another run (and other models)
             key = {k: getattr(self, k) for k in [*budget, "ood_train_games"]}
@@ -290,7 +291,7 @@ def run_worldmodel_study(cfg: WorldModelStudyConfig | None = None, progress: boo
     started = time.perf_counter()
     ood_games = cfg.ood_eval_games() if cfg.ood_train_games else []
     if cfg.ood_train_games and not ood_games:
-        raise ValueError(f"ood_train_games {cfg.ood_train_games} leave no game of {cfg.dataset} to evaluate on")
+        raise ConfigError(f"ood_train_games {cfg.ood_train_games} leave no game of {cfg.dataset} to evaluate on")
     record = {"kind": "worldmodels", "config": asdict(cfg), "code_version": code_version(), "started": now_utc(),
               "timings": {}, "left_out": {"values": left_out(cfg), "why": _why_left_out(cfg)},
               "ood": {"train_games": list(cfg.ood_train_games), "eval_games": ood_games}}

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ...core.errors import ConfigError, DataError
 from ...engine.card import ModelCard, provenance
 from ...engine.device import default_device
 from ...engine.fit import FitSpec, existing, finish, fit, training_card
@@ -92,7 +93,7 @@ def _split(index: ClipIndex, name: str, mask: np.ndarray | None = None) -> ClipI
 
 def _sampler(index: ClipIndex, cfg, batch_size: int) -> PairSampler:
     if not len(index):
-        raise ValueError(f"model {cfg.model_id}: no training clips in {[s.dataset_id for s in index.sources]}")
+        raise DataError(f"model {cfg.model_id}: no training clips in {[s.dataset_id for s in index.sources]}")
     return PairSampler(index.source, index.start, np.ones(len(index)), [s.chunk for s in index.sources], batch_size,
                        cfg.chunks_per_batch)
 
@@ -178,7 +179,7 @@ def _train_world_model(cfg: WorldModelConfig, sources: list[Source], max_steps: 
     encoder_id = cfg.encoder or train_autoencoder(cfg.autoencoder_config(), progress=progress)
     encoder_card = load_card(encoder_id)
     if encoder_card.model["input_size"] != cfg.input_size:
-        raise ValueError(f"encoder {encoder_id!r} reads {encoder_card.model['input_size']} px frames, the config"
+        raise ConfigError(f"encoder {encoder_id!r} reads {encoder_card.model['input_size']} px frames, the config"
                          f" says input_size={cfg.input_size}")
     index = build_clip_index(sources, cfg.clip_length, cfg.games, cfg.split_block, cfg.split_fractions, cfg.split_seed)
     valid, space = None, None
@@ -252,7 +253,7 @@ def train_controller(config: ControllerConfig, max_steps: int | None = None, pro
     cfg = config
     world_card = load_card(cfg.world_model)
     if world_card.config["family"] in ("zero", "action"):
-        raise ValueError(f"{cfg.world_model} has no latent actions to control"
+        raise ConfigError(f"{cfg.world_model} has no latent actions to control"
                          f" (family {world_card.config['family']!r})")
     tag = [cfg.kind, cfg.action_space, cfg.world_model, *([tag_of(cfg.games)] if cfg.games else [])]
     cfg = cfg.replace(model_id=cfg.model_id or make_model_id("ctrl", tag, cfg.seed, cfg.identity()))

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from ...core.errors import ConfigError, DataError
 from ...core.paths import atomic_write
 from .evaluate import ModelRef, load_clips, partners, resolve_model, transfer_cycle
 
@@ -34,12 +35,12 @@ def transfer_filmstrip(model: ModelRef, source: np.ndarray | None = None, target
     """
     net, card = resolve_model(model, device)
     if (source is None) != (target is None):
-        raise ValueError("give both source and target clips, or neither")
+        raise ConfigError("give both source and target clips, or neither")
     if source is None:
         batch = load_clips(net, card, split, n_clips=max(64, clip + 1))
         other = partners(batch.index, batch.positions, pairing, seed)
         if other[clip] < 0:
-            raise ValueError(f"clip {clip} has no {pairing} partner in the {split} split")
+            raise DataError(f"clip {clip} has no {pairing} partner in the {split} split")
         positions = batch.positions[[clip, other[clip]]]
         source, target = batch.reader.batch(batch.index, positions)
     s = net.encode(np.stack([source, target]))
