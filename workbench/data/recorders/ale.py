@@ -16,8 +16,7 @@ import numpy as np
 from ..player import PlayerStyle, held_channel, signed_channel, turn_channel
 from ..runners import EPISODE_END, EnvRunner, Observation
 from ..schema import ALE_ACTIONS, STEER_CLASSES, VERTICAL_CLASSES, LabelSchema
-from . import env_seed
-from . import scripted_episodes
+from . import env_seed, episodes
 
 SCHEMA = LabelSchema.from_list([
     {"name": "steer", "kind": "categorical", "classes": list(STEER_CLASSES),
@@ -158,7 +157,7 @@ def script(game_cfg: Mapping, rng: np.random.Generator, n: int) -> tuple[int, di
 
 #: ``record(game_cfg, n_episodes, frames_per_episode, frame_size, seed)``: the scripted player's
 #: episodes; an episode ends early if the game does (lives lost).
-record = partial(scripted_episodes, Runner, script)
+record = partial(episodes, Runner, script)
 
 
 def _labels(names: list[str], buttons: Mapping) -> dict[str, np.ndarray]:

@@ -15,8 +15,7 @@ import numpy as np
 from ..player import PlayerStyle, held_channel, turn_channel
 from ..runners import EPISODE_END, EnvRunner, ReplayClone
 from ..schema import STEER_CLASSES, LabelSchema, steer_from_sign
-from . import env_seed
-from . import scripted_episodes
+from . import env_seed, episodes
 
 SCHEMA = LabelSchema.from_list([
     {"name": "steer", "kind": "categorical", "classes": list(STEER_CLASSES),
@@ -119,4 +118,4 @@ def script(game_cfg: Mapping, rng: np.random.Generator, n: int) -> tuple[int, di
 
 
 #: ``record(game_cfg, n_episodes, frames_per_episode, frame_size, seed)``: the scripted driver's episodes.
-record = partial(scripted_episodes, Runner, script)
+record = partial(episodes, Runner, script)

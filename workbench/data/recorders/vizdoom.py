@@ -20,8 +20,7 @@ from ...core.paths import cache_dir
 from ..player import PlayerStyle, held_channel, signed_channel, turn_channel
 from ..runners import EPISODE_END, EnvRunner, ReplayClone
 from ..schema import STEER_CLASSES, LabelSchema, steer_from_sign
-from . import env_seed
-from . import scripted_episodes
+from . import env_seed, episodes
 
 SCHEMA = LabelSchema.from_list([
     {"name": "steer", "kind": "categorical", "classes": list(STEER_CLASSES),
@@ -141,4 +140,4 @@ def script(game_cfg: Mapping, rng: np.random.Generator, n: int) -> tuple[int, di
 def record(game_cfg: Mapping, n_episodes: int, frames_per_episode: int, frame_size, seed: int):
     """Episodes of ``frames_per_episode`` steps (``tics`` game tics each; 35 tics = 1 s) of the scripted player."""
     runner = partial(Runner, seed=seed)
-    return scripted_episodes(runner, script, game_cfg, n_episodes, frames_per_episode, frame_size, seed)
+    return episodes(runner, script, game_cfg, n_episodes, frames_per_episode, frame_size, seed)
