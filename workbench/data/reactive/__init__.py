@@ -82,7 +82,7 @@ class ReactivePlayer(ABC):
     def __init__(self, game_cfg: Mapping):
         self.game_cfg = dict(game_cfg)
         self.reflexes = Reflexes.from_dict(game_cfg.get("reflexes"))
-        self.card = {"agent": self.id, "player": self.game_cfg.get("player"), "reflexes": vars(self.reflexes)}
+        self.card = {"agent": "reactive", "player": self.id, "reflexes": vars(self.reflexes)}
         self.runner: EnvRunner | None = None
         self.rng = np.random.default_rng(0)
 
@@ -139,11 +139,17 @@ def _blank(value: Any) -> Any:
     return "wait" if isinstance(value, str) else np.nan
 
 
+#: the reactive player of a game that names none: by ALE ROM, else by engine
+DEFAULT_PLAYERS = {"Enduro": "enduro", "Pong": "paddle", "carracing": "centreline", "vizdoom": "hunter"}
+
+
 def make_player(game_cfg: Mapping) -> ReactivePlayer:
-    """The reactive player a catalog game names (``player: <name>``)."""
-    name = game_cfg.get("player")
+    """The reactive player a catalog game names (``player: <name>``), else its default one."""
+    name = game_cfg.get("player") or DEFAULT_PLAYERS.get(game_cfg.get("rom", game_cfg.get("game")),
+                                                         DEFAULT_PLAYERS.get(game_cfg.get("engine")))
     if name not in PLAYERS:
-        raise ValueError(f"game {game_cfg.get('game')!r}: unknown reactive player {name!r}; known: {', '.join(PLAYERS)}")
+        raise ValueError(f"game {game_cfg.get('game')!r}: no reactive player {name!r}; known: {', '.join(PLAYERS)}"
+                         f" (defaults: {DEFAULT_PLAYERS})")
     module, cls, _ = PLAYERS[name]
     return getattr(importlib.import_module(f"{__name__}.{module}"), cls)(game_cfg)
 

@@ -29,6 +29,7 @@ SCHEMA = LabelSchema.from_list([
     {"name": "key_a", "kind": "binary", "description": "A: strafe left"},
     {"name": "key_d", "kind": "binary", "description": "D: strafe right"},
     {"name": "mouse_dx", "kind": "continuous", "units": "degrees/step", "description": "camera yaw input, positive = right"},
+    {"name": "attack", "kind": "binary", "description": "left mouse: fire the weapon (games with ``attack: true``)"},
     {"name": "pos_x", "kind": "continuous", "units": "map units", "description": "player x before the step", "role": "state"},
     {"name": "pos_y", "kind": "continuous", "units": "map units", "description": "player y before the step", "role": "state"},
     {"name": "angle", "kind": "continuous", "units": "degrees", "role": "state",
@@ -52,7 +53,7 @@ def version() -> dict[str, str]:
     return {"vizdoom": metadata.version("vizdoom")}
 
 
-def _make_game(wad: str, doom_map: str, seed: int, skill: int):
+def _make_game(wad: str, doom_map: str, seed: int, skill: int, attack: bool = False, objects: bool = False):
     import vizdoom as vzd
 
     if wad not in WORLDS:
@@ -72,17 +73,22 @@ def _make_game(wad: str, doom_map: str, seed: int, skill: int):
     game.set_episode_timeout(10**7)
     game.set_seed(seed)
     B, V = vzd.Button, vzd.GameVariable
-    game.set_available_buttons([B.MOVE_FORWARD, B.MOVE_LEFT, B.MOVE_RIGHT, B.TURN_LEFT_RIGHT_DELTA])
+    game.set_available_buttons([B.MOVE_FORWARD, B.MOVE_LEFT, B.MOVE_RIGHT, B.TURN_LEFT_RIGHT_DELTA] + [B.ATTACK] * attack)
+    game.set_labels_buffer_enabled(objects)  # visible objects with their screen boxes, for reactive players
+    game.set_depth_buffer_enabled(objects)
     game.set_available_game_variables([V.POSITION_X, V.POSITION_Y, V.ANGLE, V.HEALTH, V.KILLCOUNT, V.ITEMCOUNT])
     game.init()
     return game
 
 
 class Runner(ReplayClone, EnvRunner):
-    """A Freedoom map (``game_cfg``: ``wad``, ``map``, ``tics`` per step (2), ``skill`` (1)).
+    """A Freedoom map (``game_cfg``: ``wad``, ``map``, ``tics`` per step (2), ``skill`` (1),
+    ``attack`` (false): the ATTACK button, ``objects`` (false): the labels and depth buffers).
 
-    Inputs: ``key_w`` / ``key_a`` / ``key_d`` (0/1) and ``mouse_dx`` (degrees per step, spread
-    over the step's tics). Clone/restore replay the inputs from the reset seed (:class:`ReplayClone`):
+    Inputs: ``key_w`` / ``key_a`` / ``key_d`` (0/1), ``mouse_dx`` (degrees per step, spread
+    over the step's tics) and, with ``attack``, ``attack`` (0/1). ``game_state`` is the engine's
+    state at the current frame (with ``objects``: its ``labels`` and ``depth_buffer``, the truth a
+    reactive player reads). Clone/restore replay the inputs from the reset seed (:class:`ReplayClone`):
     ViZDoom's ``save`` writes the game a tic after the call, not the state at it, so a save game
     restores a different moment. After the episode ends the observation repeats the last frame.
     """
@@ -94,8 +100,10 @@ class Runner(ReplayClone, EnvRunner):
         wad, doom_map = game_cfg.get("wad", "freedoom1"), game_cfg.get("map", "E1M1")
         self.name = f"ViZDoom {wad} {doom_map}"
         self.tics = int(game_cfg.get("tics", 2))
-        self.game = _make_game(wad, doom_map, int(seed) & 0x7FFFFFFF, int(game_cfg.get("skill", 1)))
-        self.last = None
+        self.attack = bool(game_cfg.get("attack", False))
+        self.game = _make_game(wad, doom_map, int(seed) & 0x7FFFFFFF, int(game_cfg.get("skill", 1)), self.attack,
+                               bool(game_cfg.get("objects", False)))
+        self.last = self.game_state = None
 
     def _reset(self, seed: int) -> None:
         self.game.set_seed(seed)
@@ -105,21 +113,26 @@ class Runner(ReplayClone, EnvRunner):
     def _observe(self) -> tuple[np.ndarray, dict]:
         state = self.game.get_state()
         if state is not None:  # None once the episode has ended: keep the last frame and truth
+            self.game_state = state
             self.last = state.screen_buffer, dict(zip(VARIABLES, np.asarray(state.game_variables, np.float64)))
         return self.last
 
     def input_space(self) -> dict[str, Any]:
-        return {"key_w": [0, 1], "key_a": [0, 1], "key_d": [0, 1], "mouse_dx": (-30.0, 30.0)}
+        space = {"key_w": [0, 1], "key_a": [0, 1], "key_d": [0, 1], "mouse_dx": (-30.0, 30.0)}
+        return {**space, "attack": [0, 1]} if self.attack else space
 
     def _step(self, inputs: Mapping[str, Any]):
         w, a, d = (int(bool(inputs.get(k, 0))) for k in ("key_w", "key_a", "key_d"))
         dx = float(inputs.get("mouse_dx", 0.0))
-        reward = float(self.game.make_action([float(w), float(a), float(d), dx / self.tics], self.tics))
+        buttons = [float(w), float(a), float(d), dx / self.tics]
+        fire = int(bool(inputs.get("attack", 0))) if self.attack else 0
+        reward = float(self.game.make_action(buttons + [float(fire)] * self.attack, self.tics))
         self.t += 1
         dead = bool(self.game.is_player_dead())
         truncated = bool(self.game.is_episode_timeout_reached())
         terminated = bool(self.game.is_episode_finished()) and not truncated
-        sent = {"steer": int(steer_from_sign(dx)), "key_w": w, "key_a": a, "key_d": d, "mouse_dx": np.float32(dx)}
+        sent = {"steer": int(steer_from_sign(dx)), "key_w": w, "key_a": a, "key_d": d, "mouse_dx": np.float32(dx),
+                **({"attack": fire} if self.attack else {})}
         info = {"inputs": sent, "outcomes": {"reward": reward, "death": int(dead)}}
         return self.observation(), reward, terminated, truncated, info
 
