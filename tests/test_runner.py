@@ -55,10 +55,13 @@ def test_clone_restore_reproduces_the_same_future(engine):
     assert any(not np.array_equal(a[0], b[0]) for a, b in zip(first, other))
 
 
-@pytest.mark.parametrize("game", ["Enduro", "CarRacing", "freedoom2_flick"])
-def test_played_and_recorded_frames_are_identical(game):
-    """The scripted agent through `play` and the recorder give the same bytes for the same seed."""
-    path = play("scripted", game, episodes=1, seed=4, max_steps=25, progress=False)
+@pytest.mark.parametrize("agent, game", [("scripted", "Enduro"), ("scripted", "CarRacing"), ("scripted", "freedoom2_flick"),
+                                         ("reactive", "Enduro_reactive"), ("reactive", "Pong_reactive"),
+                                         ("reactive", "CarRacing_reactive"), ("reactive", "freedoom2_hunter")])
+def test_played_and_recorded_frames_are_identical(agent, game):
+    """The scripted agent through `play` and the recorder give the same bytes for the same seed;
+    so do the reactive agent and a reactive entry's recorder, decision variables included."""
+    path = play(agent, game, episodes=1, seed=4, max_steps=25, progress=False)
     entry, cfg = find_game(game)
     (ep,) = get_engine(cfg["engine"]).record(cfg, 1, 25, entry.frame_size, 4)
     ds = open_dataset(path)
