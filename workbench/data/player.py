@@ -68,7 +68,7 @@ class PlayerStyle:
         return style
 
 
-def _gamma_holds(rng: np.random.Generator, mean: float, cv: float, size: int) -> np.ndarray:
+def gamma_holds(rng: np.random.Generator, mean: float, cv: float, size: int) -> np.ndarray:
     """Integer hold times >= 1 with the given mean and coefficient of variation."""
     shape = 1.0 / max(cv, 1e-3) ** 2
     return np.maximum(1, np.round(rng.gamma(shape, mean / shape, size))).astype(np.int64)
@@ -93,7 +93,7 @@ def held_segments(
     active = bool(rng.random() < active_fraction)
     while t < n:
         mean = active_hold if active else neutral_hold
-        d = int(_gamma_holds(rng, mean, cv, 1)[0])
+        d = int(gamma_holds(rng, mean, cv, 1)[0])
         segments.append((t, min(n, t + d), active))
         t += d
         active = not active

@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..player import gamma_holds
 from ..runners import EnvRunner, Inputs, Observation, Transition, env_seed
 
 #: player name -> (module, class, what it does)
@@ -67,9 +68,8 @@ class ReactivePlayer(ABC):
     """Base of the reactive players: perception -> decision -> human-like motor output.
 
     Subclasses set ``id``, ``WHY`` (their decision variables as label specs, role ``state``),
-    ``IDLE`` and ``CHOICES`` (see below), and
-    implement :meth:`perceive` (the decision variables from the observation and the engine) and
-    :meth:`decide` (the wanted inputs from them). The inputs sent at step ``t`` are those decided
+    ``IDLE`` and ``CHOICES``, and implement :meth:`perceive` (the decision variables from the
+    observation and the engine) and :meth:`decide` (the wanted inputs from them). The inputs sent at step ``t`` are those decided
     on the frame ``t - delay`` (the idle inputs before that), and their ``why`` is that frame's
     decision variables: the logged variables are the ones the inputs were chosen from.
     """
@@ -121,8 +121,7 @@ class ReactivePlayer(ABC):
         self.hold_left -= 1
         if discrete != {k: self.held.get(k) for k in discrete} and self.hold_left <= 0:
             self.held.update(discrete)
-            shape = 1.0 / max(r.hold_cv, 1e-3) ** 2
-            self.hold_left = max(1, round(rng.gamma(shape, r.hold / shape)))
+            self.hold_left = int(gamma_holds(rng, r.hold, r.hold_cv, 1)[0])
         out = {**want, **{k: self.held[k] for k in discrete}}
         if rng.random() < r.slip and discrete:
             k = list(discrete)[int(rng.integers(len(discrete)))]

@@ -92,12 +92,13 @@ class Runner(EnvRunner):
         self.index = {name: i for i, name in enumerate(self.meanings)}
         table = _labels(self.meanings, self.buttons)
         self.sent = {name: {k: v[i] for k, v in table.items()} for i, name in enumerate(self.meanings)}
+        self.screen = None  # the emulator's screen after the last reset / step (what env.step returned)
 
     def _reset(self, seed: int) -> None:
-        self.env.reset(seed=seed)
+        self.screen, _ = self.env.reset(seed=seed)
 
     def _observe(self) -> tuple[np.ndarray, dict]:
-        return self.ale.getScreenRGB(), {"lives": float(self.ale.lives()), "ram": self.ale.getRAM().copy()}
+        return self.screen, {"lives": float(self.ale.lives()), "ram": self.ale.getRAM()}
 
     def input_space(self) -> dict[str, list]:
         return {"ale_action": [ALE_ACTIONS.index(name) for name in self.meanings]}
@@ -121,7 +122,7 @@ class Runner(EnvRunner):
 
     def _step(self, inputs: Mapping[str, Any]):
         name = self.action_name(inputs)
-        _, reward, terminated, truncated, _ = self.env.step(self.index[name])
+        self.screen, reward, terminated, truncated, _ = self.env.step(self.index[name])
         self.t += 1
         info = {"inputs": self.sent[name], "outcomes": {"reward": float(reward)}}
         return self.observation(), float(reward), bool(terminated), bool(truncated), info
@@ -132,6 +133,7 @@ class Runner(EnvRunner):
     def restore(self, snapshot) -> Observation:
         state, self.t = snapshot
         self.ale.restoreState(state)
+        self.screen = self.ale.getScreenRGB()
         return self.observation()
 
     def close(self) -> None:
