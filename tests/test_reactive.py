@@ -11,8 +11,10 @@ from sklearn.tree import DecisionTreeClassifier
 from workbench.data.catalog import load_catalog, materialise
 from workbench.data.reactive import PLAYERS, ReactivePlayer, Reflexes, make_player, player_labels
 from workbench.data.recorders import get_engine
-from workbench.data.runners import EnvRunner, Observation, rollout
+from workbench.data.runners import Observation, rollout
 from workbench.data.store import open_dataset
+
+from test_runner import _Countdown
 
 ENDURO = {"game": "Enduro_reactive", "rom": "Enduro", "engine": "ale", "buttons": {"accel": "FIRE", "brake": "DOWN"}}
 PONG = {"game": "Pong_reactive", "rom": "Pong", "engine": "ale"}
@@ -65,36 +67,14 @@ def test_decision_variables_predict_the_paddle_far_above_chance_and_an_open_loop
     assert score(_perceived({**PONG, "player": "paddle"}, control), control.labels["steer"]) < 0.45
 
 
-class _Line(EnvRunner):
-    """A constructed game: the state is the step number; the player wants to press it."""
-
-    name = "line"
+class _Line(_Countdown):
+    """A constructed game that never ends: ``left`` counts down from a million, one per step."""
 
     def __init__(self):
-        super().__init__({"game": "line"}, None)
-
-    def _reset(self, seed):
-        pass
-
-    def _observe(self):
-        return np.zeros((2, 2, 3), np.uint8), {"x": self.t}
-
-    def _step(self, inputs):
-        self.t += 1
-        return self.observation(), 0.0, False, False, {"inputs": dict(inputs), "outcomes": {}}
+        super().__init__(10**6)
 
     def input_space(self):
         return {"press": list(range(100)), "aim": (-1.0, 1.0)}
-
-    def clone(self):
-        return self.t
-
-    def restore(self, snapshot):
-        self.t = snapshot
-        return self.observation()
-
-    def close(self):
-        pass
 
 
 class _Presser(ReactivePlayer):
@@ -103,7 +83,7 @@ class _Presser(ReactivePlayer):
     CHOICES = {"press": list(range(100))}
 
     def perceive(self, obs):
-        return {"seen": float(obs.state["x"]), "decision": "go"}
+        return {"seen": float(10**6 - obs.state["left"]), "decision": "go"}
 
     def decide(self, why):
         return {"press": int(why["seen"]), "aim": 0.5}

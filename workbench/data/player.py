@@ -52,11 +52,7 @@ class PlayerStyle:
 
     @classmethod
     def from_dict(cls, d: Mapping | None) -> "PlayerStyle":
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown player style keys {sorted(unknown)}; known: {sorted(known)}")
+        d = known_keys(d, {f.name for f in fields(cls)}, "player style")
         if "turn_strength" in d:
             d["turn_strength"] = tuple(float(v) for v in d["turn_strength"])
         style = cls(**d)
@@ -66,6 +62,15 @@ class PlayerStyle:
         if style.turn_profile not in ("flat", "bell"):
             raise ValueError("turn_profile must be 'flat' or 'bell'")
         return style
+
+
+def known_keys(d: Mapping | None, known: set[str], what: str) -> dict:
+    """``d`` as a dict whose keys are all ``known``; an unknown key is a clear error naming ``what``."""
+    d = dict(d or {})
+    unknown = set(d) - set(known)
+    if unknown:
+        raise ValueError(f"unknown {what} keys {sorted(unknown)}; known: {sorted(known)}")
+    return d
 
 
 def gamma_holds(rng: np.random.Generator, mean: float, cv: float, size: int) -> np.ndarray:

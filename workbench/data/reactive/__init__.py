@@ -10,8 +10,8 @@ recorded as ``state`` labels beside the inputs. Human-like motor behaviour comes
 all drawn from the episode's seeded stream.
 
 A player implements the agent protocol (``begin(runner, rng, max_steps) -> reset seed``,
-``act(observation, history) -> inputs``); a catalog game names it with ``player: <name>`` and
-tunes it with ``reflexes: {...}``.
+``act(observation, history) -> inputs``); a catalog game names it with ``player: <name>``, tunes
+its motor with ``reflexes: {...}`` and its settings with ``<name>: {...}``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..player import gamma_holds
+from ..player import gamma_holds, known_keys
 from ..runners import EnvRunner, Inputs, Observation, Transition, env_seed
 
 #: player name -> (module, class, what it does)
@@ -54,11 +54,7 @@ class Reflexes:
 
     @classmethod
     def from_dict(cls, d: Mapping | None) -> "Reflexes":
-        d = dict(d or {})
-        unknown = set(d) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown reflexes keys {sorted(unknown)}; known: {[f.name for f in fields(cls)]}")
-        r = cls(**d)
+        r = cls(**known_keys(d, {f.name for f in fields(cls)}, "reflexes"))
         if r.delay < 0 or r.hold < 1 or not 0 <= r.slip <= 1 or r.noise < 0:
             raise ValueError(f"reflexes out of range: {r} (delay >= 0, hold >= 1, slip in [0, 1], noise >= 0)")
         return r
@@ -78,10 +74,12 @@ class ReactivePlayer(ABC):
     WHY: tuple[dict, ...] = ()
     IDLE: dict[str, Any] = {}  # the inputs before the first reaction
     CHOICES: dict[str, list] = {}  # the codes of each discrete input (what a slip draws from)
+    DEFAULTS: dict[str, float] = {}  # the player's settings, which ``game_cfg[id]`` may override
 
     def __init__(self, game_cfg: Mapping):
         self.game_cfg = dict(game_cfg)
         self.reflexes = Reflexes.from_dict(game_cfg.get("reflexes"))
+        self.p = {**self.DEFAULTS, **known_keys(game_cfg.get(self.id), set(self.DEFAULTS), f"{self.id} player")}
         self.card = {"agent": "reactive", "player": self.id, "reflexes": vars(self.reflexes)}
         self.runner: EnvRunner | None = None
         self.rng = np.random.default_rng(0)

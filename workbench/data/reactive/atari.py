@@ -42,12 +42,13 @@ class EnduroDriver(ReactivePlayer):
     """Accelerates down the road, brakes when a car is right ahead in its lane, swerves for one
     a little further up, and steers back to the road centre when it drifts toward the edge.
 
-    ``game_cfg["driver"]``: ``brake_gap`` (1) and ``swerve_gap`` (3) in depth slots.
+    Settings (``game_cfg["enduro"]``): ``brake_gap`` and ``swerve_gap``, in depth slots.
     """
 
     id = "enduro"
     IDLE = {"steer": NEUTRAL, "accel": 1, "brake": 0}
     CHOICES = {"steer": [LEFT, NEUTRAL, RIGHT], "accel": [0, 1], "brake": [0, 1]}
+    DEFAULTS = {"brake_gap": 1, "swerve_gap": 3}
     WHY = (
         {"name": "ahead_gap", "kind": "continuous", "units": "depth slots", "role": "state",
          "description": "depth slot of the nearest car ahead in the player's lane (0 = alongside, 7 = none)"},
@@ -61,11 +62,6 @@ class EnduroDriver(ReactivePlayer):
                                  "recentre_right"]},
     )
 
-    def __init__(self, game_cfg: Mapping):
-        super().__init__(game_cfg)
-        d = dict(game_cfg.get("driver") or {})
-        self.brake_gap, self.swerve_gap = int(d.get("brake_gap", 1)), int(d.get("swerve_gap", 3))
-
     def perceive(self, obs: Observation) -> dict[str, Any]:
         slots = obs.state["ram"][ENDURO_SLOTS].astype(int)
         lanes = np.where(slots & 16 == 0, 1, np.where(slots & 1, 2, 0))
@@ -76,9 +72,9 @@ class EnduroDriver(ReactivePlayer):
         gap = int(mine[0]) if len(mine) else NO_CAR
         why = {"ahead_gap": float(gap), "car_lane": float(lanes[cars[0]]) if len(cars) else np.nan,
                "player_lane": float(lane), "road_offset": float(offset)}
-        if gap <= self.brake_gap:
+        if gap <= self.p["brake_gap"]:
             choice = "brake"
-        elif gap <= self.swerve_gap:
+        elif gap <= self.p["swerve_gap"]:
             choice = "swerve_right" if lane == 0 or (lane == 1 and offset < 0) else "swerve_left"
         elif abs(offset) > ROAD_WIDTH / 3:
             choice = "recentre_right" if offset < 0 else "recentre_left"
@@ -96,12 +92,13 @@ class PaddlePlayer(ReactivePlayer):
     """Pong: moves its paddle toward where the ball will be when it reacts (the ball's height plus
     its last step's motion times the reaction delay) while a ball is in play, else keeps still.
 
-    ``game_cfg["paddle"]``: ``deadzone`` (3, RAM units): aim errors this small are left alone.
+    Settings (``game_cfg["paddle"]``): ``deadzone`` (RAM units): aim errors this small are left alone.
     """
 
     id = "paddle"
     IDLE = {"steer": NEUTRAL}
     CHOICES = {"steer": [LEFT, NEUTRAL, RIGHT]}
+    DEFAULTS = {"deadzone": 3.0}
     WHY = (
         {"name": "ball_y", "kind": "continuous", "units": "RAM units", "role": "state",
          "description": "ball height (RAM byte 54, AtariARI; NaN while no ball is in play)"},
@@ -113,10 +110,6 @@ class PaddlePlayer(ReactivePlayer):
         {**DECISION, "classes": ["wait", "up", "down", "still"]},
     )
 
-    def __init__(self, game_cfg: Mapping):
-        super().__init__(game_cfg)
-        self.deadzone = float(dict(game_cfg.get("paddle") or {}).get("deadzone", 3))
-
     def start(self) -> None:
         self.last_ball = np.nan
 
@@ -127,7 +120,7 @@ class PaddlePlayer(ReactivePlayer):
         motion = 0.0 if np.isnan(self.last_ball) or np.isnan(ball) else ball - self.last_ball
         self.last_ball = ball
         error = ball + motion * self.reflexes.delay - (paddle + PONG_AIM)
-        choice = "still" if not abs(error) > self.deadzone else "up" if error < 0 else "down"
+        choice = "still" if not abs(error) > self.p["deadzone"] else "up" if error < 0 else "down"
         return {"ball_y": ball, "paddle_y": paddle, "aim_error": error, "decision": choice}
 
     def decide(self, why: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ class CentreLineDriver(ReactivePlayer):
     """Aims at the centre-line point ``lookahead`` tiles ahead of the nearest one (steering
     proportional to the heading error, plus a pull toward the line, damped by the yaw rate), and looks ``bend_tiles`` ahead:
     above ``bend_speed`` with a bend sharper than ``bend_angle`` coming, it brakes; below
-    ``cruise_speed`` it accelerates, else coasts (``game_cfg["driver"]`` overrides each).
+    ``cruise_speed`` it accelerates, else coasts (``game_cfg["centreline"]`` overrides each).
     """
 
     id = "centreline"
@@ -40,14 +40,6 @@ class CentreLineDriver(ReactivePlayer):
     )
     DEFAULTS = {"lookahead": 10, "gain": 0.5, "pull": 0.05, "damping": 4.0, "bend_tiles": 12, "bend_angle": 0.5,
                 "bend_speed": 25.0, "cruise_speed": 32.0}
-
-    def __init__(self, game_cfg: Mapping):
-        super().__init__(game_cfg)
-        d = {**self.DEFAULTS, **dict(game_cfg.get("driver") or {})}
-        unknown = set(d) - set(self.DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown centreline driver keys {sorted(unknown)}; known: {sorted(self.DEFAULTS)}")
-        self.p = d
 
     def start(self) -> None:
         self.last_angle = None

@@ -55,11 +55,6 @@ class DoomHunter(ReactivePlayer):
         super().__init__(game_cfg)
         if not (game_cfg.get("attack") and game_cfg.get("objects")):
             raise ValueError(f"game {game_cfg.get('game')!r}: the hunter needs attack: true and objects: true")
-        d = {**self.DEFAULTS, **dict(game_cfg.get("hunter") or {})}
-        unknown = set(d) - set(self.DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown hunter keys {sorted(unknown)}; known: {sorted(self.DEFAULTS)}")
-        self.p = d
 
     def start(self) -> None:
         self.visits: dict[tuple[int, int], int] = {}
