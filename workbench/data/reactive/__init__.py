@@ -43,7 +43,8 @@ class Reflexes:
     delay: steps between seeing a frame and acting on it (3 Atari steps = 200 ms). hold: mean
     minimum time a new discrete choice is kept before another may replace it; hold_cv its
     coefficient of variation. slip: probability per step of a random discrete input instead of the
-    chosen one. noise: standard deviation of analogue inputs' noise, as a fraction of their range.
+    chosen one. noise: standard deviation of the noise on analogue inputs in motion (a wanted 0 stays
+    0: a mouse at rest), as a fraction of their range.
     """
 
     delay: int = 3
@@ -125,7 +126,7 @@ class ReactivePlayer(ABC):
             k = list(discrete)[int(rng.integers(len(discrete)))]
             out[k] = self.CHOICES[k][int(rng.integers(len(self.CHOICES[k])))]
         for k, v in want.items():
-            if k not in self.CHOICES:
+            if k not in self.CHOICES and v != 0:  # a hand at rest adds no motion
                 lo, hi = self.space[k]
                 out[k] = float(np.clip(v + rng.normal(0, r.noise * (hi - lo)), lo, hi))
         return out
