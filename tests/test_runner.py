@@ -144,3 +144,11 @@ def test_episode_end_marks_termination_or_the_cap(life, cap, end, n):
     assert list(ep.labels["episode_end"]) == ["running"] * (n - 1) + [end]
     np.testing.assert_array_equal(ep.labels["press"], np.arange(n))  # the history grows step by step
     np.testing.assert_array_equal(ep.labels["left"], life - np.arange(n))  # state before each step
+
+
+def test_steer_code_is_steer_from_sign_for_one_value():
+    from workbench.data.runners import steer_code
+    from workbench.data.schema import steer_from_sign
+
+    values = [-1.5, -1e-9, 0.0, -0.0, 1e-12, 3.0, np.float32(-0.2), np.float32(0.0), float("nan")]
+    assert [steer_code(v) for v in values] == [int(steer_from_sign(v)) for v in values] == [0, 0, 1, 1, 2, 2, 0, 1, -1]

@@ -26,7 +26,7 @@ import numpy as np
 
 from .episode import Episode, resize_frame
 from .mask import FrameMask
-from .schema import EPISODE_END_CLASSES, LabelSchema
+from .schema import EPISODE_END_CLASSES, UNLABELED, LabelSchema
 
 #: The outcome every runner records: how the step ``t -> t+1`` ended the episode, if it did.
 EPISODE_END = {"name": "episode_end", "kind": "categorical", "classes": list(EPISODE_END_CLASSES), "role": "outcome",
@@ -56,6 +56,12 @@ class Transition:
     observation: Observation
     inputs: dict[str, Any]
     reward: float
+
+
+def steer_code(value: float) -> int:
+    """LEFT/NEUTRAL/RIGHT code (0/1/2; -1 for NaN) of one signed input: ``schema.steer_from_sign`` for
+    a scalar, without its array round trip (a runner pays it every step)."""
+    return 0 if value < 0 else 2 if value > 0 else 1 if value == 0 else UNLABELED
 
 
 def env_seed(rng: np.random.Generator) -> int:

@@ -18,8 +18,8 @@ import numpy as np
 
 from ...core.paths import cache_dir
 from ..player import PlayerStyle, held_channel, signed_channel, turn_channel
-from ..runners import EPISODE_END, EnvRunner, ReplayClone
-from ..schema import STEER_CLASSES, LabelSchema, steer_from_sign
+from ..runners import EPISODE_END, EnvRunner, ReplayClone, steer_code
+from ..schema import STEER_CLASSES, LabelSchema
 from . import env_seed, episodes
 
 SCHEMA = LabelSchema.from_list([
@@ -131,7 +131,7 @@ class Runner(ReplayClone, EnvRunner):
         dead = bool(self.game.is_player_dead())
         truncated = bool(self.game.is_episode_timeout_reached())
         terminated = bool(self.game.is_episode_finished()) and not truncated
-        sent = {"steer": int(steer_from_sign(dx)), "key_w": w, "key_a": a, "key_d": d, "mouse_dx": np.float32(dx),
+        sent = {"steer": steer_code(dx), "key_w": w, "key_a": a, "key_d": d, "mouse_dx": np.float32(dx),
                 **({"attack": fire} if self.attack else {})}
         info = {"inputs": sent, "outcomes": {"reward": reward, "death": int(dead)}}
         return self.observation(), reward, terminated, truncated, info
