@@ -157,7 +157,7 @@ def script(game_cfg: Mapping, rng: np.random.Generator, n: int) -> tuple[int, di
     return env_seed(rng), plan
 
 
-#: ``record(game_cfg, n_episodes, frames_per_episode, frame_size, seed)``: the scripted player's
+#: ``record(game_cfg, n_episodes, frames_per_episode, frame_size, seed)``: the game's (scripted or reactive) player's
 #: episodes; an episode ends early if the game does (lives lost).
 record = partial(episodes, Runner, script)
 

@@ -117,5 +117,5 @@ def script(game_cfg: Mapping, rng: np.random.Generator, n: int) -> tuple[int, di
     return env_seed(rng), {"steer_value": steer, "accel": accel, "brake": brake}
 
 
-#: ``record(game_cfg, n_episodes, frames_per_episode, frame_size, seed)``: the scripted driver's episodes.
+#: ``record(game_cfg, n_episodes, frames_per_episode, frame_size, seed)``: the scripted (or reactive) driver's episodes.
 record = partial(episodes, Runner, script)

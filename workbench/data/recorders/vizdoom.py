@@ -151,6 +151,6 @@ def script(game_cfg: Mapping, rng: np.random.Generator, n: int) -> tuple[int, di
 
 
 def record(game_cfg: Mapping, n_episodes: int, frames_per_episode: int, frame_size, seed: int):
-    """Episodes of ``frames_per_episode`` steps (``tics`` game tics each; 35 tics = 1 s) of the scripted player."""
+    """Episodes of ``frames_per_episode`` steps (``tics`` game tics each; 35 tics = 1 s) of the game's player."""
     runner = partial(Runner, seed=seed)
     return episodes(runner, script, game_cfg, n_episodes, frames_per_episode, frame_size, seed)
