@@ -393,7 +393,9 @@ def test_builtin_flow_proxies_agree_with_the_true_steering(workbench_dirs):
     from workbench.data.catalog import load_catalog, materialise
 
     for entry in load_catalog().values():
-        if entry.kind != "record":
+        # reactive players steer only when the game calls for it (Enduro's driver ~9 % of steps, Pong's
+        # paddle moves vertically): there a chance-level proxy describes the data, not a wrong sign
+        if entry.kind != "record" or any(g.get("player") for g in entry.source["games"]):
             continue
         entry.sizes["check"] = {"episodes": 2, "frames_per_episode": 300}
         path = materialise(entry, size="check", progress=False)

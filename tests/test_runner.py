@@ -56,10 +56,13 @@ def test_clone_restore_reproduces_the_same_future(engine):
     assert any(not np.array_equal(a[0], b[0]) for a, b in zip(first, other))
 
 
-@pytest.mark.parametrize("game", ["Enduro", "CarRacing", "freedoom2_flick"])
-def test_played_and_recorded_frames_are_identical(game):
-    """The scripted agent through `play` and the recorder give the same bytes for the same seed."""
-    path = play("scripted", game, episodes=1, seed=4, max_steps=25, progress=False)
+@pytest.mark.parametrize("agent, game", [("scripted", "Enduro"), ("scripted", "CarRacing"), ("scripted", "freedoom2_flick"),
+                                         ("reactive", "Enduro_reactive"), ("reactive", "Pong_reactive"),
+                                         ("reactive", "CarRacing_reactive"), ("reactive", "freedoom2_hunter")])
+def test_played_and_recorded_frames_are_identical(agent, game):
+    """The scripted agent through `play` and the recorder give the same bytes for the same seed;
+    so do the reactive agent and a reactive entry's recorder, decision variables included."""
+    path = play(agent, game, episodes=1, seed=4, max_steps=25, progress=False)
     entry, cfg = find_game(game)
     (ep,) = get_engine(cfg["engine"]).record(cfg, 1, 25, entry.frame_size, 4)
     ds = open_dataset(path)
@@ -142,3 +145,11 @@ def test_episode_end_marks_termination_or_the_cap(life, cap, end, n):
     assert list(ep.labels["episode_end"]) == ["running"] * (n - 1) + [end]
     np.testing.assert_array_equal(ep.labels["press"], np.arange(n))  # the history grows step by step
     np.testing.assert_array_equal(ep.labels["left"], life - np.arange(n))  # state before each step
+
+
+def test_steer_code_is_steer_from_sign_for_one_value():
+    from workbench.data.runners import steer_code
+    from workbench.data.schema import steer_from_sign
+
+    values = [-1.5, -1e-9, 0.0, -0.0, 1e-12, 3.0, np.float32(-0.2), np.float32(0.0), float("nan")]
+    assert [steer_code(v) for v in values] == [int(steer_from_sign(v)) for v in values] == [0, 0, 1, 1, 2, 2, 0, 1, -1]

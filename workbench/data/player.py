@@ -54,11 +54,7 @@ class PlayerStyle:
 
     @classmethod
     def from_dict(cls, d: Mapping | None) -> "PlayerStyle":
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ConfigError(f"unknown player style keys {sorted(unknown)}; known: {sorted(known)}")
+        d = known_keys(d, {f.name for f in fields(cls)}, "player style")
         if "turn_strength" in d:
             d["turn_strength"] = tuple(float(v) for v in d["turn_strength"])
         style = cls(**d)
@@ -70,7 +66,16 @@ class PlayerStyle:
         return style
 
 
-def _gamma_holds(rng: np.random.Generator, mean: float, cv: float, size: int) -> np.ndarray:
+def known_keys(d: Mapping | None, known: set[str], what: str) -> dict:
+    """``d`` as a dict whose keys are all ``known``; an unknown key is a clear error naming ``what``."""
+    d = dict(d or {})
+    unknown = set(d) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown {what} keys {sorted(unknown)}; known: {sorted(known)}")
+    return d
+
+
+def gamma_holds(rng: np.random.Generator, mean: float, cv: float, size: int) -> np.ndarray:
     """Integer hold times >= 1 with the given mean and coefficient of variation."""
     shape = 1.0 / max(cv, 1e-3) ** 2
     return np.maximum(1, np.round(rng.gamma(shape, mean / shape, size))).astype(np.int64)
@@ -95,7 +100,7 @@ def held_segments(
     active = bool(rng.random() < active_fraction)
     while t < n:
         mean = active_hold if active else neutral_hold
-        d = int(_gamma_holds(rng, mean, cv, 1)[0])
+        d = int(gamma_holds(rng, mean, cv, 1)[0])
         segments.append((t, min(n, t + d), active))
         t += d
         active = not active

@@ -12,7 +12,8 @@ role) and ``info`` holds what it caused: ``info["inputs"]`` the input labels act
 emulator may not have every combination) and ``info["outcomes"]`` the outcome labels of the step.
 Every frame, recorded or played, goes through :meth:`EnvRunner.preprocess` — the one place frames
 are prepared for storage and for agents. :func:`rollout` plays one episode with any ``act``
-function and returns it as an :class:`Episode` whose labels hold inputs, outcomes and state.
+function and returns it as an :class:`Episode` whose labels hold inputs, outcomes and state, and
+the decision variables of a player that explains its inputs (:class:`Inputs`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 
 from .episode import Episode, resize_frame
 from .mask import FrameMask
-from .schema import EPISODE_END_CLASSES, LabelSchema
+from .schema import EPISODE_END_CLASSES, UNLABELED, LabelSchema
 
 #: The outcome every runner records: how the step ``t -> t+1`` ended the episode, if it did.
 EPISODE_END = {"name": "episode_end", "kind": "categorical", "classes": list(EPISODE_END_CLASSES), "role": "outcome",
@@ -55,6 +56,29 @@ class Transition:
     observation: Observation
     inputs: dict[str, Any]
     reward: float
+
+
+def steer_code(value: float) -> int:
+    """LEFT/NEUTRAL/RIGHT code (0/1/2; -1 for NaN) of one signed input: ``schema.steer_from_sign`` for
+    a scalar, without its array round trip (a runner pays it every step)."""
+    return 0 if value < 0 else 2 if value > 0 else 1 if value == 0 else UNLABELED
+
+
+def env_seed(rng: np.random.Generator) -> int:
+    """A 31-bit seed for an emulator's own reset, drawn from the episode's stream."""
+    return int(rng.integers(0, 2**31 - 1))
+
+
+class Inputs(dict):
+    """Input labels an agent sends, with ``why``: the decision variables that chose them.
+
+    A reactive player returns these from ``act``; :func:`rollout` records ``why`` beside the
+    inputs as ``state`` labels of the frame (the same keys at every step).
+    """
+
+    def __init__(self, inputs: Mapping[str, Any], why: Mapping[str, Any]):
+        super().__init__(inputs)
+        self.why = dict(why)
 
 
 #: ``act(observation, history) -> inputs``: what an agent does at one step (see workbench.play).
@@ -166,24 +190,28 @@ def rollout(runner: EnvRunner, act: ActFn, seed: int, max_steps: int, episode: i
 
     Frame ``t`` carries the inputs sent after it, the state at it and the outcomes of the step
     ``t -> t+1``; ``episode_end`` marks the last frame ``terminated`` (the game ended it) or
-    ``truncated`` (the cap, or the engine's time limit), every other frame ``running``.
+    ``truncated`` (the cap, or the engine's time limit), every other frame ``running``. An
+    ``act`` that returns :class:`Inputs` adds its decision variables (``why``) to the labels.
     """
     obs = runner.reset(seed)
     history: list[Transition] = []
-    frames, inputs, states, outcomes = [], [], [], []
+    frames, inputs, states, outcomes, whys = [], [], [], [], []
     end = "truncated"
     for _ in range(max_steps):
-        nxt, reward, terminated, truncated, info = runner.step(act(obs, history))
+        sent = act(obs, history)
+        nxt, reward, terminated, truncated, info = runner.step(sent)
         frames.append(obs.frame)
         inputs.append(info["inputs"])
         states.append(obs.state)
         outcomes.append(info["outcomes"])
+        whys.append(getattr(sent, "why", {}))
         history.append(Transition(obs, info["inputs"], reward))
         if terminated or truncated:
             end = "terminated" if terminated else "truncated"
             break
         obs = nxt
     k = len(frames)
-    labels = {key: np.asarray([row[key] for row in rows]) for rows in (inputs, states, outcomes) for key in rows[0]}
+    labels = {key: np.asarray([row[key] for row in rows]) for rows in (inputs, states, outcomes, whys)
+              for key in rows[0]}
     labels["episode_end"] = np.array(["running"] * (k - 1) + [end])
     return Episode(runner.game_cfg["game"], episode, np.stack(frames), labels, source=f"{runner.name} episode {episode}")

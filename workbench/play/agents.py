@@ -22,6 +22,7 @@ from typing import Any, Mapping, Protocol, Sequence
 import numpy as np
 
 from ..core.errors import ConfigError
+from ..data.reactive import make_player
 from ..data.recorders import env_seed, get_engine, planned
 from ..data.runners import EnvRunner, Observation, Transition
 
@@ -77,7 +78,26 @@ class ScriptedAgent:
         return self._act(observation, history)
 
 
-AGENTS = {"random": RandomAgent, "scripted": ScriptedAgent}
+class ReactiveAgent:
+    """The game's reactive player (``workbench.data.reactive``: its catalog ``player``, else the one
+    for its ROM or engine): decides from the engine's truth each step, with human-like reflexes."""
+
+    id = "reactive"
+
+    def __init__(self):
+        self.card = {"agent": self.id}
+        self._player = None
+
+    def begin(self, runner: EnvRunner, rng: np.random.Generator, max_steps: int) -> int:
+        self._player = make_player(runner.game_cfg)
+        self.card = dict(self._player.card)
+        return self._player.begin(runner, rng, max_steps)
+
+    def act(self, observation: Observation, history: Sequence[Transition]) -> Mapping[str, Any]:
+        return self._player.act(observation, history)
+
+
+AGENTS = {"random": RandomAgent, "scripted": ScriptedAgent, "reactive": ReactiveAgent}
 
 
 def make_agent(name: str) -> Agent:

@@ -17,8 +17,7 @@ from ...core.errors import ConfigError
 from ..player import PlayerStyle, held_channel, signed_channel, turn_channel
 from ..runners import EPISODE_END, EnvRunner, Observation
 from ..schema import ALE_ACTIONS, STEER_CLASSES, VERTICAL_CLASSES, LabelSchema
-from . import env_seed
-from . import scripted_episodes
+from . import env_seed, episodes
 
 SCHEMA = LabelSchema.from_list([
     {"name": "steer", "kind": "categorical", "classes": list(STEER_CLASSES),
@@ -94,12 +93,13 @@ class Runner(EnvRunner):
         self.index = {name: i for i, name in enumerate(self.meanings)}
         table = _labels(self.meanings, self.buttons)
         self.sent = {name: {k: v[i] for k, v in table.items()} for i, name in enumerate(self.meanings)}
+        self.screen = None  # the emulator's screen after the last reset / step (what env.step returned)
 
     def _reset(self, seed: int) -> None:
-        self.env.reset(seed=seed)
+        self.screen, _ = self.env.reset(seed=seed)
 
     def _observe(self) -> tuple[np.ndarray, dict]:
-        return self.ale.getScreenRGB(), {"lives": float(self.ale.lives()), "ram": self.ale.getRAM().copy()}
+        return self.screen, {"lives": float(self.ale.lives()), "ram": self.ale.getRAM()}
 
     def input_space(self) -> dict[str, list]:
         return {"ale_action": [ALE_ACTIONS.index(name) for name in self.meanings]}
@@ -123,7 +123,7 @@ class Runner(EnvRunner):
 
     def _step(self, inputs: Mapping[str, Any]):
         name = self.action_name(inputs)
-        _, reward, terminated, truncated, _ = self.env.step(self.index[name])
+        self.screen, reward, terminated, truncated, _ = self.env.step(self.index[name])
         self.t += 1
         info = {"inputs": self.sent[name], "outcomes": {"reward": float(reward)}}
         return self.observation(), float(reward), bool(terminated), bool(truncated), info
@@ -134,6 +134,7 @@ class Runner(EnvRunner):
     def restore(self, snapshot) -> Observation:
         state, self.t = snapshot
         self.ale.restoreState(state)
+        self.screen = self.ale.getScreenRGB()
         return self.observation()
 
     def close(self) -> None:
@@ -157,9 +158,9 @@ def script(game_cfg: Mapping, rng: np.random.Generator, n: int) -> tuple[int, di
     return env_seed(rng), plan
 
 
-#: ``record(game_cfg, n_episodes, frames_per_episode, frame_size, seed)``: the scripted player's
+#: ``record(game_cfg, n_episodes, frames_per_episode, frame_size, seed)``: the game's (scripted or reactive) player's
 #: episodes; an episode ends early if the game does (lives lost).
-record = partial(scripted_episodes, Runner, script)
+record = partial(episodes, Runner, script)
 
 
 def _labels(names: list[str], buttons: Mapping) -> dict[str, np.ndarray]:

@@ -13,10 +13,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..player import PlayerStyle, held_channel, turn_channel
-from ..runners import EPISODE_END, EnvRunner, ReplayClone
-from ..schema import STEER_CLASSES, LabelSchema, steer_from_sign
-from . import env_seed
-from . import scripted_episodes
+from ..runners import EPISODE_END, EnvRunner, ReplayClone, steer_code
+from ..schema import STEER_CLASSES, LabelSchema
+from . import env_seed, episodes
 
 SCHEMA = LabelSchema.from_list([
     {"name": "steer", "kind": "categorical", "classes": list(STEER_CLASSES),
@@ -89,7 +88,7 @@ class Runner(ReplayClone, EnvRunner):
         action = np.array([steer, self.gas * accel, self.brake_force * brake], np.float32)
         reward, terminated, truncated, off_track = self._advance(action)
         self.t += 1
-        sent = {"steer": int(steer_from_sign(np.float32(steer))), "accel": int(bool(accel)), "brake": int(bool(brake)),
+        sent = {"steer": steer_code(np.float32(steer)), "accel": int(bool(accel)), "brake": int(bool(brake)),
                 "steer_value": np.float32(steer)}
         info = {"inputs": sent, "outcomes": {"reward": reward, "off_track": int(off_track)}}
         return self.observation(), reward, terminated, truncated, info
@@ -118,5 +117,5 @@ def script(game_cfg: Mapping, rng: np.random.Generator, n: int) -> tuple[int, di
     return env_seed(rng), {"steer_value": steer, "accel": accel, "brake": brake}
 
 
-#: ``record(game_cfg, n_episodes, frames_per_episode, frame_size, seed)``: the scripted driver's episodes.
-record = partial(scripted_episodes, Runner, script)
+#: ``record(game_cfg, n_episodes, frames_per_episode, frame_size, seed)``: the scripted (or reactive) driver's episodes.
+record = partial(episodes, Runner, script)

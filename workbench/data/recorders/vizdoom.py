@@ -19,10 +19,9 @@ import numpy as np
 from ...core.errors import ConfigError
 from ...core.paths import cache_dir
 from ..player import PlayerStyle, held_channel, signed_channel, turn_channel
-from ..runners import EPISODE_END, EnvRunner, ReplayClone
-from ..schema import STEER_CLASSES, LabelSchema, steer_from_sign
-from . import env_seed
-from . import scripted_episodes
+from ..runners import EPISODE_END, EnvRunner, ReplayClone, steer_code
+from ..schema import STEER_CLASSES, LabelSchema
+from . import env_seed, episodes
 
 SCHEMA = LabelSchema.from_list([
     {"name": "steer", "kind": "categorical", "classes": list(STEER_CLASSES),
@@ -31,6 +30,7 @@ SCHEMA = LabelSchema.from_list([
     {"name": "key_a", "kind": "binary", "description": "A: strafe left"},
     {"name": "key_d", "kind": "binary", "description": "D: strafe right"},
     {"name": "mouse_dx", "kind": "continuous", "units": "degrees/step", "description": "camera yaw input, positive = right"},
+    {"name": "attack", "kind": "binary", "description": "left mouse: fire the weapon (games with ``attack: true``)"},
     {"name": "pos_x", "kind": "continuous", "units": "map units", "description": "player x before the step", "role": "state"},
     {"name": "pos_y", "kind": "continuous", "units": "map units", "description": "player y before the step", "role": "state"},
     {"name": "angle", "kind": "continuous", "units": "degrees", "role": "state",
@@ -56,7 +56,8 @@ def version() -> dict[str, str]:
     return {"vizdoom": metadata.version("vizdoom")}
 
 
-def _make_game(wad: str, doom_map: str, seed: int, skill: int | None, scenario: str | None = None):
+def _make_game(wad: str, doom_map: str, seed: int, skill: int | None, scenario: str | None = None,
+               attack: bool = False, objects: bool = False):
     """A DoomGame on a Freedoom map, or on a bundled ``scenario`` (its wad, map, rewards and skill
     from its .cfg; buttons, variables, screen and the episode length stay the workbench's)."""
     import vizdoom as vzd
@@ -84,19 +85,24 @@ def _make_game(wad: str, doom_map: str, seed: int, skill: int | None, scenario: 
     game.set_episode_timeout(10**7)  # the length cap is the caller's (recording size, play or levels cap)
     game.set_seed(seed)
     B, V = vzd.Button, vzd.GameVariable
-    game.set_available_buttons([B.MOVE_FORWARD, B.MOVE_LEFT, B.MOVE_RIGHT, B.TURN_LEFT_RIGHT_DELTA])
+    game.set_available_buttons([B.MOVE_FORWARD, B.MOVE_LEFT, B.MOVE_RIGHT, B.TURN_LEFT_RIGHT_DELTA] + [B.ATTACK] * attack)
+    game.set_labels_buffer_enabled(objects)  # visible objects with their screen boxes, for reactive players
+    game.set_depth_buffer_enabled(objects)
     game.set_available_game_variables([V.POSITION_X, V.POSITION_Y, V.ANGLE, V.HEALTH, V.KILLCOUNT, V.ITEMCOUNT])
     game.init()
     return game
 
 
 class Runner(ReplayClone, EnvRunner):
-    """A Freedoom map (``game_cfg``: ``wad``, ``map``, ``tics`` per step (2), ``skill`` (1)) or a
+    """A Freedoom map (``game_cfg``: ``wad``, ``map``, ``tics`` per step (2), ``skill`` (1),
+    ``attack`` (false): the ATTACK button, ``objects`` (false): the labels and depth buffers) or a
     bundled ``scenario`` (its own skill unless ``skill`` is given); ``inputs`` optionally lists the
     inputs the game accepts (a scenario's buttons: take_cover only strafes), the others are sent as 0.
 
-    Inputs: ``key_w`` / ``key_a`` / ``key_d`` (0/1) and ``mouse_dx`` (degrees per step, spread
-    over the step's tics). Clone/restore replay the inputs from the reset seed (:class:`ReplayClone`):
+    Inputs: ``key_w`` / ``key_a`` / ``key_d`` (0/1), ``mouse_dx`` (degrees per step, spread
+    over the step's tics) and, with ``attack``, ``attack`` (0/1). ``game_state`` is the engine's
+    state at the current frame (with ``objects``: its ``labels`` and ``depth_buffer``, the truth a
+    reactive player reads). Clone/restore replay the inputs from the reset seed (:class:`ReplayClone`):
     ViZDoom's ``save`` writes the game a tic after the call, not the state at it, so a save game
     restores a different moment. After the episode ends the observation repeats the last frame.
     """
@@ -108,15 +114,18 @@ class Runner(ReplayClone, EnvRunner):
         wad, doom_map, scenario = game_cfg.get("wad", "freedoom1"), game_cfg.get("map", "E1M1"), game_cfg.get("scenario")
         self.name = f"ViZDoom {scenario}" if scenario else f"ViZDoom {wad} {doom_map}"
         self.tics = int(game_cfg.get("tics", 2))
+        self.attack = bool(game_cfg.get("attack", False))
         skill = game_cfg.get("skill", None if scenario else 1)
-        self.game = _make_game(wad, doom_map, int(seed) & 0x7FFFFFFF, None if skill is None else int(skill), scenario)
-        space = {"key_w": [0, 1], "key_a": [0, 1], "key_d": [0, 1], "mouse_dx": (-30.0, 30.0)}
+        self.game = _make_game(wad, doom_map, int(seed) & 0x7FFFFFFF, None if skill is None else int(skill), scenario,
+                               self.attack, bool(game_cfg.get("objects", False)))
+        space = {"key_w": [0, 1], "key_a": [0, 1], "key_d": [0, 1], "mouse_dx": (-30.0, 30.0),
+                 **({"attack": [0, 1]} if self.attack else {})}
         allowed = game_cfg.get("inputs", list(space))
         unknown = set(allowed) - set(space)
         if unknown:
             raise ConfigError(f"game {game_cfg.get('game')}: unknown ViZDoom inputs {sorted(unknown)}; known: {list(space)}")
         self.space = {k: v for k, v in space.items() if k in allowed}
-        self.last = None
+        self.last = self.game_state = None
 
     def _reset(self, seed: int) -> None:
         self.game.set_seed(seed)
@@ -126,6 +135,7 @@ class Runner(ReplayClone, EnvRunner):
     def _observe(self) -> tuple[np.ndarray, dict]:
         state = self.game.get_state()
         if state is not None:  # None once the episode has ended: keep the last frame and truth
+            self.game_state = state
             self.last = state.screen_buffer, dict(zip(VARIABLES, np.asarray(state.game_variables, np.float64)))
         return self.last
 
@@ -135,12 +145,15 @@ class Runner(ReplayClone, EnvRunner):
     def _step(self, inputs: Mapping[str, Any]):
         w, a, d = (int(bool(inputs.get(k, 0))) if k in self.space else 0 for k in ("key_w", "key_a", "key_d"))
         dx = float(inputs.get("mouse_dx", 0.0)) if "mouse_dx" in self.space else 0.0
-        reward = float(self.game.make_action([float(w), float(a), float(d), dx / self.tics], self.tics))
+        buttons = [float(w), float(a), float(d), dx / self.tics]
+        fire = int(bool(inputs.get("attack", 0))) if "attack" in self.space else 0
+        reward = float(self.game.make_action(buttons + [float(fire)] * self.attack, self.tics))
         self.t += 1
         dead = bool(self.game.is_player_dead())
         truncated = bool(self.game.is_episode_timeout_reached())
         terminated = bool(self.game.is_episode_finished()) and not truncated
-        sent = {"steer": int(steer_from_sign(dx)), "key_w": w, "key_a": a, "key_d": d, "mouse_dx": np.float32(dx)}
+        sent = {"steer": steer_code(dx), "key_w": w, "key_a": a, "key_d": d, "mouse_dx": np.float32(dx),
+                **({"attack": fire} if self.attack else {})}
         info = {"inputs": sent, "outcomes": {"reward": reward, "death": int(dead)}}
         return self.observation(), reward, terminated, truncated, info
 
@@ -159,6 +172,6 @@ def script(game_cfg: Mapping, rng: np.random.Generator, n: int) -> tuple[int, di
 
 
 def record(game_cfg: Mapping, n_episodes: int, frames_per_episode: int, frame_size, seed: int):
-    """Episodes of ``frames_per_episode`` steps (``tics`` game tics each; 35 tics = 1 s) of the scripted player."""
+    """Episodes of ``frames_per_episode`` steps (``tics`` game tics each; 35 tics = 1 s) of the game's player."""
     runner = partial(Runner, seed=seed)
-    return scripted_episodes(runner, script, game_cfg, n_episodes, frames_per_episode, frame_size, seed)
+    return episodes(runner, script, game_cfg, n_episodes, frames_per_episode, frame_size, seed)
