@@ -88,7 +88,7 @@ class BaseStudyConfig:
 
 def same_study(record: dict, identity: dict) -> bool:
     """Whether ``record`` (a study's record) was written for a config of this ``identity``."""
-    return _plain({k: v for k, v in record["config"].items() if k not in RUNTIME_FIELDS}) == _plain(identity)
+    return _plain({k: record["config"].get(k) for k in identity}) == _plain(identity)
 
 
 # ----------------------------------------------------------------------------- the record

@@ -323,7 +323,7 @@ def _about(record: dict) -> list[str]:
              "intervals over test blocks."]
     refused = record.get("refused", {})
     if refused:
-        lines += ["", "**Refused domains** — not trained and not reported: their leak audit found a single-frame "
+        lines += ["", "## Refused domains", "", "Not trained and not reported: their leak audit found a single-frame "
                   "region that predicts the label as well as the motion between frames does (see each domain's "
                   "`leak_audit.csv`).", "", *[f"- **{domain}**: {why}" for domain, why in refused.items()]]
     return lines
