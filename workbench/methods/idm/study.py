@@ -1,12 +1,12 @@
 """Seed 000 end to end on the catalog: train the model variants, extract embeddings, run every
 analysis, and save the results as tables a report, a notebook or the dashboard can read.
 
-One study = one folder ``<studies>/<study_id>/`` holding ``study.json`` (config, model ids,
-timings, code version) and, per domain, ``<domain>/*.csv`` tables, ``<domain>/points-*.csv``
+One study = one folder ``<studies>/<study_id>/`` holding ``study.json`` (config, stages, model
+ids, timings, code version: :mod:`workbench.study.framework`; one stage per domain) and, per domain, ``<domain>/*.csv`` tables, ``<domain>/points-*.csv``
 projections and ``<domain>/test_predictions.csv`` (every method's steering prediction per
 labeled test frame, with its split block, for bootstrap intervals over test blocks) and
 ``<domain>/units.csv`` (the claims ledger's per-block probe, geometry and movement-key rows). Nothing
-here plots; :mod:`workbench.methods.idm.report` renders the saved results.
+here plots; :mod:`workbench.methods.idm.report` declares the results rendered from them.
 
 Every analysis set beside the IDM's zero-shot accuracy uses frames it never trained on: probes
 on its validation + test frames (scored on test), geometry on test frames, KNN queries from test

@@ -23,7 +23,7 @@ code version: :mod:`workbench.study.framework`; runs of older code hold ``worldm
 
 Models go to the model library under study-scoped ids ``<study>.<name>``; re-running reuses every
 finished model (and resumes interrupted ones). Nothing here plots;
-:mod:`workbench.methods.worldmodel.report` renders the saved results.
+:mod:`workbench.methods.worldmodel.report` declares the results rendered from them.
 """
 
 from __future__ import annotations
