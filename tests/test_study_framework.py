@@ -16,7 +16,8 @@ from workbench.methods.idm.study import StudyConfig
 from workbench.methods.worldmodel.study import WorldModelStudyConfig
 from workbench.study import framework
 from workbench.study.framework import BaseStudyConfig, read_record, run_stages
-from workbench.study.results import headline, headline_lines, read_headline, spec, write_report
+from workbench.study.results import (Scope, headline, headline_lines, read_headline, result_markdown, spec,
+                                     write_report)
 
 #: Folders written by the code before the framework (main at c3a3861, `tiny` sizes), trimmed to the
 #: files these tests read: a seed 002 run (``worldmodels.json``) and a seed 000 study (``study.json``).
@@ -138,18 +139,23 @@ def test_report_dashboard_and_notebooks_use_the_registry_captions(studies):
     from workbench.app.results import result_view
 
     old = _old_copy(studies)
-    report = write_report(old["seed002"]).read_text()
-    notebook = (NOTEBOOKS / "07_latent_action_world_models.ipynb").read_text()
+    scope = Scope(old["seed002"], read_record(old["seed002"]))
+    notebook = _source("07_latent_action_world_models")
     shown = 0
     for result in spec("seed002").results:
         assert result.caption not in notebook and f'show(folder, "{result.name}")' in notebook
         view = result_view(old["seed002"].name, result.name)
-        heading = view.objects[0].object
-        assert heading.startswith(f"### {result.title}\n{result.caption}")
+        assert view.objects[0].object.startswith(f"### {result.title}\n{result.caption}")
         if len(view.objects) > 1 and "has no" not in str(getattr(view.objects[1], "object", "")):
-            assert result.caption in report, result.name  # what the page shows, the report shows too
+            report = result_markdown(result, scope, studies / "figures")  # what the page shows, the report shows
+            assert report[:3] == [f"## {result.title}", "", result.caption], result.name
             shown += 1
     assert shown >= 8
-    notebook = (NOTEBOOKS / "06_study.ipynb").read_text()
-    for result in spec("seed000").results:
-        assert result.caption not in notebook and f'"{result.name}"' in notebook
+    notebook = _source("06_study")  # every result of the registry, each domain
+    assert 'for result in spec("seed000").results:' in notebook and "show(folder, result.name, domain)" in notebook
+    assert not any(result.caption in notebook for result in spec("seed000").results)
+
+
+def _source(name: str) -> str:
+    """The cells of a notebook, as a reader sees them."""
+    return "\n".join("".join(c["source"]) for c in json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())["cells"])
