@@ -206,7 +206,7 @@ def test_real_carracing_hud_is_flagged_until_cropped():
 def test_report_has_a_leak_section_and_single_frame_columns(tmp_path):
     """The report shows the audit (flagged, accepted) and a single-frame probe beside zero-shot."""
     from workbench.study.files import write_json
-    from workbench.methods.idm.report import write_report
+    from workbench.study.results import write_report
 
     folder = tmp_path / "seed000-test"
     audit = leak_audit(moving_square(hud=True), **AUDIT)
@@ -221,9 +221,9 @@ def test_report_has_a_leak_section_and_single_frame_columns(tmp_path):
                 "code_version": "test", "started": "now",
                 "domains": {"racing": {"games": ["Squares"], "models": {}, "timings": {}}}}, folder / "study.json")
     report = write_report(folder).read_text()
-    assert "**Leak audit**" in report and "**Leaks:** Squares · steer" in report
+    assert "### Leak audit" in report and "**Leaks:** Squares · steer" in report
     assert "figures/racing-leaks-Squares-steer.png" in report and (folder / "figures" / "racing-leaks-Squares-steer.png").is_file()
-    probe_table = report.split("**Is the information present?**", 1)[1].split("\n\n", 2)[1]
+    probe_table = report.split("### Is the information present?", 1)[1].split("\n\n", 3)[2]
     header, _, row = probe_table.splitlines()[:3]
     assert "single-frame probe" in header and "motion probe" in header and "zero-shot" in header
     single = audit_verdict(audit).single_frame.iloc[0]

@@ -289,7 +289,7 @@ def test_world_model_notebook_runs_the_batch_run_and_writes_its_report(studies):
     path = run_notebook("07_latent_action_world_models", params, progress=False)
     result = _record(path)["result"]
     folder = Path(result["study"])
-    assert folder.parent == studies and folder.name.startswith("seed002-first_person-tiny-s0-")  # a custom sweep
+    assert folder.parent == studies and folder.name.startswith("seed002-tiny-s0-first_person-")  # a custom sweep
     assert path.parent == folder / "runs"
     assert result["report"] == str(folder / "report.md") and result["action_space"] == "motion"
     assert result["leakage_ratio/noisy-beta0.001"] > 0 and "cycle/across · ratio/noisy-beta0.001" in result

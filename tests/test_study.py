@@ -13,7 +13,8 @@ from workbench.methods.idm.study import StudyConfig
 from workbench.methods.idm.study import ceiling_configs, model_configs
 from workbench.analysis.calibration import calibration_gap
 from workbench.analysis.tables import proxy_arm
-from workbench.methods.idm.report import accuracy_pivot, write_report
+from workbench.methods.idm.report import accuracy_pivot
+from workbench.study.results import write_report
 
 
 def test_study_config_budgets_ids_and_validation():

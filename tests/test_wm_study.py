@@ -21,11 +21,13 @@ from workbench.methods.worldmodel.regularizers import PAPER_SWEEPS
 
 def test_config_budgets_ids_and_the_models_of_a_run():
     cfg = WorldModelStudyConfig(size="demo")
-    assert cfg.steps == 1500 and cfg.study_id == "seed002-first_person-demo-s0"
+    assert cfg.steps == 1500 and cfg.study_id.startswith("seed002-demo-s0-first_person-")
+    assert cfg.study_id == WorldModelStudyConfig(size="demo", workers=1).study_id  # how it runs is no other run
     assert cfg.ood_train_games == ["freedoom1_smooth"] and cfg.ood_eval_games() == ["freedoom2_flick"]
     custom = WorldModelStudyConfig(size="tiny", steps=9).study_id
-    assert custom.startswith("seed002-first_person-tiny-s0-") and custom != WorldModelStudyConfig(size="tiny").study_id
+    assert custom.startswith("seed002-tiny-s0-first_person-") and custom != WorldModelStudyConfig(size="tiny").study_id
     assert WorldModelStudyConfig(size="tiny", steps=8).study_id not in (custom, WorldModelStudyConfig(size="tiny").study_id)
+    assert WorldModelStudyConfig(controllers=["mlp"]).study_id != cfg.study_id  # every result setting is in the id
     with pytest.raises(ValueError, match="unknown families"):
         WorldModelStudyConfig(sweeps={"gaussian": [1]})
     with pytest.raises(ValueError, match="invalid study id"):
@@ -34,11 +36,15 @@ def test_config_budgets_ids_and_the_models_of_a_run():
     assert list(configs) == ["noisy-beta0.001", "noisy-beta5e-05", "free", "zero", "action-motion"]
     assert {c.encoder for c in configs.values()} == {"enc"}
     assert configs["noisy-beta5e-05"].beta == 5e-5 and configs["action-motion"].action_space == "motion"
-    assert configs["zero"].model_id.startswith("seed002-first_person-demo-s0-") and configs["zero"].model_id.endswith(".zero")
+    assert configs["zero"].model_id.startswith("seed002-demo-s0-first_person-") and configs["zero"].model_id.endswith(".zero")
     assert WorldModelStudyConfig(ood_train_games=["freedoom1_smooth"]).study_id == cfg.study_id  # the default arm
     assert len({WorldModelStudyConfig(ood_train_games=g).study_id for g in ([], ["freedoom2_flick"], None)}) == 3
     with pytest.raises(ValueError, match="not games of first_person"):
         WorldModelStudyConfig(ood_train_games=["E1M2"])
+    with pytest.raises(ValueError, match="leave no game of first_person"):
+        WorldModelStudyConfig(ood_train_games=["freedoom1_smooth", "freedoom2_flick"])
+    with pytest.raises(ValueError, match="size 'huge': unknown to seed002"):
+        WorldModelStudyConfig(size="huge")
 
 
 def test_every_size_has_low_mid_high_on_the_paper_grid_and_names_what_it_leaves_out():
@@ -104,8 +110,9 @@ def test_tiny_batch_run_cli_end_to_end(workbench_dirs):
                                       "--sweep", "discrete=16"])
     assert result.exit_code == 0, result.output
     assert "Headline numbers" in result.output and "leakage ratio" in result.output
-    folder, = (workbench_dirs["cache"] / "studies").glob("seed002-first_person-tiny-s0-*")
-    record = json.loads((folder / "worldmodels.json").read_text())
+    folder, = (workbench_dirs["cache"] / "studies").glob("seed002-tiny-s0-first_person-*")
+    record = json.loads((folder / "study.json").read_text())
+    assert record["paper"] == "seed002" and all(s["status"] == "done" for s in record["stages"].values())
     assert set(record["world_models"]) == {"noisy-beta0.001", "noisy-beta5e-05", "discrete-codebook_size16", "free",
                                            "zero", "action-motion"}
     assert set(record["ood"]["world_models"]) == {"ood-noisy-beta0.001", "ood-discrete-codebook_size16", "ood-zero"}

@@ -432,17 +432,22 @@ def study(
 ) -> None:
     """Seed 000's cross-game IDM study on the catalog; writes report.md and figures."""
     from .methods.idm.study import StudyConfig, run_study
-    from .methods.idm.report import write_report
 
     cfg = _guard(StudyConfig, size=size, seed=seed, data_seed=data_seed, draw_seed=draw_seed, steps=steps,
                  pairwise=pairwise, allow_leaks=allow_leaks, **({"domains": list(domain)} if domain else {}))
-    folder = _guard(run_study, cfg)
+    _report(_guard(run_study, cfg))
+
+
+def _report(folder: Path) -> None:
+    """Write a finished study's report; print why domains were refused, its headline numbers
+    (from ``headline.json``) and where the report is."""
+    from .study.framework import read_record
+    from .study.results import headline_lines, read_headline, write_report
+
     report = write_report(folder)
-    for why in json.loads((folder / "study.json").read_text()).get("refused", {}).values():
+    for why in read_record(folder).get("refused", {}).values():
         typer.secho(f"refused: {why}", fg=typer.colors.YELLOW, err=True)
-    text = report.read_text()
-    headline = text.split("## Headline numbers", 1)[-1].split("\n## ", 1)[0]
-    typer.echo("Headline numbers" + headline.rstrip())
+    typer.echo("\n".join(["Headline numbers", *headline_lines(read_headline(folder))]))
     typer.echo(f"\nreport: {report}")
 
 
@@ -680,7 +685,6 @@ def wm_study(
                                                   "on, scored on the others (default: the first; 'none': no arm)."),
 ) -> None:
     """Seed 002 as one batch run: capacity sweep, controllers, Tables 1, 2, S1, S2, out of domain; writes report.md."""
-    from .methods.worldmodel.report import write_wm_report
     from .methods.worldmodel.study import WorldModelStudyConfig, run_worldmodel_study
 
     options = {"sweeps": _parse_sweeps(sweep) if sweep else None, "steps": steps,
@@ -688,10 +692,7 @@ def wm_study(
     if workers:
         options["workers"] = workers
     cfg = _guard(WorldModelStudyConfig, dataset=dataset, size=size, seed=seed, **options)
-    report = write_wm_report(_guard(run_worldmodel_study, cfg))
-    headline = report.read_text().split("## Headline numbers", 1)[-1].split("\n## ", 1)[0]
-    typer.echo("Headline numbers" + headline.rstrip())
-    typer.echo(f"\nreport: {report}")
+    _report(_guard(run_worldmodel_study, cfg))
 
 
 findings_app = typer.Typer(help="Quotable findings: both studies over several seeds, and their claims ledgers.",

@@ -32,7 +32,7 @@ def fmt(value: float, digits: int = 3) -> str:
 
 
 def ledger_pane(ledger: pd.DataFrame, scope: str | None = None) -> pn.viewable.Viewable:
-    """The claims ledger (:func:`workbench.methods.idm.report.ledger_table`) at the top of a study page;
+    """The claims ledger (:func:`workbench.study.results.ledger_table`) at the top of a study page;
     ``scope`` keeps the rows of one domain."""
     if scope is not None:
         ledger = ledger[ledger["scope"].str.split(" / ").str[0] == scope]

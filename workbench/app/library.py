@@ -17,7 +17,7 @@ def studies_table() -> pd.DataFrame:
     rows = []
     for kind, ids, read, datasets in (
             ("IDM (seed 000)", sources.list_studies(), sources.study_record, lambda r: list(r.get("domains", {}))),
-            ("world models (seed 002)", sources.list_wm_runs(), sources.wm_record, lambda r: [r.get("dataset", "")])):
+            ("world models (seed 002)", sources.list_wm_runs(), sources.study_record, lambda r: [r.get("dataset", "")])):
         for study_id in ids:
             record = read(study_id)
             cfg = record.get("config", {})

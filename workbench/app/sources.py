@@ -1,7 +1,8 @@
 """What the dashboard reads, cached once per server process rather than per visitor.
 
-Study tables, study records, seed 002 world-model runs (their report tables and pictures), model
-cards and catalog summaries are cached under their file's modification time, so a re-run study
+Study tables, study records, the results of the registry (:mod:`workbench.study.results`: their
+tables, computed text, static figures and headline numbers), seed 002 pictures, model cards and
+catalog summaries are cached under their file's modification time, so a re-run study
 shows up without a restart while repeated page views cost nothing. The study's joint model
 embeddings are loaded once (from the on-disk cache that
 :func:`workbench.methods.idm.extract_embeddings` keeps) and reused by every live calibration.
@@ -31,9 +32,9 @@ from ..engine.card import ModelCard
 from ..engine.curves import CURVES, read_curves
 from ..engine.library import load_card, model_path, read_library
 from ..core.paths import check_id, studies_dir
-from ..methods.worldmodel.report import (capacity_table, controller_table, cycle_table, headlines, health_table, leakage_table,
-                               navigation_table, ood_table, pictures, planning_table, probe_table, strength_figure)
-from ..methods.worldmodel.study import RECORD as WM_RECORD
+from ..methods.worldmodel.report import pictures
+from ..study import framework
+from ..study.results import Scope, headline, spec
 from ..viz.plots import save_figure
 
 #: Projections a study may save as ``<study>/<domain>/points-<name>.csv``.
@@ -49,22 +50,20 @@ def _mtime(path: Path) -> int:
 # ----------------------------------------------------------------------------- studies
 
 
-def _folders_with(record: str) -> list[str]:
-    """Ids of the folders of the studies dir holding ``record``, newest first."""
-    root = studies_dir()
-    if not root.is_dir():
-        return []
-    found = [p.parent for p in root.glob(f"*/{record}")]
-    return [p.name for p in sorted(found, key=lambda p: _mtime(p / record), reverse=True)]
-
-
-def list_studies() -> list[str]:
-    """Ids of the seed 000 studies (those with a ``study.json``), newest first."""
-    return _folders_with("study.json")
+def list_studies(paper: str = "seed000") -> list[str]:
+    """Ids of the studies of ``paper`` (seed 000 IDM studies, seed 002 world-model runs), newest first."""
+    return [folder.name for folder in framework.list_studies(paper)]
 
 
 def study_folder(study_id: str) -> Path:
     return studies_dir() / check_id(study_id, "study id")
+
+
+def _record_file(study_id: str) -> Path:
+    path = framework.record_file(study_folder(study_id))
+    if path is None:
+        raise FileNotFoundError(f"no study {study_id} under {studies_dir()}")
+    return path
 
 
 @lru_cache(maxsize=64)
@@ -72,10 +71,15 @@ def _read_json(path: str, mtime: int) -> dict:
     return json.loads(Path(path).read_text())
 
 
+@lru_cache(maxsize=64)
+def _record(folder: str, mtime: int) -> dict:
+    return framework.read_record(Path(folder))
+
+
 def study_record(study_id: str) -> dict:
-    """The study's ``study.json`` (config, per-domain dataset, store, games, model ids)."""
-    path = study_folder(study_id) / "study.json"
-    return _read_json(str(path), _mtime(path))
+    """The study's record in the framework's form (config, stages, per-domain dataset, store,
+    games, model ids; :func:`workbench.study.framework.read_record`), read once per version."""
+    return _record(str(study_folder(study_id)), _mtime(_record_file(study_id)))
 
 
 def study_domains(study_id: str) -> list[str]:
@@ -102,7 +106,7 @@ def study_table(study_id: str, domain: str, name: str, index_col=None) -> pd.Dat
 @lru_cache(maxsize=16)
 def _ledger(folder: str, mtime: int) -> pd.DataFrame:
     from ..study.ledger import ledger
-    from ..methods.idm.report import ledger_table
+    from ..study.results import ledger_table
 
     return ledger_table(ledger(Path(folder)), markdown=False)
 
@@ -110,9 +114,64 @@ def _ledger(folder: str, mtime: int) -> pd.DataFrame:
 def study_ledger(study_id: str) -> pd.DataFrame:
     """The claims ledger of a seed 000 study or seed 002 run as a table to read, computed once per
     version of its record (bootstraps take a second or two; visitors share the result)."""
+    return _ledger(str(study_folder(study_id)), _mtime(_record_file(study_id)))
+
+
+# ----------------------------------------------------------------------------- results of the registry
+
+
+def _signature(study_id: str) -> tuple:
+    """Changes when the study's record or any saved table changes (an atomic write replaces the
+    file, which changes its folder's modification time)."""
     folder = study_folder(study_id)
-    record = next(p for p in (folder / "worldmodels.json", folder / "study.json") if p.is_file())
-    return _ledger(str(folder), _mtime(record))
+    return (_mtime(_record_file(study_id)), *(_mtime(p) for p in (folder, *sorted(folder.iterdir())) if p.is_dir()))
+
+
+def scope(study_id: str, part: str = "") -> Scope:
+    """Where the results of a study (``part``: one domain of a seed 000 study) are read from."""
+    return Scope(study_folder(study_id), study_record(study_id), check_id(part, "domain") if part else "")
+
+
+@lru_cache(maxsize=256)
+def _result(study_id: str, part: str, name: str, signature: tuple) -> tuple[pd.DataFrame | None, str | None]:
+    where = scope(study_id, part)
+    result = spec(where.record["paper"]).result(name)
+    return (result.table(where) if result.table else None), (result.text(where) if result.text else None)
+
+
+def result_parts(study_id: str, part: str, name: str) -> tuple[pd.DataFrame | None, str | None]:
+    """The table and the computed text of the registry's result ``name`` for a study (and domain),
+    built once per version of its files."""
+    return _result(study_id, part, name, _signature(study_id))
+
+
+@lru_cache(maxsize=32)
+def _pngs(study_id: str, part: str, name: str, signature: tuple) -> dict[str, bytes]:
+    where = scope(study_id, part)
+    result = spec(where.record["paper"]).result(name)
+    with tempfile.TemporaryDirectory() as tmp:
+        return {stem: save_figure(fig, Path(tmp) / f"{stem}.png").read_bytes()
+                for stem, fig in (result.figures(where) if result.figures else {}).items()}
+
+
+def result_pngs(study_id: str, part: str, name: str) -> dict[str, bytes]:
+    """The figures of a ``static`` result as PNG bytes by file stem, drawn once per version of the
+    study's files (a HoloViews Layout on the page stalls the browser's URL sync)."""
+    return _pngs(study_id, part, name, _signature(study_id))
+
+
+@lru_cache(maxsize=32)
+def _headline(study_id: str, signature: tuple) -> tuple[dict, ...]:
+    return tuple(headline(study_folder(study_id)))
+
+
+def study_headline(study_id: str, part: str = "") -> list[dict]:
+    """The study's headline numbers (:func:`workbench.study.results.headline`), of one domain's
+    scopes where ``part`` is given, computed once per version of its files."""
+    rows = list(_headline(study_id, _signature(study_id)))
+    if not part:
+        return rows
+    return spec(study_record(study_id)["paper"]).headline(scope(study_id, part))
 
 
 def study_json(study_id: str, domain: str, name: str) -> dict | None:
@@ -147,92 +206,13 @@ def preload() -> None:
 
 # ----------------------------------------------------------------------------- world-model runs (seed 002)
 
-#: A run's tables as its report shows them (:mod:`workbench.methods.worldmodel.report`), by CSV name.
-WM_TABLES = {"capacity": capacity_table, "leakage": leakage_table, "cycle": cycle_table, "health": health_table,
-             "controllers": lambda df, run: controller_table(df), "planning": lambda df, run: planning_table(df),
-             "navigation": lambda df, run: navigation_table(df), "probes": lambda df, run: probe_table(df)}
 #: A run's picture folders: transfer filmstrips (PNG + GIF per clip) and planning rollouts (PNG).
 WM_PICTURES = ("filmstrips", "planning")
 
 
 def list_wm_runs() -> list[str]:
-    """Ids of the seed 002 world-model runs (those with a ``worldmodels.json``), newest first."""
-    return _folders_with(WM_RECORD)
-
-
-def wm_record(run_id: str) -> dict:
-    """The run's ``worldmodels.json`` (config, model ids, timings)."""
-    path = study_folder(run_id) / WM_RECORD
-    return _read_json(str(path), _mtime(path))
-
-
-def wm_csv(run_id: str, name: str, folder: str = "") -> pd.DataFrame | None:
-    """A saved CSV of the run (``capacity``, or ``samples/<model>`` with ``folder="samples"``), or
-    None when the run has none or it is empty."""
-    base = study_folder(run_id) / check_id(folder, "folder") if folder else study_folder(run_id)
-    path = base / f"{check_id(name, 'table')}.csv"
-    return _read_csv(str(path), _mtime(path), None) if path.is_file() and path.stat().st_size > 1 else None
-
-
-@lru_cache(maxsize=64)
-def _wm_table(path: str, mtime: int, name: str, run_id: str) -> pd.DataFrame:
-    return WM_TABLES[name](_read_csv(path, mtime, None), run_id)
-
-
-def wm_table(run_id: str, name: str) -> pd.DataFrame | None:
-    """The report's table ``name`` (a key of :data:`WM_TABLES`) built once per CSV version, or None."""
-    if name not in WM_TABLES or wm_csv(run_id, name) is None:
-        return None
-    path = study_folder(run_id) / f"{name}.csv"
-    return _wm_table(str(path), _mtime(path), name, run_id)
-
-
-@lru_cache(maxsize=16)
-def _strength_png(path: str, mtime: int) -> bytes:
-    with tempfile.TemporaryDirectory() as tmp:
-        return save_figure(strength_figure(_read_csv(path, mtime, None)), Path(tmp) / "strength.png").read_bytes()
-
-
-def wm_strength_png(run_id: str) -> bytes | None:
-    """Figure 4 of the run (:func:`workbench.methods.worldmodel.report.strength_figure`) as PNG bytes, drawn
-    once per ``capacity.csv`` version; None when the run swept no knob. A PNG, not a Bokeh layout:
-    a HoloViews Layout on the page stalls the browser's URL sync."""
-    capacity = wm_csv(run_id, "capacity")
-    if capacity is None or "knob" not in capacity or not capacity["knob"].notna().any():
-        return None
-    path = study_folder(run_id) / "capacity.csv"
-    return _strength_png(str(path), _mtime(path))
-
-
-@lru_cache(maxsize=16)
-def _ood(folder: str, study_id: str, mtimes: tuple) -> pd.DataFrame | None:
-    return ood_table(Path(folder), study_id)
-
-
-def wm_ood(run_id: str) -> pd.DataFrame | None:
-    """The out-of-domain table of the run (:func:`workbench.methods.worldmodel.report.ood_table`), or None."""
-    folder = study_folder(run_id) / "ood"
-    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
-    return _ood(str(study_folder(run_id)), run_id, tuple((f.name, _mtime(f)) for f in files)) if files else None
-
-
-@lru_cache(maxsize=16)
-def _headlines(folder: str, mtimes: tuple) -> tuple[str, ...]:
-    folder = Path(folder)
-    return tuple(headlines(folder, json.loads((folder / WM_RECORD).read_text())))
-
-
-def wm_headlines(run_id: str) -> str:
-    """The report's headline numbers (Markdown), recomputed only when the run's files change."""
-    folder = study_folder(run_id)
-    files = [folder / f for f in (WM_RECORD, "leakage.csv", "cycle.csv", "controllers.csv", "planning.csv",
-                                  "navigation.csv")]
-    return "\n".join(_headlines(str(folder), tuple(_mtime(f) if f.is_file() else 0 for f in files)))
-
-
-def wm_samples(run_id: str) -> list[str]:
-    """Models with a Figure S1 projection (``samples/<model>.csv``)."""
-    return sorted(p.stem for p in (study_folder(run_id) / "samples").glob("*.csv"))
+    """Ids of the seed 002 world-model runs, newest first."""
+    return list_studies("seed002")
 
 
 @lru_cache(maxsize=32)
@@ -341,8 +321,7 @@ def _calibration(study_id: str, domain: str, percentile: float, record_mtime: in
 
 def live_calibration(study_id: str, domain: str, percentile: float) -> pd.DataFrame:
     """Per-game zero-label calibration at ``percentile`` (rounded to 0.5), memoised."""
-    path = study_folder(study_id) / "study.json"
-    return _calibration(study_id, domain, float(np.round(percentile * 2) / 2), _mtime(path))
+    return _calibration(study_id, domain, float(np.round(percentile * 2) / 2), _mtime(_record_file(study_id)))
 
 
 # ----------------------------------------------------------------------------- thumbnails, models

@@ -2,7 +2,7 @@
 
 ``?study=seed000-demo-s0&domain=racing&page=geometry&projection=umap&color=game&game=Enduro&percentile=70``
 opens that study and domain on the geometry page with those settings;
-``?page=worldmodels&wm_run=seed002-first_person-demo-s0`` opens a seed 002 world-model run. The dashboard's widgets
+``?page=worldmodels&wm_run=seed002-demo-s0-first_person-<hash>`` opens a seed 002 world-model run. The dashboard's widgets
 write into a :class:`ViewState`; :func:`sync_url` ties its parameters to the URL query.
 """
 

@@ -55,6 +55,9 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from ..core.errors import DataError
+from .framework import RUNTIME_FIELDS, read_record
+
 N_BOOT = 2000
 MIN_SEEDS = 3
 MIN_UNITS = 8  # fewer units per seed: no interval (a percentile bootstrap of a handful is no interval)
@@ -361,7 +364,7 @@ class Tables:
         if table is not None:
             missing_cols = set(UNIT_COLUMNS) - set(table.columns)
             if missing_cols:
-                raise ValueError(f"{self.folder / UNITS}: missing columns {sorted(missing_cols)}")
+                raise DataError(f"{self.folder / UNITS}: missing columns {sorted(missing_cols)}")
             parts.append(table[UNIT_COLUMNS])
         predictions = self.csv("test_predictions.csv", keep_default_na=False)
         if predictions is not None and len(predictions):
@@ -749,16 +752,13 @@ def _plan_action(t: Tables) -> dict[str, Measurement]:
 # the ledger
 
 def study_kind(folder: Path) -> tuple[str, dict]:
-    """``("seed000" | "seed002", record)`` of a study folder."""
-    folder = Path(folder)
-    for name, kind in (("worldmodels.json", "seed002"), ("study.json", "seed000")):
-        if (folder / name).is_file():
-            return kind, json.loads((folder / name).read_text())
-    raise FileNotFoundError(f"{folder}: not a study folder (no study.json or worldmodels.json)")
+    """``("seed000" | "seed002", record)`` of a study folder (:func:`workbench.study.framework.read_record`)."""
+    record = read_record(folder)
+    return record["paper"], record
 
 
 #: Config fields a seed replicate may differ in (the seeds, and what changes no result).
-REPLICATE_FIELDS = ("seed", "data_seed", "draw_seed", "study_id", "workers")
+REPLICATE_FIELDS = ("seed", "data_seed", "draw_seed", *RUNTIME_FIELDS)
 
 
 def replicates_of(folder: Path) -> list[Path]:
@@ -775,7 +775,7 @@ def replicates_of(folder: Path) -> list[Path]:
             continue
         try:
             other_kind, other_record = study_kind(other)
-        except FileNotFoundError:
+        except (FileNotFoundError, ValueError):
             continue
         if other_kind == kind and key(other_record) == key(record) and "finished" in other_record:
             out.append(other)

@@ -1,12 +1,12 @@
 """Seed 000 end to end on the catalog: train the model variants, extract embeddings, run every
 analysis, and save the results as tables a report, a notebook or the dashboard can read.
 
-One study = one folder ``<studies>/<study_id>/`` holding ``study.json`` (config, model ids,
-timings, code version) and, per domain, ``<domain>/*.csv`` tables, ``<domain>/points-*.csv``
+One study = one folder ``<studies>/<study_id>/`` holding ``study.json`` (config, stages, model
+ids, timings, code version: :mod:`workbench.study.framework`; one stage per domain) and, per domain, ``<domain>/*.csv`` tables, ``<domain>/points-*.csv``
 projections and ``<domain>/test_predictions.csv`` (every method's steering prediction per
 labeled test frame, with its split block, for bootstrap intervals over test blocks) and
 ``<domain>/units.csv`` (the claims ledger's per-block probe, geometry and movement-key rows). Nothing
-here plots; :mod:`workbench.methods.idm.report` renders the saved results.
+here plots; :mod:`workbench.methods.idm.report` declares the results rendered from them.
 
 Every analysis set beside the IDM's zero-shot accuracy uses frames it never trained on: probes
 on its validation + test frames (scored on test), geometry on test frames, KNN queries from test
@@ -18,13 +18,13 @@ unlabeled calibration frames, plotted points).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from functools import partial
 from itertools import combinations
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -45,10 +45,10 @@ from ...analysis.tables import proxy_arm
 from ...data.catalog import get_entry, materialise
 from ...data.store import derived_path, is_complete, open_dataset
 from ...flow import compute_flow
-from ...core.paths import cache_dir, check_id, studies_dir
-from ...core.provenance import code_version, now_utc
+from ...core.paths import cache_dir
 from . import TrainConfig, extract_embeddings, make_config, train
 from ...study.files import train_in_processes, write_csv, write_json
+from ...study.framework import BaseStudyConfig, StudyRun, digest, run_stages
 from ...study.ledger import UNITS, accuracy_units, geometry_units, probe_units
 
 DOMAINS = ("racing", "atari", "first_person")
@@ -69,8 +69,6 @@ BUDGETS = {
                  "data_size": "demo"},
 }
 VARIANTS = ("joint_v1", "joint_v2", "joint_v3")
-#: Config fields that change no result: left out of the study id's hash.
-RUNTIME_FIELDS = ("workers", "study_id", "domains")
 #: What the proxy arm trains the steering head on (seed 000 trained Atari on Farneback labels).
 PROXY_TARGETS = {"steer": "flow_steer"}
 MAX_POINTS = 4000  # points per projection: enough to see clusters, cheap to draw and to ship
@@ -79,15 +77,18 @@ FEW_SHOT_DRAWS = 5  # label draws per game for the few-shot boundary
 
 
 @dataclass
-class StudyConfig:
+class StudyConfig(BaseStudyConfig):
     """What a study runs. ``steps`` (per game) and ``finetune_steps`` default to the size's budget.
 
     ``data_seed`` records the data, ``seed`` initialises and trains the models, ``draw_seed``
     draws the analyses' labels and frames; ``proxy_domains`` also train every single and joint
     model on the flow-proxy steering labels. The study id is ``seed000-<size>-s<seed>-d<data
-    seed>-r<draw seed>-<hash>``, the hash over every setting that changes a result.
+    seed>-r<draw seed>-<hash>``, the hash over every setting that changes a result
+    (:mod:`workbench.study.framework`).
     """
 
+    paper: ClassVar[str] = "seed000"
+    budgets: ClassVar[dict[str, dict]] = BUDGETS
     size: str = "demo"
     seed: int = 0
     data_seed: int = 0
@@ -109,23 +110,13 @@ class StudyConfig:
     eval_every: int | None = None  # validation interval (None: once, at the end)
     data_size: str | None = None  # the catalog size recorded (None: ``size``)
 
-    def __post_init__(self):
-        budget = BUDGETS.get(self.size, BUDGETS["demo"])
-        for key, value in budget.items():
-            if getattr(self, key) is None:
-                setattr(self, key, value)
+    def validate(self) -> None:
         unknown = (set(self.domains) | set(self.proxy_domains)) - set(DOMAINS)
         if unknown:
             raise ConfigError(f"unknown domains {sorted(unknown)}; known: {DOMAINS}")
-        if self.study_id is None:
-            self.study_id = (f"seed000-{self.size}-s{self.seed}-d{self.data_seed}-r{self.draw_seed}-"
-                             + _digest({k: v for k, v in asdict(self).items() if k not in RUNTIME_FIELDS}, 8))
-        check_id(self.study_id, "study id")
 
-
-def _digest(data: dict, n: int) -> str:
-    """``n`` hex digits of a hash of ``data`` (JSON, sorted keys): equal settings, equal digest."""
-    return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:n]
+    def id_parts(self) -> list[str]:
+        return [f"d{self.data_seed}", f"r{self.draw_seed}"]
 
 
 def steps_for(cfg: StudyConfig, n_games: int) -> int:
@@ -158,7 +149,7 @@ def _config(key: str, preset: str, cfg: StudyConfig, dataset_id: str, n_games: i
     config = make_config(preset, datasets=[dataset_id], size=cfg.data_size or cfg.size, data_seed=cfg.data_seed,
                          seed=cfg.seed, steps=steps, split_block=cfg.split_block,
                          eval_every=min(cfg.eval_every or steps, steps), patience=cfg.patience, **overrides)
-    return config.replace(model_id=f"seed000-{cfg.size}.{dataset_id}.{key}-{_digest(config.identity(), 6)}")
+    return config.replace(model_id=f"seed000-{cfg.size}.{dataset_id}.{key}-{digest(config.identity(), 6)}")
 
 
 def model_configs(dataset_id: str, games: list[str], cfg: StudyConfig) -> dict[str, TrainConfig]:
@@ -373,24 +364,21 @@ def proxy_balance(test: xr.Dataset) -> pd.DataFrame:
     return out.rename_axis("game").reset_index()
 
 
+def _domain_stage(dataset_id: str, run: StudyRun) -> None:
+    """The stage of one domain: its results under ``record["domains"]``, or why it was refused."""
+    try:
+        run.record.setdefault("domains", {})[dataset_id] = run_domain(dataset_id, run.cfg, run.folder / dataset_id,
+                                                                      run.bar)
+    except LeakError as exc:
+        run.record.setdefault("refused", {})[dataset_id] = str(exc)
+
+
 def run_study(cfg: StudyConfig | None = None, progress: bool = True) -> Path:
-    """Run (or resume: trained models and cached embeddings are reused) a study; returns its folder.
+    """Run (or resume) a study, one stage per domain; returns its folder. A resumed run skips the
+    domains an earlier sitting finished; within a domain, trained models and cached embeddings are
+    reused.
 
     A domain whose leak audit flags a leak (and ``cfg.allow_leaks`` is off) is refused: nothing of
-    it is trained or reported, ``study.json``'s ``refused`` says why, and the other domains go on."""
+    it is trained or reported, the record's ``refused`` says why, and the other domains go on."""
     cfg = cfg or StudyConfig()
-    folder = studies_dir() / cfg.study_id
-    folder.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    record = {"config": asdict(cfg), "code_version": code_version(), "started": now_utc(), "domains": {}}
-    with tqdm(cfg.domains, desc="study", unit="domain", disable=not progress) as bar:
-        for dataset_id in bar:
-            try:
-                record["domains"][dataset_id] = run_domain(dataset_id, cfg, folder / dataset_id, bar)
-            except LeakError as exc:
-                record.setdefault("refused", {})[dataset_id] = str(exc)
-            write_json(record, folder / "study.json")
-    record["finished"] = now_utc()
-    record["wall_s"] = time.perf_counter() - started
-    write_json(record, folder / "study.json")
-    return folder
+    return run_stages(cfg, [(d, partial(_domain_stage, d)) for d in cfg.domains], progress)

@@ -1,26 +1,23 @@
-"""Render a saved seed 002 batch run (:mod:`workbench.methods.worldmodel.study`) as ``report.md`` +
-``figures/*.png``, next to its filmstrips and planning rollouts.
-
-The tables are built by the functions below from the saved CSVs — the dashboard's world-model
-page shows the same ones: capacity (§5), error vs regularisation strength (Figure 4), future
-leakage (Table 1), cycle consistency (Table 2), controller rollouts, CEM and navigation planning
-(Tables S1/S2), the out-of-domain arm, health, probes; figures from :mod:`workbench.viz.plots`.
+"""The results of a seed 002 batch run (:mod:`workbench.methods.worldmodel.study`), declared once
+(:data:`STUDY`, see :mod:`workbench.study.results`): the report, the dashboard's world-model page
+and notebook 07 render them from the saved CSVs with the table builders below — capacity (§5),
+error vs regularisation strength (Figure 4), future leakage (Table 1), cycle consistency (Table
+2), controller rollouts, CEM and navigation planning (Tables S1/S2), the out-of-domain arm,
+health, probes, latent samples (Figure S1); figures from :mod:`workbench.viz.plots`.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from ...viz.plots import curves, embedding_scatter, error_vs_strength, save_figure
-from ...core.paths import atomic_write_text
+from ...viz.plots import curves, embedding_scatter, error_vs_strength
 from .config import by_capacity, capacity_levels
-from ...study.files import markdown_table
-from ..idm.report import ledger_section
-from .study import RECORD, controller_means
+from ...study.results import Result, Scope, StudySpec, number
+from .study import controller_means
 
 #: Seed 002, as its paper is titled.
 PAPER_TITLE = "Learning Latent Action World Models In The Wild"
@@ -126,27 +123,27 @@ def navigation_table(navigation: pd.DataFrame) -> pd.DataFrame:
     return table.rename(columns={"ate": "ATE", "rpe": "RPE", "rpe_rot": "RPE rot (°)"}).reset_index(level="method")
 
 
-def ood_table(folder: Path, study_id: str) -> pd.DataFrame | None:
+def ood_table(run: Scope) -> pd.DataFrame | None:
     """The out-of-domain arm beside the in-domain models of the same knobs, all scored on the
     held-out clips of the games the arm never saw: one-step and last-horizon rollout error,
     leakage and cycle ratios, controller-driven rollout error (and × IDM, and with random
     actions) and navigation ATE / RPE through the controller. None when the run has no arm."""
-    folder = Path(folder) / "ood"
-    capacity = read_result(folder, "capacity.csv")
+    study_id = run.study_id
+    capacity = run.csv("ood/capacity.csv")
     if capacity is None:
         return None
     cap = capacity_table(capacity, study_id)
     rows = _named(capacity, study_id).groupby("model", sort=False)[["arm", "family"]].first()
     table = rows.join(cap[["capacity", "one-step", cap.columns[-1]]])
     for name, column in (("leakage", "leakage ratio"), ("cycle", "cycle ratio")):
-        df = read_result(folder, f"{name}.csv")
+        df = run.csv(f"ood/{name}.csv")
         if df is not None:
             table[column] = _named(df, study_id).groupby("model", sort=False)["ratio"].first()
-    clips = read_result(folder, "controllers_clips.csv")
+    clips = run.csv("ood/controllers_clips.csv")
     if clips is not None:
         ctrl = controller_table(controller_means(clips))
         table = table.join(ctrl.drop(columns=["capacity"]))
-    nav = read_result(folder, "navigation.csv")
+    nav = run.csv("ood/navigation.csv")
     if nav is not None:
         mine = nav[nav.method.str.startswith("controller:")].groupby("model", sort=False)[["ate", "rpe"]].mean()
         table = table.join(mine.rename(columns={"ate": "nav ATE", "rpe": "nav RPE"}))
@@ -182,13 +179,6 @@ def pictures(folder: Path, kind: str = "filmstrips") -> dict[str, list[Path]]:
     return {name: sorted(paths, key=lambda p: (p.stem, p.suffix != ".png")) for name, paths in sorted(out.items())}
 
 
-def read_result(folder: Path, name: str) -> pd.DataFrame | None:
-    """A saved table of a run (``capacity.csv`` …), or None when the run has none (no planning
-    without motion actions) or it is empty."""
-    path = Path(folder) / name
-    return pd.read_csv(path) if path.is_file() and path.stat().st_size > 1 else None
-
-
 def capacity_figure(capacity: pd.DataFrame, study_id: str):
     """Rollout error vs horizon per model (the capacity figure, §5) from ``capacity.csv``."""
     roll = _named(capacity[capacity["mode"] == "rollout"], study_id)
@@ -200,35 +190,6 @@ def samples_figure(points: pd.DataFrame, model: str):
     """Figure S1 for one model: its inferred vs sampled latents in 2-D (``samples/<model>.csv``)."""
     return embedding_scatter(points[["x", "y"]].to_numpy(), points["kind"], points["kind"], color_by="game",
                              title=f"{model}: inferred vs sampled latents (UMAP)")
-
-
-def _figures(folder: Path, record: dict, capacity: pd.DataFrame | None,
-             controllers: pd.DataFrame | None) -> dict[str, list[str]]:
-    figures, out = folder / "figures", {}
-    study_id = record["config"]["study_id"]
-    if capacity is not None:
-        save_figure(capacity_figure(capacity, study_id), figures / "capacity.png")
-        out["capacity"] = ["![capacity](figures/capacity.png)"]
-        if capacity["knob"].notna().any():
-            save_figure(strength_figure(capacity), figures / "strength.png")
-            out["strength"] = ["![error vs regularisation strength](figures/strength.png)"]
-    if controllers is not None:
-        lines = []
-        for model, part in controllers.groupby("model", sort=False):
-            part = part.assign(driver=np.where(part.latent == "controller", part.kind + " controller",
-                                               np.where(part.latent == "random_actions",
-                                                        part.kind + " random actions", part.latent)))
-            part = part.drop_duplicates(["driver", "horizon"])
-            save_figure(curves(part, "horizon", "error", "driver", title=f"{model}: rollouts by latent source",
-                               ylabel="L1 error (representation)"), figures / f"controllers-{model}.png")
-            lines.append(f"![controllers {model}](figures/controllers-{model}.png)")
-        out["controllers"] = lines
-    lines = []
-    for path in sorted((folder / "samples").glob("*.csv")):
-        save_figure(samples_figure(pd.read_csv(path), path.stem), figures / f"samples-{path.stem}.png")
-        lines.append(f"![samples {path.stem}](figures/samples-{path.stem}.png)")
-    out["samples"] = lines
-    return out
 
 
 def sweep_note(record: dict) -> list[str]:
@@ -249,146 +210,176 @@ def sweep_note(record: dict) -> list[str]:
     return lines
 
 
-def headlines(folder: Path, record: dict) -> list[str]:
-    """One line per latent model: leakage ratio, cycle ratio, controller vs IDM vs random, planning."""
-    study_id = record["config"]["study_id"]
-    leak, cycle = read_result(folder, "leakage.csv"), read_result(folder, "cycle.csv")
-    ctrl, plans = read_result(folder, "controllers.csv"), read_result(folder, "planning.csv")
-    nav = read_result(folder, "navigation.csv")
-    lines = []
+def headlines(scope: Scope) -> list[dict]:
+    """Per latent model: leakage ratio, cycle ratios, controller vs IDM vs random actions at the
+    longest horizon, planning l1_std and navigation ATE per method (:func:`workbench.study.results.number`)."""
+    record, study_id = scope.record, scope.study_id
+    leak, cycle = scope.csv("leakage.csv"), scope.csv("cycle.csv")
+    ctrl, plans, nav = scope.csv("controllers.csv"), scope.csv("planning.csv"), scope.csv("navigation.csv")
+    rows = []
     for model_id in record.get("world_models", {}).values():
         name = short_name(model_id, study_id)
-        parts = []
+        numbers = []
         if leak is not None and (leak.model_id == model_id).any():
-            parts.append(f"leakage ratio {leak.loc[leak.model_id == model_id, 'ratio'].iloc[0]:.2f}")
+            numbers.append(number("leakage ratio", leak.loc[leak.model_id == model_id, "ratio"].iloc[0], ".2f"))
         if cycle is not None and (cycle.model_id == model_id).any():
-            parts += [f"cycle ratio ({p}) {r:.3f}" for p, r in cycle.loc[cycle.model_id == model_id, ["pairing", "ratio"]]
-                      .itertuples(index=False)]
+            numbers += [number(f"cycle ratio ({p})", r) for p, r in
+                        cycle.loc[cycle.model_id == model_id, ["pairing", "ratio"]].itertuples(index=False)]
         if ctrl is not None and (ctrl.model == name).any():
             table = controller_table(ctrl[ctrl.model == name]).iloc[0]
-            kind = record["config"]["controllers"][0]
-            parts.append(f"h={int(ctrl.horizon.max())} rollout error IDM {table['IDM']:.4f}, {kind} controller "
-                         f"{table[f'{kind} controller']:.4f}, random actions {table[f'{kind} random actions']:.4f}")
+            kind, h = record["config"]["controllers"][0], int(ctrl.horizon.max())
+            numbers += [number(f"h={h} rollout error IDM", table["IDM"], ".4f"),
+                        number(f"{kind} controller", table[f"{kind} controller"], ".4f"),
+                        number("random actions", table[f"{kind} random actions"], ".4f")]
         if plans is not None and (plans.model == name).any():
-            means = plans[plans.model == name].groupby("method")["l1_std"].mean()
-            parts.append("planning l1_std " + ", ".join(f"{m} {v:.2f}" for m, v in means.items()))
+            numbers += [number(f"planning l1_std {m}", v, ".2f") for m, v in
+                        plans[plans.model == name].groupby("method")["l1_std"].mean().items()]
         if nav is not None and (nav.model == name).any():
-            means = nav[nav.model == name].groupby("method")["ate"].mean()
-            parts.append("navigation ATE " + ", ".join(f"{m} {v:.1f}" for m, v in means.items()))
-        if parts:
-            lines.append(f"- **{name}**: " + "; ".join(parts))
-    return ["## Headline numbers", "", *lines, ""] if lines else []
+            numbers += [number(f"navigation ATE {m}", v, ".1f") for m, v in
+                        nav[nav.model == name].groupby("method")["ate"].mean().items()]
+        rows.append({"scope": name, "numbers": numbers})
+    return rows
 
 
-def write_wm_report(folder: Path) -> Path:
-    """Write ``report.md`` (and figures) for a seed 002 run folder; returns the report path."""
-    folder = Path(folder)
-    record = json.loads((folder / RECORD).read_text())
+def _heading(record: dict) -> str:
+    return f"# Latent action world models — `{record['config']['study_id']}`"
+
+
+def _about(record: dict) -> list[str]:
+    """What the run trained, with which budget, when, and which of the paper's values it leaves out."""
     cfg = record["config"]
-    study_id = cfg["study_id"]
-    tables = {n: read_result(folder, f"{n}.csv") for n in
-              ("capacity", "leakage", "cycle", "controllers", "planning", "navigation", "health", "probes")}
-    figures = _figures(folder, record, tables["capacity"], tables["controllers"])
     sweeps = "; ".join(f"{family} {values}" for family, values in cfg["sweeps"].items())
-    lines = [f"# Latent action world models — `{study_id}`", "",
-             f"Seed 002 (*{PAPER_TITLE}*) on `{cfg['dataset']}` at size "
-             f"`{cfg['size']}`, seed {cfg['seed']}: capacity sweeps {sweeps}, plus an unregularised (`free`), a "
-             f"deterministic (`zero`) and an action-conditioned (`action-{record.get('action_space', '')}`) forward "
-             f"model; {cfg['steps']} world-model steps, {cfg['encoder_steps']} autoencoder steps, "
-             f"{cfg['controller_steps']} controller steps. Code {record['code_version']}; started {record['started']}"
-             + (f", {record['wall_s'] / 60:.1f} min wall time." if "wall_s" in record else "."), "",
-             *sweep_note(record), ""]
-    lines += ledger_section(folder)
-    lines += headlines(folder, record)
-    if tables["capacity"] is not None:
-        lines += ["## Capacity (§5)", "", "Prediction error with IDM-inferred latents (teacher-forced one step, and "
-                  "autoregressive rollouts from the first frame), L1 in representation space. The `zero` model sees no "
-                  "latent; `action-*` sees the true actions.", "",
-                  markdown_table(capacity_table(tables["capacity"], study_id), ".4f"), "", *figures.get("capacity", []), ""]
-        if figures.get("strength"):
-            lines += ["## Error vs regularisation strength (Figure 4)", "", "Each regulariser's one-step and "
-                      "last-horizon rollout error against its knob (sparse λ_l1, noisy β: stronger = less capacity; "
-                      "discrete |C|: larger = more), with the unregularised `free` model and the deterministic "
-                      "`zero` model as dashed references: the paper finds sparse and noisy latents span the range "
-                      "between the two, and quantised ones stay near `zero`.", "", *figures["strength"], ""]
-    if tables["leakage"] is not None:
-        lines += ["## Future leakage (Table 1)", "", "One-step error at an artificial scene cut (clip A spliced into a "
-                  "clip of another game/episode) vs the same position without a cut. A ratio well above 1: the latent "
-                  "cannot carry the whole next frame.", "",
-                  markdown_table(leakage_table(tables["leakage"], study_id), ".4f"), ""]
-    if tables["cycle"] is not None:
-        lines += ["## Transfer and cycle consistency (Table 2)", "", "Latents inferred on clip A drive clip B, are "
-                  "re-inferred there and drive A again; rollout error on A over the clip, original vs after the cycle.",
-                  "", markdown_table(cycle_table(tables["cycle"], study_id), ".4f"), ""]
-        strips = sorted((folder / "filmstrips").glob("*.png"))
-        if strips:
-            lines += ["Transfer filmstrips (rows: source A, target B, A predicted, B driven by A's latents, A after "
-                      "the cycle; GIFs beside them):", ""]
-            lines += [f"![{p.stem}](filmstrips/{p.name})" for p in strips] + [""]
-    if tables["controllers"] is not None:
-        lines += ["## Controllers (Tables S1/S2, left)", "", "Rollout error at the longest horizon, from the clip's first "
-                  "frame, driven by the IDM's latents, by a controller from the true actions, by the controller from "
-                  "another clip's actions (random-action baseline) and by zero latents.", "",
-                  markdown_table(controller_table(tables["controllers"]), ".4f"), "", *figures.get("controllers", []), ""]
-    if tables["planning"] is not None:
-        lines += ["## CEM planning (Table S1, right)", "", "Goal-reaching on held-out clips: CEM (N=300, K=10, "
-                  "15 iterations, horizon 3 unless configured) searches real-action sequences whose rollout reaches the "
-                  "goal frame's representation; scored by |Σ planned − Σ true motion| (forward/left in map units, "
-                  "turn in degrees; `l1_std` sums the three in standard deviations). Baselines: `random` actions, "
-                  "standing `still`, and `action_model` (a forward model trained with the true actions).", "",
-                  markdown_table(planning_table(tables["planning"]), ".2f"), ""]
-        rollouts = sorted((folder / "planning").glob("*.png"))
-        if rollouts:
-            lines += ["Planning rollouts (rows: the real clip, whose last frame is the goal; the frames the chosen "
-                      "plan reaches; the goal):", ""]
-            lines += [f"![{p.stem}](planning/{p.name})" for p in rollouts] + [""]
-    if tables["navigation"] is not None:
-        lines += ["## Navigation planning (Table S2, right; appendix A)", "", "The RECON protocol after NWM on "
-                  "held-out clips of H+1 frames: CEM with N=120 candidates and one iteration searches one motion "
-                  "action which, repeated over H=8 steps (a straight line), brings the world model from the first "
-                  "frame to the goal, the clip's last frame. The plan is integrated from the recorded start pose and "
-                  "scored against the recorded ViZDoom poses: ATE (RMSE of positions, map units), RPE (per-step "
-                  "relative pose error, map units; rotation in degrees). Baselines: `random` (a random straight "
-                  "line), `still`, and `straight_fit` (the clip's mean true action repeated: the best a straight "
-                  "line does knowing the answer — a floor, not a planner). Per-episode scores: `navigation.csv`.", "",
-                  markdown_table(navigation_table(tables["navigation"]), ".2f"), ""]
-    ood = ood_table(folder, study_id)
-    if ood is not None:
-        arm = record.get("ood", {})
-        lines += ["## Out of domain", "", f"The paper's world model never saw the domain it is controlled in. "
-                  f"Here an autoencoder and world models (each family's middle capacity, and `zero`) train on "
-                  f"{', '.join(f'`{g}`' for g in arm.get('train_games', []))} only; their controllers train on, and "
-                  f"every score below is computed on held-out clips of, "
-                  f"{', '.join(f'`{g}`' for g in arm.get('eval_games', []))} — which they never saw. Beside them, "
-                  "the in-domain models of the same knobs (trained on every game) on the same clips. Leakage and "
-                  "cycle pair clips within that game; navigation plans through the first controller kind, with the "
-                  "in-domain action-conditioned model as the baseline. Per-clip and per-episode scores: `ood/`.", "",
-                  markdown_table(ood, ".4f"), ""]
-        nav = read_result(folder / "ood", "navigation.csv")
-        if nav is not None:
-            lines += ["Navigation on the unseen game (ATE / RPE, map units):", "",
-                      markdown_table(navigation_table(nav), ".2f"), ""]
-    if tables["health"] is not None:
-        health = health_table(tables["health"], study_id)
-        lines += ["## Model health", "", "Is the latent used (own vs zero vs shuffled latents), how is it spread, does it "
-                  "leak, does it carry the true steering?", "", markdown_table(health, ".4g"), ""]
-    if tables["probes"] is not None and len(tables["probes"]):
-        lines += ["## Probes on latent actions", "", "Balanced accuracy of the true inputs decoded from z per game "
-                  "(linear and KNN, cross-validated over 64-frame blocks).", "",
-                  markdown_table(probe_table(tables["probes"])), ""]
-    if figures.get("samples"):
-        lines += ["## Sampling latent actions (Figure S1)", "", "Inferred latents vs samples from the prior (noisy), "
-                  "the used codes (discrete) or SGLD on the energy (sparse), in one UMAP.", "", *figures["samples"], ""]
-    lines += ["## Provenance", "", f"Autoencoder `{record.get('encoder')}`; world models "
-              + ", ".join(f"`{m}`" for m in record.get("world_models", {}).values()) + "; controllers "
-              + ", ".join(f"`{m}`" for m in record.get("controllers", {}).values()) + ".", "",
-              *([f"Out of domain (trained on {', '.join(record['ood']['train_games'])}): autoencoder "
-                 f"`{record['ood'].get('encoder')}`; world models "
-                 + ", ".join(f"`{m}`" for m in record["ood"].get("world_models", {}).values()) + "; controllers "
-                 + ", ".join(f"`{m}`" for m in record["ood"].get("controllers", {}).values()) + ".", ""]
-                if record.get("ood", {}).get("world_models") else []),
-              "Timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in record.get("timings", {}).items()), ""]
+    return [f"Seed 002 (*{PAPER_TITLE}*) on `{cfg['dataset']}` at size "
+            f"`{cfg['size']}`, seed {cfg['seed']}: capacity sweeps {sweeps}, plus an unregularised (`free`), a "
+            f"deterministic (`zero`) and an action-conditioned (`action-{record.get('action_space', '')}`) forward "
+            f"model; {cfg['steps']} world-model steps, {cfg['encoder_steps']} autoencoder steps, "
+            f"{cfg['controller_steps']} controller steps. Code {record.get('code_version')}; started "
+            f"{record.get('started')}" + (f", {record['wall_s'] / 60:.1f} min wall time." if "wall_s" in record
+                                          else " (running or interrupted)."), "", *sweep_note(record)]
+
+
+def _provenance(scope: Scope) -> list[str]:
+    record, study_id = scope.record, scope.study_id
+    ood = record.get("ood", {})
+    lines = ["## Provenance", "", f"Autoencoder `{record.get('encoder')}`; world models "
+             + ", ".join(f"`{m}`" for m in record.get("world_models", {}).values()) + "; controllers "
+             + ", ".join(f"`{m}`" for m in record.get("controllers", {}).values()) + ".", ""]
+    if ood.get("world_models"):
+        lines += [f"Out of domain (trained on {', '.join(ood['train_games'])}): autoencoder `{ood.get('encoder')}`; "
+                  "world models " + ", ".join(f"`{m}`" for m in ood["world_models"].values()) + "; controllers "
+                  + ", ".join(f"`{m}`" for m in ood.get("controllers", {}).values()) + ".", ""]
+    lines += ["Stage seconds: " + ", ".join(f"{k} {v.get('seconds', 0):.0f} s" for k, v in record["stages"].items()), ""]
     if record.get("training_s"):
         lines += ["Training seconds per model: " + ", ".join(
             f"{short_name(m, study_id)} {s:.0f}" for m, s in record["training_s"].items()), ""]
-    return atomic_write_text(folder / "report.md", "\n".join(lines) + "\n")
+    return lines
+
+
+def _table(name: str, build: Callable[[pd.DataFrame, str], pd.DataFrame]) -> Callable[[Scope], pd.DataFrame | None]:
+    """A result's table: ``build(<name>.csv, study id)``, or None when the run saved no such table."""
+    def table(scope: Scope) -> pd.DataFrame | None:
+        df = scope.csv(f"{name}.csv")
+        return None if df is None or not len(df) else build(df, scope.study_id)
+    return table
+
+
+def _capacity_figures(scope: Scope) -> dict[str, object]:
+    capacity = scope.csv("capacity.csv")
+    return {} if capacity is None else {"capacity": capacity_figure(capacity, scope.study_id)}
+
+
+def _strength_figures(scope: Scope) -> dict[str, object]:
+    capacity = scope.csv("capacity.csv")
+    return {} if capacity is None or not capacity["knob"].notna().any() else {"strength": strength_figure(capacity)}
+
+
+def _controller_figures(scope: Scope) -> dict[str, object]:
+    """Per model: rollout error vs horizon by latent source (IDM, each controller, random actions, zero)."""
+    controllers = scope.csv("controllers.csv")
+    out = {}
+    for model, part in ([] if controllers is None else controllers.groupby("model", sort=False)):
+        part = part.assign(driver=np.where(part.latent == "controller", part.kind + " controller",
+                                           np.where(part.latent == "random_actions",
+                                                    part.kind + " random actions", part.latent)))
+        out[f"controllers-{model}"] = curves(part.drop_duplicates(["driver", "horizon"]), "horizon", "error",
+                                             "driver", title=f"{model}: rollouts by latent source",
+                                             ylabel="L1 error (representation)")
+    return out
+
+
+def _sample_figures(scope: Scope) -> dict[str, object]:
+    return {f"samples-{p.stem}": samples_figure(pd.read_csv(p), p.stem)
+            for p in sorted((scope.tables / "samples").glob("*.csv"))}
+
+
+def _ood_text(scope: Scope) -> str | None:
+    arm = scope.record.get("ood", {})
+    if not arm.get("world_models"):
+        return None
+    return (f"Trained on {', '.join(f'`{g}`' for g in arm.get('train_games', []))} only; controlled and scored on "
+            f"{', '.join(f'`{g}`' for g in arm.get('eval_games', []))}.")
+
+
+#: The batch run's results in report order; the dashboard's world-model page and notebook 07 show the same.
+RESULTS = (
+    Result("capacity", "Capacity (§5)", "Prediction error with IDM-inferred latents (teacher-forced one step, and "
+           "autoregressive rollouts from the first frame), L1 in representation space; lower = more capacity. The "
+           "`zero` model sees no latent; `action-*` sees the true actions.",
+           table=_table("capacity", capacity_table), figures=_capacity_figures, floatfmt=".4f"),
+    Result("strength", "Error vs regularisation strength (Figure 4)", "Each regulariser's one-step and last-horizon "
+           "rollout error against its knob (sparse λ_l1, noisy β: stronger = less capacity; discrete |C|: larger = "
+           "more), with the unregularised `free` model and the deterministic `zero` model as dashed references: the "
+           "paper finds sparse and noisy latents span the range between the two, and quantised ones stay near "
+           "`zero`. The `capacity` column of the capacity table names each value's row (Low / Mid / High).",
+           figures=_strength_figures, static=True),
+    Result("leakage", "Future leakage (Table 1)", "One-step error at an artificial scene cut (clip A spliced into a "
+           "clip of another game/episode) vs the same position without a cut. A ratio well above 1: the latent "
+           "cannot carry the whole next frame.", table=_table("leakage", leakage_table), floatfmt=".4f"),
+    Result("cycle", "Transfer and cycle consistency (Table 2)", "Latents inferred on clip A drive clip B, are "
+           "re-inferred there and drive A again; rollout error on A over the clip, original vs after the cycle.",
+           table=_table("cycle", cycle_table), floatfmt=".4f",
+           pictures=("filmstrips", "filmstrips of model", "Transfer filmstrips (rows: source A, target B, A predicted, B driven by A's "
+                     "latents, A after the cycle; the same clips as GIFs beside them).")),
+    Result("controllers", "Controllers (Tables S1/S2, left)", "Rollout error at the longest horizon, from the clip's "
+           "first frame, driven by the IDM's latents, by a controller from the true actions, by the controller from "
+           "another clip's actions (random-action baseline) and by zero latents; `× IDM` is the controller's error "
+           "over the IDM's.", table=_table("controllers", lambda df, sid: controller_table(df)),
+           figures=_controller_figures, floatfmt=".4f"),
+    Result("planning", "CEM planning (Table S1, right)", "Goal-reaching on held-out clips: CEM (N=300, K=10, "
+           "15 iterations, horizon 3 unless configured) searches real-action sequences whose rollout reaches the "
+           "goal frame's representation; scored by |Σ planned − Σ true motion| (forward/left in map units, turn in "
+           "degrees; `l1_std` sums the three in standard deviations); lower is better. Baselines: `random` actions, "
+           "standing `still`, and `action_model` (a forward model trained with the true actions).",
+           table=_table("planning", lambda df, sid: planning_table(df)), floatfmt=".2f",
+           pictures=("planning", "planning rollouts of model", "Planning rollouts (rows: the real clip, whose last frame is the goal; the frames "
+                     "the chosen plan reaches; the goal).")),
+    Result("navigation", "Navigation planning (Table S2, right; appendix A)", "The RECON protocol after NWM on "
+           "held-out clips of H+1 frames: CEM with N=120 candidates and one iteration searches one motion action "
+           "which, repeated over H=8 steps (a straight line), brings the world model from the first frame to the "
+           "goal, the clip's last frame. The plan is integrated from the recorded start pose and scored against the "
+           "recorded ViZDoom poses: ATE (RMSE of positions, map units), RPE (per-step relative pose error, map "
+           "units; rotation in degrees). Baselines: `random` (a random straight line), `still`, and `straight_fit` "
+           "(the clip's mean true action repeated: the best a straight line does knowing the answer — a floor, not "
+           "a planner). Per-episode scores: `navigation.csv`.",
+           table=_table("navigation", lambda df, sid: navigation_table(df)), floatfmt=".2f"),
+    Result("ood", "Out of domain", "The paper's world model never saw the domain it is controlled in. Here an "
+           "autoencoder and world models (each family's middle capacity, and `zero`) train on some games only; "
+           "their controllers train on, and every score is computed on held-out clips of, the others — which they "
+           "never saw. Beside them, the in-domain models of the same knobs (trained on every game) on the same "
+           "clips. Leakage and cycle pair clips within that game; navigation plans through the first controller "
+           "kind. Per-clip and per-episode scores: `ood/`.",
+           table=ood_table, text=_ood_text, floatfmt=".4f"),
+    Result("ood_navigation", "Out of domain: navigation on the unseen game", "ATE / RPE (map units) of navigation "
+           "planning through each out-of-domain model's controller and its in-domain twin's, with the in-domain "
+           "action-conditioned model as the baseline.",
+           table=_table("ood/navigation", lambda df, sid: navigation_table(df)), floatfmt=".2f"),
+    Result("health", "Model health", "Is the latent used (own vs zero vs shuffled latents), how is it spread, does "
+           "it leak, does it carry the true steering?", table=_table("health", health_table), floatfmt=".4g"),
+    Result("probes", "Probes on latent actions", "Balanced accuracy of the true inputs decoded from the latents per "
+           "game (linear and KNN, cross-validated over 64-frame blocks; chance in the last row).",
+           table=_table("probes", lambda df, sid: probe_table(df))),
+    Result("samples", "Sampling latent actions (Figure S1)", "Inferred latents vs samples from the prior (noisy), "
+           "the used codes (discrete) or SGLD on the energy (sparse), in one UMAP: samples that cover the inferred "
+           "cloud are plausible actions.", figures=_sample_figures),
+)
+STUDY = StudySpec("seed002", PAPER_TITLE, RESULTS, headlines, _heading, _about, _provenance)

@@ -2,8 +2,8 @@
 dataset, their controllers, and every evaluation the paper reports, saved as tables and pictures
 a report, a notebook or the dashboard can read.
 
-One run = one folder ``<studies>/<study_id>/`` holding ``worldmodels.json`` (config, model ids,
-timings, code version) and:
+One run = one folder ``<studies>/<study_id>/`` holding ``study.json`` (config, model ids, stages,
+code version: :mod:`workbench.study.framework`; runs of older code hold ``worldmodels.json``) and:
 
 ``levels.csv``        each model's family, knob value and capacity row (Low / Mid / High) and arm
 ``capacity.csv``      one-step and rollout errors per model (Figure 4 and the capacity figure, §5)
@@ -23,29 +23,24 @@ timings, code version) and:
 
 Models go to the model library under study-scoped ids ``<study>.<name>``; re-running reuses every
 finished model (and resumes interrupted ones). Nothing here plots;
-:mod:`workbench.methods.worldmodel.report` renders the saved results.
+:mod:`workbench.methods.worldmodel.report` declares the results rendered from them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import time
-from dataclasses import asdict, dataclass, field
-from functools import partial
+from dataclasses import dataclass, field
+from functools import cached_property, partial
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ...core.errors import ConfigError
 from ...data.catalog import get_entry, materialise
 from ...data.store import open_dataset
 from ...engine.library import load_card
-from ...core.paths import check_id, studies_dir
-from ...core.provenance import code_version, now_utc
 from . import (ControllerConfig, WorldModelConfig, by_capacity, capacity, capacity_levels,
                           controller_rollouts, cycle_consistency, future_leakage, health_summary, latent_actions,
                           latent_probes, navigation_eval, planning_eval, planning_filmstrip, sample_latents,
@@ -53,9 +48,9 @@ from . import (ControllerConfig, WorldModelConfig, by_capacity, capacity, capaci
                           train_controller, train_world_model, transfer_filmstrip)
 from .evaluate import clip_means
 from .regularizers import PAPER_SWEEPS
-from ...study.files import train_in_processes, write_csv, write_json
+from ...study.files import train_in_processes, write_csv
+from ...study.framework import BaseStudyConfig, StudyRun, run_stages
 
-RECORD = "worldmodels.json"
 #: The out-of-domain arm's model names start with this.
 OOD = "ood-"
 #: What each catalog size trains and evaluates: world-model / autoencoder / controller steps,
@@ -101,14 +96,18 @@ N_SAMPLES, N_FILMSTRIPS, N_PLANNING_STRIPS = 1000, 2, 3
 
 
 @dataclass
-class WorldModelStudyConfig:
+class WorldModelStudyConfig(BaseStudyConfig):
     """What a seed 002 batch run trains and evaluates; ``None`` fields take the size's budget.
 
     ``ood_train_games``: the games the out-of-domain arm's autoencoder, world models (the middle
     capacity of each family, and a deterministic one) train on; controllers train on, and every
     evaluation runs on, the dataset's other games. None: the dataset's first game; ``[]``: no arm.
+    The study id is ``seed002-<size>-s<seed>-<dataset>-<hash>``, the hash over every setting that
+    changes a result (:mod:`workbench.study.framework`).
     """
 
+    paper: ClassVar[str] = "seed002"
+    budgets: ClassVar[dict[str, dict]] = BUDGETS
     dataset: str = "first_person"
     size: str = "demo"
     seed: int = 0
@@ -127,12 +126,7 @@ class WorldModelStudyConfig:
     study_id: str | None = None
     data_size: str | None = None  # the catalog size recorded (None: ``size``)
 
-    def __post_init__(self):
-        budget = {k: v for k, v in BUDGETS.get(self.size, BUDGETS["demo"]).items() if k != "left_out"}
-        custom = any(getattr(self, k) not in (None, v) for k, v in budget.items())
-        for key, value in budget.items():
-            if getattr(self, key) is None:
-                setattr(self, key, value)
+    def validate(self) -> None:
         unknown = set(self.sweeps) - {"sparse", "noisy", "discrete"}
         if unknown:
             raise ConfigError(f"sweeps: unknown families {sorted(unknown)}; expected sparse, noisy, discrete")
@@ -142,12 +136,11 @@ class WorldModelStudyConfig:
         unknown = set(self.ood_train_games) - set(games)
         if unknown:
             raise ConfigError(f"ood_train_games: {sorted(unknown)} are not games of {self.dataset} ({games})")
-        custom = custom or self.ood_train_games != games[:1]
-        if self.study_id is None:  # a non-default budget is another run (and other models)
-            key = {k: getattr(self, k) for k in [*budget, "ood_train_games"]}
-            tag = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()
-            self.study_id = f"seed002-{self.dataset}-{self.size}-s{self.seed}" + (f"-{tag[:6]}" if custom else "")
-        check_id(self.study_id, "study id")
+        if self.ood_train_games and not self.ood_eval_games():
+            raise ConfigError(f"ood_train_games {self.ood_train_games} leave no game of {self.dataset} to evaluate on")
+
+    def id_parts(self) -> list[str]:
+        return [self.dataset]
 
     def base(self) -> WorldModelConfig:
         """The world-model config every model of the run starts from."""
@@ -283,120 +276,168 @@ def _write_evaluations(folder: Path, worlds: dict[str, str], latent: dict[str, s
         write_csv(_tag(clip_means(clips, keys, ratios), levels), folder / f"{name}.csv", index=False)
 
 
+class _Run(StudyRun):
+    """One sitting of a batch run. What the stages share (the recording, the trained models) is
+    computed on first use; the training functions return a finished model's id at once, so a
+    resumed sitting gets what an earlier one trained without training it again."""
+
+    cfg: WorldModelStudyConfig
+
+    @cached_property
+    def store(self) -> Path:
+        return materialise(get_entry(self.cfg.dataset), size=self.cfg.data_size or self.cfg.size, seed=self.cfg.seed)
+
+    @cached_property
+    def space(self) -> str:
+        return "motion" if _has_motion(self.store) else "inputs"
+
+    @cached_property
+    def ood_games(self) -> list[str]:
+        return self.cfg.ood_eval_games() if self.cfg.ood_train_games else []
+
+    @cached_property
+    def encoders(self) -> dict[str, str]:
+        """The frame autoencoder of the run and (``ood``) of the out-of-domain arm."""
+        cfg, ae = self.cfg, self.cfg.base().autoencoder_config()
+        out = {"": train_autoencoder(ae.replace(model_id=f"{cfg.study_id}.frameae"), progress=False)}
+        if self.ood_games:
+            out["ood"] = train_autoencoder(ae.replace(games=list(cfg.ood_train_games),
+                                                      model_id=f"{cfg.study_id}.{OOD}frameae"), progress=False)
+        return out
+
+    @cached_property
+    def configs(self) -> dict[str, WorldModelConfig]:
+        configs = world_model_configs(self.cfg, self.encoders[""], self.space)
+        if self.ood_games:
+            configs.update(ood_configs(self.cfg, self.encoders["ood"]))
+        return configs
+
+    @cached_property
+    def levels(self) -> pd.DataFrame:
+        return model_levels(self.configs, self.cfg.sweeps)
+
+    @cached_property
+    def trained(self) -> dict[str, str]:
+        self.note(f"training {len(self.configs)} world models")
+        return train_in_processes(partial(train_world_model, progress=False), self.configs, self.cfg.workers)
+
+    @cached_property
+    def worlds(self) -> dict[str, str]:
+        return {n: m for n, m in self.trained.items() if not n.startswith(OOD)}
+
+    @cached_property
+    def ood_worlds(self) -> dict[str, str]:
+        return {n: m for n, m in self.trained.items() if n.startswith(OOD)}
+
+    @cached_property
+    def latent(self) -> dict[str, str]:
+        return {n: m for n, m in self.worlds.items() if self.configs[n].family not in ("zero", "action")}
+
+    @cached_property
+    def ood_latent(self) -> dict[str, str]:
+        return {n: m for n, m in self.ood_worlds.items() if self.configs[n].family != "zero"}
+
+    @cached_property
+    def controllers(self) -> dict[str, str]:
+        cfg = self.cfg
+        configs = _controller_configs(cfg, self.latent, cfg.controllers, self.space)
+        configs.update(_controller_configs(cfg, self.ood_latent, cfg.controllers[:1], self.space, self.ood_games))
+        self.note(f"training {len(configs)} controllers")
+        return train_in_processes(partial(train_controller, progress=False), configs, cfg.workers)
+
+    # ------------------------------------------------------------------------- the stages
+
+    def data(self) -> None:
+        cfg = self.cfg
+        self.record.update(dataset=cfg.dataset, store=str(self.store), action_space=self.space,
+                           left_out={"values": left_out(cfg), "why": _why_left_out(cfg)},
+                           ood={"train_games": list(cfg.ood_train_games), "eval_games": self.ood_games})
+
+    def autoencoder(self) -> None:
+        self.record["encoder"] = self.encoders[""]
+        if self.ood_games:
+            self.record["ood"]["encoder"] = self.encoders["ood"]
+        write_csv(self.levels, self.folder / "levels.csv", index=False)
+
+    def world_models(self) -> None:
+        self.record["world_models"], self.record["ood"]["world_models"] = self.worlds, self.ood_worlds
+
+    def train_controllers(self) -> None:
+        controllers = self.controllers
+        self.record["controllers"] = {k: v for k, v in controllers.items() if OOD not in k}
+        self.record["ood"]["controllers"] = {k: v for k, v in controllers.items() if OOD in k}
+        self.record["training_s"] = {m: load_card(m)["training"]["seconds"]
+                                     for m in [self.encoders[""], *self.trained.values(), *controllers.values()]}
+
+    def evaluate(self) -> None:
+        cfg, folder, n = self.cfg, self.folder, self.cfg.n_clips
+        self.note("capacity, leakage, cycle, health, probes")
+        _write_evaluations(folder, self.worlds, self.latent, self.levels, n, cfg.seed)
+        write_csv(health_summary(list(self.worlds.values()), n_clips=n), folder / "health.csv", index=False)
+        probes = []
+        for name, world in self.latent.items():
+            ds = latent_actions(world)
+            heads = [h for h in ds.attrs.get("heads", []) if h in ds]
+            probes.append(latent_probes(ds, heads).assign(model=name, model_id=world))
+            order = np.random.default_rng(cfg.seed).permutation(ds.sizes["frame"])[:N_SAMPLES]
+            inferred = ds["embedding"].values[order]
+            sampled = sample_latents(world, len(inferred), seed=cfg.seed, inferred=inferred)
+            write_csv(sample_projection(inferred, sampled, seed=cfg.seed), folder / "samples" / f"{name}.csv",
+                      index=False)
+        write_csv(_frame(probes), folder / "probes.csv", index=False)
+
+    def planning(self) -> None:
+        cfg, folder = self.cfg, self.folder
+        self.note("controller rollouts, CEM and navigation planning")
+        clips = _rollouts(self.latent, self.controllers, cfg.controllers, self.levels, cfg.n_clips, cfg.seed)
+        write_csv(clips, folder / "controllers_clips.csv", index=False)
+        write_csv(controller_means(clips), folder / "controllers.csv", index=False)
+        if self.space == "motion":  # the same episodes for every planner; the action model plans once
+            planners = _planners(self.latent, self.controllers, cfg.controllers[0], self.worlds["action-motion"])
+            for name, fn, settings in (("planning", planning_eval, cfg.cem), ("navigation", navigation_eval,
+                                                                               cfg.navigation)):
+                write_csv(_tag(_plan_all(fn, planners, cfg.episodes, cfg.seed, settings), self.levels, on="model"),
+                          folder / f"{name}.csv", index=False)
+
+    def out_of_domain(self) -> None:
+        if self.ood_games:
+            self.note(f"out of domain: {', '.join(self.ood_games)}")
+            _out_of_domain(self.cfg, self.folder / "ood", self.worlds, self.latent, self.ood_worlds, self.ood_latent,
+                           self.controllers, self.levels, self.space, self.ood_games)
+
+    def pictures(self) -> None:
+        cfg, folder, worlds = self.cfg, self.folder, self.worlds
+        self.note("filmstrips and planning rollouts")
+        episodes = range(min(N_PLANNING_STRIPS, cfg.episodes))
+        for name, world in self.latent.items():
+            for k in range(N_FILMSTRIPS):
+                rows = transfer_filmstrip(world, clip=k, seed=cfg.seed + k)
+                save_filmstrip(rows, folder / "filmstrips" / f"{name}-{k}.png")
+                save_gif([rows["source"], rows["target"], rows["transferred"], rows["cycled"]],
+                         folder / "filmstrips" / f"{name}-{k}.gif")
+            if self.space == "motion":
+                planner = self.controllers[f"{cfg.controllers[0]}:{name}"]
+                for e in episodes:
+                    rows = planning_filmstrip(world, planner, episode=e, n_episodes=cfg.episodes, seed=cfg.seed,
+                                              **cfg.cem)
+                    save_filmstrip(rows, folder / "planning" / f"{name}-e{e}.png", scale=3)
+        if self.space == "motion":
+            for e in episodes:
+                rows = planning_filmstrip(worlds["action-motion"], worlds["action-motion"], episode=e,
+                                          n_episodes=cfg.episodes, seed=cfg.seed, **cfg.cem)
+                save_filmstrip(rows, folder / "planning" / f"action-motion-e{e}.png", scale=3)
+
+
+#: The batch run's stages, in order.
+STAGES = (("data", _Run.data), ("autoencoder", _Run.autoencoder), ("world models", _Run.world_models),
+          ("controllers", _Run.train_controllers), ("evaluate", _Run.evaluate), ("planning", _Run.planning),
+          ("out of domain", _Run.out_of_domain), ("pictures", _Run.pictures))
+
+
 def run_worldmodel_study(cfg: WorldModelStudyConfig | None = None, progress: bool = True) -> Path:
-    """Train (or reuse) the run's models, evaluate them, write the tables; returns the folder."""
-    cfg = cfg or WorldModelStudyConfig()
-    folder = studies_dir() / cfg.study_id
-    folder.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    ood_games = cfg.ood_eval_games() if cfg.ood_train_games else []
-    if cfg.ood_train_games and not ood_games:
-        raise ConfigError(f"ood_train_games {cfg.ood_train_games} leave no game of {cfg.dataset} to evaluate on")
-    record = {"kind": "worldmodels", "config": asdict(cfg), "code_version": code_version(), "started": now_utc(),
-              "timings": {}, "left_out": {"values": left_out(cfg), "why": _why_left_out(cfg)},
-              "ood": {"train_games": list(cfg.ood_train_games), "eval_games": ood_games}}
-    stages = ["data", "autoencoder", "world models", "controllers", "evaluate", "planning", "out of domain", "pictures"]
-    bar = tqdm(stages, desc="seed 002", unit="stage", disable=not progress)
-    timer = time.perf_counter()
-
-    def stage(name: str) -> None:
-        nonlocal timer
-        record["timings"][f"{name.replace(' ', '_')}_s"] = round(time.perf_counter() - timer, 1)
-        write_json(record, folder / RECORD)
-        bar.update(1)
-        timer = time.perf_counter()
-
-    store = materialise(get_entry(cfg.dataset), size=cfg.data_size or cfg.size, seed=cfg.seed)
-    space = "motion" if _has_motion(store) else "inputs"
-    record.update(dataset=cfg.dataset, store=str(store), action_space=space)
-    stage("data")
-
-    ae = cfg.base().autoencoder_config()
-    encoder = train_autoencoder(ae.replace(model_id=f"{cfg.study_id}.frameae"), progress=False)
-    record["encoder"] = encoder
-    configs = world_model_configs(cfg, encoder, space)
-    if ood_games:
-        record["ood"]["encoder"] = train_autoencoder(ae.replace(games=list(cfg.ood_train_games),
-                                                                model_id=f"{cfg.study_id}.{OOD}frameae"), progress=False)
-        configs.update(ood_configs(cfg, record["ood"]["encoder"]))
-    levels = model_levels(configs, cfg.sweeps)
-    write_csv(levels, folder / "levels.csv", index=False)
-    stage("autoencoder")
-
-    bar.set_postfix_str(f"training {len(configs)} world models")
-    trained = train_in_processes(partial(train_world_model, progress=False), configs, cfg.workers)
-    worlds = {n: m for n, m in trained.items() if not n.startswith(OOD)}
-    record["world_models"], record["ood"]["world_models"] = worlds, {n: m for n, m in trained.items() if n.startswith(OOD)}
-    latent = {n: m for n, m in worlds.items() if configs[n].family not in ("zero", "action")}
-    ood_latent = {n: m for n, m in record["ood"]["world_models"].items() if configs[n].family != "zero"}
-    stage("world models")
-
-    controller_configs = _controller_configs(cfg, latent, cfg.controllers, space)
-    controller_configs.update(_controller_configs(cfg, ood_latent, cfg.controllers[:1], space, ood_games))
-    bar.set_postfix_str(f"training {len(controller_configs)} controllers")
-    controllers = train_in_processes(partial(train_controller, progress=False), controller_configs, cfg.workers)
-    record["controllers"] = {k: v for k, v in controllers.items() if OOD not in k}
-    record["ood"]["controllers"] = {k: v for k, v in controllers.items() if OOD in k}
-    record["training_s"] = {m: load_card(m)["training"]["seconds"]
-                            for m in [encoder, *trained.values(), *controllers.values()]}
-    stage("controllers")
-
-    bar.set_postfix_str("capacity, leakage, cycle, health, probes")
-    n = cfg.n_clips
-    _write_evaluations(folder, worlds, latent, levels, n, cfg.seed)
-    write_csv(health_summary(list(worlds.values()), n_clips=n), folder / "health.csv", index=False)
-    probes = []
-    for name, world in latent.items():
-        ds = latent_actions(world)
-        heads = [h for h in ds.attrs.get("heads", []) if h in ds]
-        probes.append(latent_probes(ds, heads).assign(model=name, model_id=world))
-        inferred = ds["embedding"].values[np.random.default_rng(cfg.seed).permutation(ds.sizes["frame"])[:N_SAMPLES]]
-        sampled = sample_latents(world, len(inferred), seed=cfg.seed, inferred=inferred)
-        write_csv(sample_projection(inferred, sampled, seed=cfg.seed), folder / "samples" / f"{name}.csv", index=False)
-    write_csv(_frame(probes), folder / "probes.csv", index=False)
-    stage("evaluate")
-
-    bar.set_postfix_str("controller rollouts, CEM and navigation planning")
-    clips = _rollouts(latent, controllers, cfg.controllers, levels, n, cfg.seed)
-    write_csv(clips, folder / "controllers_clips.csv", index=False)
-    write_csv(controller_means(clips), folder / "controllers.csv", index=False)
-    if space == "motion":  # the same episodes for every planner; the action model plans once
-        planners = _planners(latent, controllers, cfg.controllers[0], worlds["action-motion"])
-        write_csv(_tag(_plan_all(planning_eval, planners, cfg.episodes, cfg.seed, cfg.cem), levels, on="model"),
-                  folder / "planning.csv", index=False)
-        write_csv(_tag(_plan_all(navigation_eval, planners, cfg.episodes, cfg.seed, cfg.navigation), levels,
-                       on="model"), folder / "navigation.csv", index=False)
-    stage("planning")
-
-    if ood_games:
-        bar.set_postfix_str(f"out of domain: {', '.join(ood_games)}")
-        _out_of_domain(cfg, folder / "ood", worlds, latent, record["ood"]["world_models"], ood_latent, controllers,
-                       levels, space, ood_games)
-    stage("out of domain")
-
-    bar.set_postfix_str("filmstrips and planning rollouts")
-    for name, world in latent.items():
-        for k in range(N_FILMSTRIPS):
-            rows = transfer_filmstrip(world, clip=k, seed=cfg.seed + k)
-            save_filmstrip(rows, folder / "filmstrips" / f"{name}-{k}.png")
-            save_gif([rows["source"], rows["target"], rows["transferred"], rows["cycled"]],
-                     folder / "filmstrips" / f"{name}-{k}.gif")
-        if space == "motion":
-            planner = controllers[f"{cfg.controllers[0]}:{name}"]
-            for e in range(min(N_PLANNING_STRIPS, cfg.episodes)):
-                rows = planning_filmstrip(world, planner, episode=e, n_episodes=cfg.episodes, seed=cfg.seed, **cfg.cem)
-                save_filmstrip(rows, folder / "planning" / f"{name}-e{e}.png", scale=3)
-    if space == "motion":
-        for e in range(min(N_PLANNING_STRIPS, cfg.episodes)):
-            rows = planning_filmstrip(worlds["action-motion"], worlds["action-motion"], episode=e,
-                                      n_episodes=cfg.episodes, seed=cfg.seed, **cfg.cem)
-            save_filmstrip(rows, folder / "planning" / f"action-motion-e{e}.png", scale=3)
-    stage("pictures")
-    bar.close()
-    record["finished"] = now_utc()
-    record["wall_s"] = round(time.perf_counter() - started, 1)
-    write_json(record, folder / RECORD)
-    return folder
+    """Train (or reuse) the run's models, evaluate them, write the tables; returns the folder. A
+    resumed run skips the stages an earlier sitting finished (:data:`STAGES`)."""
+    return run_stages(cfg or WorldModelStudyConfig(), STAGES, progress, run_type=_Run)
 
 
 def _out_of_domain(cfg: WorldModelStudyConfig, folder: Path, worlds: dict[str, str], latent: dict[str, str],
