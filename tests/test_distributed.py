@@ -4,7 +4,6 @@ batch (up to rounding), and only rank 0 writes the model."""
 
 from __future__ import annotations
 
-import os
 
 import numpy as np
 import pytest

@@ -376,7 +376,7 @@ def test_extract_embeddings_contract(tiny_stores, workbench_dirs):
 
     # the embeddings are the model's own, the split its rule, and the result is cached and reused
     model = load_model(result.model_id, "cpu")
-    from workbench.methods.idm.model import pair_tensor
+    from workbench.frames.stream import pair_tensor
     from workbench.data.episode import resize_frames
 
     frames = resize_frames(src["frames"].values, (32, 32))

@@ -26,7 +26,7 @@ from workbench.methods.worldmodel import (ControllerConfig, DiscreteLatent, Late
                                   save_gif, sparse_energy, sweep_configs, train_controller,
                                   train_world_model, transfer_filmstrip, vcm_loss, vector_quantize)
 from workbench.methods.worldmodel.regularizers import PAPER_SWEEPS
-from workbench.methods.worldmodel.training import lr_factor
+from workbench.engine.fit import lr_factor
 
 ENCODER = {"input_size": 32, "width": 8, "rep_channels": 4}
 

@@ -532,8 +532,6 @@ def run_(
 
     The executed notebook is kept as the run's record, next to the model card when the run made or used a model.
     """
-    import json
-
     from .notebooks import run_notebook
 
     params = _notebook_params(ctx.args)

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+import torch
 import zarr
 
 from ..core.errors import DataError
@@ -164,3 +165,10 @@ def _cdf(p: np.ndarray) -> np.ndarray:
     cdf = p.cumsum()
     cdf /= cdf[-1]
     return cdf
+
+
+def pair_tensor(first: np.ndarray, second: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
+    """The network input of a batch of pairs: uint8 frames ``(B, S, S, 3)`` at ``t`` and ``t+1``
+    (arrays or tensors) -> float ``(B, 6, S, S)`` in [0, 1] on ``device``."""
+    x = torch.cat([torch.as_tensor(first), torch.as_tensor(second)], dim=-1).to(device)
+    return x.permute(0, 3, 1, 2).float().div_(255.0).contiguous()

@@ -6,7 +6,7 @@ An agent plays episodes through an :class:`~workbench.data.runners.EnvRunner`::
     inputs = agent.act(observation, history)           # once per step
 
 ``begin`` gets the episode's own random stream (``recorders.episode_rng(seed, game, episode)``)
-and returns the emulator seed it drew from it with ``recorders.env_seed`` — the agent chooses when,
+and returns the emulator seed it drew from it with ``runners.env_seed`` — the agent chooses when,
 so the scripted player keeps the recorders' draw order and replays a recording exactly. ``act``
 sees the :class:`~workbench.data.runners.Observation` (preprocessed frame, step, engine state) and
 the episode's history (a list of :class:`~workbench.data.runners.Transition`: earlier observations,
@@ -23,7 +23,8 @@ import numpy as np
 
 from ..core.errors import ConfigError
 from ..data.reactive import make_player
-from ..data.recorders import env_seed, get_engine, planned
+from ..data.recorders import get_engine, planned
+from ..data.runners import env_seed
 from ..data.runners import EnvRunner, Observation, Transition
 
 

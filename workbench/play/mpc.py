@@ -27,7 +27,8 @@ import torch
 
 from ..core.errors import ConfigError
 from ..data.episode import resize_frame
-from ..data.recorders import env_seed, get_engine, planned
+from ..data.recorders import get_engine, planned
+from ..data.runners import env_seed
 from ..data.runners import EnvRunner, Observation, Transition
 
 #: Steps of the scripted player that define an episode's goal.

@@ -21,7 +21,7 @@ import numpy as np
 from ...core.errors import ConfigError
 from ..episode import Episode
 from ..reactive import make_player
-from ..runners import env_seed, rollout  # env_seed: re-exported, the recorders' and agents' seed draw
+from ..runners import rollout
 
 ENGINES = {
     "ale": "Atari 2600 games through ale-py (ROMs ship in the wheel)",

@@ -17,7 +17,8 @@ from ...core.errors import ConfigError
 from ..player import PlayerStyle, held_channel, signed_channel, turn_channel
 from ..runners import EPISODE_END, EnvRunner, Observation
 from ..schema import ALE_ACTIONS, STEER_CLASSES, VERTICAL_CLASSES, LabelSchema
-from . import env_seed, episodes
+from ..runners import env_seed
+from . import episodes
 
 SCHEMA = LabelSchema.from_list([
     {"name": "steer", "kind": "categorical", "classes": list(STEER_CLASSES),

@@ -15,7 +15,8 @@ import numpy as np
 from ..player import PlayerStyle, held_channel, turn_channel
 from ..runners import EPISODE_END, EnvRunner, ReplayClone, steer_code
 from ..schema import STEER_CLASSES, LabelSchema
-from . import env_seed, episodes
+from ..runners import env_seed
+from . import episodes
 
 SCHEMA = LabelSchema.from_list([
     {"name": "steer", "kind": "categorical", "classes": list(STEER_CLASSES),

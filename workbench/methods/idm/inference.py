@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .model import pair_tensor
+from ...frames.stream import pair_tensor
 from ...frames.stream import FrameReader
 
 

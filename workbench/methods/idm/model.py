@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -97,9 +96,3 @@ class IDMLatentSpatial(nn.Module):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.embed_and_logits(x)[1]
-
-
-def pair_tensor(first: np.ndarray, second: np.ndarray, device: torch.device | str | None = None) -> torch.Tensor:
-    """uint8 frames ``(B, S, S, 3)`` at ``t`` and ``t+1`` -> float ``(B, 6, S, S)`` in [0, 1]."""
-    x = torch.cat([torch.as_tensor(first), torch.as_tensor(second)], dim=-1).to(device)
-    return x.permute(0, 3, 1, 2).float().div_(255.0).contiguous()

@@ -25,7 +25,8 @@ from ...engine.card import ModelCard, provenance
 from ...engine.device import default_device
 from ...engine.fit import FitSpec, existing, finish, fit, training_card
 from ...engine.ids import make_model_id, tag_of
-from .model import IDMLatentSpatial, pair_tensor
+from ...frames.stream import pair_tensor
+from .model import IDMLatentSpatial
 from ...engine.library import load_card, load_model
 from ...core.paths import check_id
 from ...frames.augment import flip_plan, hflip

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ...core.errors import ConfigError
-from ..idm.config import ConfigIO, check_split
+from ...engine.config import ConfigIO, check_split
 from ...frames.actions import ACTION_SPACES
 from .controller import CONTROLLERS
 from .model import CONDITIONINGS

@@ -25,7 +25,6 @@ from ...core.errors import ConfigError, DataError
 from ...engine.card import ModelCard, provenance
 from ...engine.device import default_device
 from ...engine.fit import FitSpec, existing, finish, fit, training_card
-from ...engine.fit import lr_factor  # noqa: F401  (the schedule, where these trainers' readers look for it)
 from ...engine.ids import make_model_id, tag_of
 from ...engine.library import load_card, load_model
 from ...frames.sources import Source, resolve_source

@@ -1,0 +1,88 @@
+"""The contract every method's training config follows: a dataclass with YAML/dict round trips,
+an ``identity`` (the fields that determine the trained weights, hashed into the model id by
+:mod:`.ids` and checked by :mod:`.fit` before a checkpoint is resumed) and shared validators."""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from ..core.errors import ConfigError
+from ..core.paths import atomic_write_text
+
+# Fields that change how a run executes but not what it computes: ignored when deciding whether
+# an existing model or checkpoint belongs to a config.
+RUNTIME_FIELDS = ("device", "checkpoint_every", "cache_chunks", "memory_gb")
+# Fields added after models were trained: left out of the identity while unset, so the models of
+# older configs keep their ids.
+UNSET_OPTIONAL_FIELDS = ("patience",)
+
+
+def is_positive(value: Any, whole: bool = False) -> bool:
+    """A positive number (a whole one when ``whole``); a string, None or a bool is not."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool) and value > 0
+            and (not whole or float(value).is_integer()))
+
+
+def check_split(fractions: Sequence) -> None:
+    """Refuse train/val/test fractions that are not three non-negative numbers summing to 1."""
+    if (len(fractions) != 3 or not all(isinstance(f, numbers.Real) for f in fractions)
+            or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0):
+        raise ConfigError(f"split_fractions must be three non-negative numbers summing to 1, got {fractions}")
+
+
+class ConfigIO:
+    """YAML/dict round trips and identity for the config dataclasses (every method's training configs)."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"{cls.__name__}: unknown keys {sorted(unknown)}")
+        return cls(**dict(d))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str):
+        data = yaml.safe_load(text)
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{cls.__name__} YAML must hold a mapping of config fields")
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> Path:
+        return atomic_write_text(path, self.to_yaml())
+
+    @classmethod
+    def load(cls, path: str | Path):
+        """The config a YAML file holds; a malformed file is a one-line ``ConfigError`` naming it."""
+        try:
+            return cls.from_yaml(Path(path).read_text())
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            raise ConfigError(f"{path}: not valid YAML{f' at line {mark.line + 1}' if mark else ''}"
+                              f" ({getattr(exc, 'problem', None) or type(exc).__name__})") from None
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+    def identity(self) -> dict:
+        """The fields that determine the trained weights (everything but :data:`RUNTIME_FIELDS`)."""
+        return {k: v for k, v in self.to_dict().items()
+                if k not in RUNTIME_FIELDS and not (k in UNSET_OPTIONAL_FIELDS and v is None)}
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def _check_positive(self, names: Sequence[str]) -> None:
+        bad = [n for n in names if not is_positive(getattr(self, n))]
+        if bad:
+            raise ConfigError(f"{type(self).__name__}: {bad} must be positive")
