@@ -21,7 +21,7 @@ from workbench.methods.worldmodel.regularizers import PAPER_SWEEPS
 
 def test_config_budgets_ids_and_the_models_of_a_run():
     cfg = WorldModelStudyConfig(size="demo")
-    assert cfg.steps == 300 and cfg.study_id == "seed002-first_person-demo-s0"
+    assert cfg.steps == 250 and cfg.study_id == "seed002-first_person-demo-s0"
     assert cfg.ood_train_games == ["freedoom1_smooth"] and cfg.ood_eval_games() == ["freedoom2_flick"]
     custom = WorldModelStudyConfig(size="tiny", steps=9).study_id
     assert custom.startswith("seed002-first_person-tiny-s0-") and custom != WorldModelStudyConfig(size="tiny").study_id
