@@ -75,7 +75,7 @@ BUDGETS = {
     "demo": {"steps": 250, "encoder_steps": 400, "controller_steps": 150, "n_clips": 32, "episodes": 12,
              "cem": {"n_samples": 100, "top_k": 10, "iterations": 5}, "navigation": {}, "model": {"eval_every": 125},
              "sweeps": {"sparse": [0.4, 0.06, 0.01], "noisy": [5e-3, 1e-4, 1e-6], "discrete": [16, 1024]},
-             "left_out": "a ≈ 20 min tour on 2 CPU cores: 15 world models of 250 steps, 21 controllers of 150, "
+             "left_out": "a ≈ 25 min tour on 2 CPU cores: 15 world models of 250 steps, 21 controllers of 150, "
                          "32 clips and 12 planning episodes (CEM 100 × 5) per evaluation leave room for three "
                          "values per family; 250 steps of 80 latents would show each of 4096 codes about 5 times, "
                          "so discrete keeps 16 and 1024"},
