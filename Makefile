@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e ".[dev]"
 	touch $(STAMP)
 
+# the main job: record the catalog, compute flow, run every study at the demo size (seed 000, then
+# seed 002; about 40 min on 2 cores the first time), then serve the dashboard
 demo: setup
 	$(BIN)/workbench demo
 

@@ -21,7 +21,7 @@ from workbench.methods.worldmodel.regularizers import PAPER_SWEEPS
 
 def test_config_budgets_ids_and_the_models_of_a_run():
     cfg = WorldModelStudyConfig(size="demo")
-    assert cfg.steps == 1500 and cfg.study_id.startswith("seed002-demo-s0-first_person-")
+    assert cfg.steps == 250 and cfg.study_id.startswith("seed002-demo-s0-first_person-")
     assert cfg.study_id == WorldModelStudyConfig(size="demo", workers=1).study_id  # how it runs is no other run
     assert cfg.ood_train_games == ["freedoom1_smooth"] and cfg.ood_eval_games() == ["freedoom2_flick"]
     custom = WorldModelStudyConfig(size="tiny", steps=9).study_id

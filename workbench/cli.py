@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+import traceback
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -338,17 +340,38 @@ def audit(
         raise typer.Exit(code=1)
 
 
+def _demo_step(title: str, run) -> bool:
+    """Run one study of the main job, timed; a failure is reported (an unexpected one with its
+    traceback) and returns False so the job goes on."""
+    typer.secho(f"\n== {title}", bold=True)
+    started = time.perf_counter()
+    try:
+        run()
+        ok = True
+    except typer.Exit:  # a one-line error, already printed
+        ok = False
+    except Exception:
+        traceback.print_exc()
+        ok = False
+    minutes = (time.perf_counter() - started) / 60
+    typer.secho(f"{title}: {'done' if ok else 'FAILED'} in {minutes:.1f} min",
+                fg=None if ok else typer.colors.RED, err=not ok)
+    return ok
+
+
 @app.command()
 def demo(
     size: str = typer.Option("demo", "--size", "-s", help="Catalog size to record and study."),
     seed: Optional[int] = SEED,
     workers: Optional[int] = typer.Option(None, help="Processes for optical flow (default: all cores)."),
-    run_study: bool = typer.Option(True, "--study/--no-study", help="Also run the seed 000 study and write its report."),
+    run_study: bool = typer.Option(True, "--study/--no-study", help="Also run every study (seed 000, seed 002) and"
+                                   " write their reports."),
     serve_after: bool = typer.Option(True, "--serve/--no-serve", help="End by serving the dashboard on localhost."),
     port: int = typer.Option(5006, "--port", help="Dashboard port."),
 ) -> None:
-    """The main job: record the built-in catalog, compute flow, print per-game summaries, run the
-    cross-game IDM study (report.md + figures), and serve the dashboard on 127.0.0.1."""
+    """The main job: record the built-in catalog, compute flow, print per-game summaries, run every
+    study (seed 000's cross-game IDM study, seed 002's world-model batch run; reports + figures),
+    and serve the dashboard on 127.0.0.1. A study that fails is reported and the others go on."""
     from .data.catalog import load_catalog, materialise
     from .flow import compute_flow
     from .core.paths import cache_dir
@@ -362,12 +385,21 @@ def demo(
         _guard(compute_flow, path, method="farneback", workers=workers)
         _print_summary(path, cache_dir() / "reports" / f"{entry.id}-{entry.variant(size, seed)}-summary.csv")
     typer.echo(f"\nsummaries written to {cache_dir() / 'reports'}")
-    if run_study:
-        typer.secho("\n== seed 000 study", bold=True)
-        study(size=size, seed=0, data_seed=seed or 0, draw_seed=0, domain=None, steps=None, pairwise=True, allow_leaks=False)
+    studies = {
+        "seed 000 study (cross-game IDMs)": lambda: study(size=size, seed=0, data_seed=seed or 0, draw_seed=0,
+                                                          domain=None, steps=None, pairwise=True, allow_leaks=False),
+        "seed 002 batch run (latent-action world models)": lambda: wm_study(
+            dataset="first_person", size=size, seed=seed or 0, sweep=None, steps=None, workers=None, ood_train=None),
+    } if run_study else {}
+    failed = [title for title, run in studies.items() if not _demo_step(title, run)]
+    if failed:
+        typer.secho(f"\nfailed: {'; '.join(failed)} (errors above); the dashboard shows the others",
+                    fg=typer.colors.RED, err=True)
     if serve_after:
         typer.secho("\n== dashboard (Ctrl-C to stop)", bold=True)
         serve(address="127.0.0.1", port=port, origin=None, basic_auth=None, oauth_provider=None, threads=4, show=False)
+    if failed:
+        raise typer.Exit(code=1)
 
 
 @app.command("train")

@@ -68,13 +68,13 @@ BUDGETS = {
              "sweeps": {"sparse": [0.4, 0.06, 0.01], "noisy": [5e-3, 1e-4, 1e-6], "discrete": [16, 1024]},
              "left_out": "tiny is a smoke test: three values per family, two codebook sizes, four steps each; "
                          "navigation horizon 3 (tiny's 8-frame split blocks hold no 9-frame clip)"},
-    "demo": {"steps": 1500, "encoder_steps": 1500, "controller_steps": 1000, "n_clips": 128, "episodes": 24,
-             "cem": {}, "navigation": {}, "model": {},
+    "demo": {"steps": 250, "encoder_steps": 400, "controller_steps": 150, "n_clips": 32, "episodes": 12,
+             "cem": {"n_samples": 100, "top_k": 10, "iterations": 5}, "navigation": {}, "model": {"eval_every": 125},
              "sweeps": {"sparse": [0.4, 0.06, 0.01], "noisy": [5e-3, 1e-4, 1e-6], "discrete": [16, 1024]},
-             "left_out": "a ≤ 90 min tour on 2 CPU cores: 15 world models of 1,500 steps (about 3 min each "
-                         "at 8.8 steps/s) leave room for three values per family; 1,500 steps of 80 latents "
-                         "would show each of 4096 codes about 30 times and each of 32768 about 4, so discrete "
-                         "keeps 16 and 1024"},
+             "left_out": "a ≈ 25 min tour on 2 CPU cores: 15 world models of 250 steps, 21 controllers of 150, "
+                         "32 clips and 12 planning episodes (CEM 100 × 5) per evaluation leave room for three "
+                         "values per family; 250 steps of 80 latents would show each of 4096 codes about 5 times, "
+                         "so discrete keeps 16 and 1024"},
     "full": {"steps": 10000, "encoder_steps": 3000, "controller_steps": 3000, "n_clips": 256, "episodes": 64,
              "cem": {}, "navigation": {}, "model": {},
              "sweeps": {"sparse": [0.4, 0.1, 0.06, 0.04, 0.01], "noisy": [5e-3, 5e-4, 1e-4, 5e-6, 1e-6],
