@@ -11,17 +11,17 @@ from typer.testing import CliRunner
 import workbench.cli as cli
 import workbench.data.catalog as catalog
 import workbench.flow as flow
-import workbench.methods.idm.report as idm_report
 import workbench.methods.idm.study as idm_study
-import workbench.methods.worldmodel.report as wm_report
 import workbench.methods.worldmodel.study as wm_study
+import workbench.study.results as results
+from workbench.core.errors import ConfigError
 
 
-def _report(folder, record):
-    """A finished study folder: its record and a report with headline numbers."""
+def _report(folder):
+    """A finished study folder: its record, headline numbers and a report."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / record).write_text(json.dumps({"refused": {}}))
-    (folder / "report.md").write_text("# report\n\n## Headline numbers\n\n- a number\n\n## Next\n")
+    (folder / "study.json").write_text(json.dumps({"refused": {}}))
+    (folder / "report.md").write_text("# report\n")
     return folder / "report.md"
 
 
@@ -43,9 +43,9 @@ def demo_job(workbench_dirs, monkeypatch, tmp_path):
         return run
 
     monkeypatch.setattr(idm_study, "run_study", runner("seed000", RuntimeError))  # unexpected: a traceback
-    monkeypatch.setattr(wm_study, "run_worldmodel_study", runner("seed002", ValueError))  # expected: one line
-    monkeypatch.setattr(idm_report, "write_report", lambda folder: _report(folder, "study.json"))
-    monkeypatch.setattr(wm_report, "write_wm_report", lambda folder: _report(folder, "worldmodels.json"))
+    monkeypatch.setattr(wm_study, "run_worldmodel_study", runner("seed002", ConfigError))  # expected: one line
+    monkeypatch.setattr(results, "write_report", _report)
+    monkeypatch.setattr(results, "read_headline", lambda folder: [{"scope": "all", "numbers": []}])
     monkeypatch.setattr(cli, "serve", lambda **kw: calls.append(("serve", kw["address"], kw["port"])))
     return calls, fail
 
@@ -56,7 +56,7 @@ def test_demo_runs_every_study_and_serves_even_when_one_fails(demo_job, failing)
     fail.update(failing)
     result = CliRunner().invoke(cli.app, ["demo", "--port", "5099"])
     assert [c[:2] for c in calls] == [("seed000", "demo"), ("seed002", "demo"), ("serve", "127.0.0.1")]
-    assert calls[1][2] == "seed002-first_person-demo-s0" and calls[2][2] == 5099
+    assert calls[1][2].startswith("seed002-demo-s0-first_person-") and calls[2][2] == 5099
     assert result.exit_code == (1 if failing else 0), result.output
     assert result.output.count("done in") == 2 - len(failing)
     assert result.output.count("FAILED in") == len(failing)
