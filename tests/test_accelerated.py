@@ -63,3 +63,22 @@ def test_linear_probe_torch_backend_matches_sklearn():
 @parametrize_with_checks([linear.TorchLogisticProbe(device="cpu")])
 def test_torch_probe_is_a_scikit_learn_classifier(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("method", ["tsne", pytest.param("umap", marks=pytest.mark.slow)])  # umap: numba compiles
+def test_projection_fitted_on_a_sample_places_every_point_with_transform(method, tmp_path):
+    from workbench.analysis import geometry
+
+    x, action, _ = clusters("action", n_games=2, n=900, d=16, spread=0.5)
+    kw = {"n_epochs": 50} if method == "umap" else {}
+    if method == "tsne":  # a sample of every row is the plain fit
+        assert np.array_equal(geometry.project(x, method, sample=900), geometry.project(x, method))
+    xy = geometry.project(x, method, sample=300, cache_dir=tmp_path, **kw)
+    assert xy.shape == (900, 2) and np.isfinite(xy).all()
+    assert np.array_equal(xy, geometry.project(x, method, sample=300, cache_dir=tmp_path, **kw))  # stored
+    assert len(list(tmp_path.glob("*.npy"))) == 1
+    # the placed points land among the fitted points of their own action
+    fit = np.zeros(900, bool)
+    fit[np.random.default_rng(0).choice(900, 300, replace=False)] = True
+    nearest_fitted = NearestNeighbors(n_neighbors=1).fit(xy[fit]).kneighbors(xy[~fit], return_distance=False)[:, 0]
+    assert (action[fit][nearest_fitted] == action[~fit]).mean() > 0.95
