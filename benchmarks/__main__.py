@@ -8,11 +8,11 @@ import os
 import tempfile
 from pathlib import Path
 
-from . import concurrency, dashboard, flow, foundation, idm, levels, loader, play, projection_timing, worldmodel
+from . import analysis, concurrency, dashboard, flow, foundation, idm, levels, loader, play, projection_timing, worldmodel
 
 SUITES = {"foundation": foundation, "projection": projection_timing, "idm": idm, "dashboard": dashboard,
           "concurrency": concurrency, "worldmodel": worldmodel, "play": play, "flow": flow,
-          "loader": loader, "levels": levels}
+          "loader": loader, "levels": levels, "analysis": analysis}
 
 
 def main() -> None:
@@ -20,12 +20,15 @@ def main() -> None:
     parser.add_argument("suites", nargs="*", default=list(SUITES), help=f"suites to run: {', '.join(SUITES)}")
     parser.add_argument("--workers", type=int, default=None, help="processes for parallel steps (default: all cores)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--frames", type=int, default=None,
+                        help=f"frames for the analysis suite (default {analysis.FRAMES:,}; fewer for a quick run)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.suites:
         if name not in SUITES:
             parser.error(f"unknown suite {name!r}; known: {', '.join(SUITES)}")
-        results = SUITES[name].run(workers=args.workers)
+        scale = {"frames": args.frames} if name == "analysis" and args.frames else {}
+        results = SUITES[name].run(workers=args.workers, **scale)
         for suffix, text in ((".json", json.dumps(results, indent=2, default=float)),
                              (".md", SUITES[name].to_markdown(results))):
             fd, tmp = tempfile.mkstemp(dir=args.out, suffix=".tmp")

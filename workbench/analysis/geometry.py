@@ -21,6 +21,9 @@ projected from a cold start (fresh process) in 7.6 s (t-SNE) / 9.9 s (UMAP) on 2
   epochs, and ``min_dist=0`` (free, and wins back local structure: 0.173 vs 0.160 k-NN
   preservation at 0.1; the value UMAP's docs advise for cluster structure).
 
+Beyond a few tens of thousands of points, a projection is fitted on a random ``sample`` and
+extended to every point with the library's own ``transform`` (:func:`project`).
+
 Projections are computed once per embedding and stored: :class:`ProjectionCache` keys each one by
 a hash of the embedding's bytes, the method, its parameters and the library version, and keeps it
 as a ``.npy`` file written atomically.
@@ -50,6 +53,8 @@ TSNE_SETTINGS = {
 UMAP_SETTINGS = {"n_neighbors": 15, "n_epochs": 200, "init": "pca", "min_dist": 0.0}
 #: Up to this many points neighbours are searched exactly (sklearn); beyond, approximately.
 EXACT_KNN_MAX = 20_000
+#: Rows placed per ``transform`` call when a projection fitted on a sample is extended to all.
+TRANSFORM_BLOCK = 100_000
 
 
 def _matrix(embedding) -> np.ndarray:
@@ -66,43 +71,83 @@ def _check_method(method: str) -> None:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
-def _reduce(x: np.ndarray, pca: int | None, seed: int) -> np.ndarray:
-    """PCA to ``pca`` dims (float32) when that is fewer than the data's rank bound."""
+def _pca(x: np.ndarray, pca: int | None, seed: int):
+    """An unfitted PCA to ``pca`` dims (sklearn), or None when that is not fewer than the data's
+    rank bound."""
     if not pca or pca >= min(x.shape):
-        return x
+        return None
     from sklearn.decomposition import PCA
 
-    return PCA(n_components=pca, random_state=seed).fit_transform(x).astype(np.float32)
+    return PCA(n_components=pca, random_state=seed)
 
 
-def _tsne(x: np.ndarray, seed: int, **kw) -> np.ndarray:
+def _reduce(x: np.ndarray, pca: int | None, seed: int) -> np.ndarray:
+    """PCA to ``pca`` dims (float32) when that is fewer than the data's rank bound."""
+    model = _pca(x, pca, seed)
+    return x if model is None else model.fit_transform(x).astype(np.float32)
+
+
+def _tsne(x: np.ndarray, seed: int, **kw):
+    """The fitted ``openTSNE.TSNEEmbedding`` (an (n, 2) array that can ``transform`` new points)."""
     import openTSNE
 
     params = {**TSNE_SETTINGS, "neighbors": "exact" if len(x) <= EXACT_KNN_MAX else "annoy", **kw}
     params["perplexity"] = min(params["perplexity"], (len(x) - 1) / 3)  # openTSNE needs 3·perplexity < n
-    return np.asarray(openTSNE.TSNE(n_components=2, random_state=seed, **params).fit(x))
+    return openTSNE.TSNE(n_components=2, random_state=seed, **params).fit(x)
 
 
-def _umap(x: np.ndarray, seed: int, **kw) -> np.ndarray:
+def _umap(x: np.ndarray, seed: int, extend: bool = False, **kw):
+    """The fitted ``umap.UMAP`` (``embedding_``). Without ``extend``, exact neighbours from sklearn
+    up to :data:`EXACT_KNN_MAX` points; with it, UMAP's own search index, which ``transform`` needs."""
     import umap
     from sklearn.neighbors import NearestNeighbors
 
     params = {**UMAP_SETTINGS, **kw}
     params["n_neighbors"] = min(params["n_neighbors"], len(x) - 1)
-    if len(x) <= EXACT_KNN_MAX and "precomputed_knn" not in params:
+    if len(x) <= EXACT_KNN_MAX and "precomputed_knn" not in params and not extend:
         nn = NearestNeighbors(n_neighbors=params["n_neighbors"], metric=params.get("metric", "euclidean"))
         dist, idx = nn.fit(x).kneighbors(x)  # row i starts with i itself, as UMAP expects
         params["precomputed_knn"] = (idx, dist, None)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="n_jobs value .* overridden")
         warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\] \(knn_search_index\)")
-        return umap.UMAP(n_components=2, random_state=seed, **params).fit_transform(x)
+        return umap.UMAP(n_components=2, random_state=seed, **params).fit(x)
 
 
-def _project_uncached(x: np.ndarray, method: str, seed: int, pca: int | None, **kw) -> np.ndarray:
+def _project_uncached(x: np.ndarray, method: str, seed: int, pca: int | None, sample: int | None = None,
+                      **kw) -> np.ndarray:
+    if sample and sample < len(x):
+        return _project_sampled(x, method, seed, pca, sample, **kw)
     reduced = _reduce(x, pca, seed)
-    out = _tsne(reduced, seed, **kw) if method == "tsne" else _umap(reduced, seed, **kw)
+    out = _tsne(reduced, seed, **kw) if method == "tsne" else _umap(reduced, seed, **kw).embedding_
     return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _project_sampled(x: np.ndarray, method: str, seed: int, pca: int | None, sample: int,
+                     block: int = TRANSFORM_BLOCK, **kw) -> np.ndarray:
+    """Fit PCA and the projection on ``sample`` random rows, keep their fitted coordinates, and
+    place every other row with the library's own ``transform`` (``block`` rows at a time)."""
+    fit = np.zeros(len(x), bool)
+    fit[np.random.default_rng(seed).choice(len(x), sample, replace=False)] = True
+    reducer = _pca(x[fit], pca, seed)
+    reducer = reducer.fit(x[fit]) if reducer is not None else None
+
+    def reduce(rows: np.ndarray) -> np.ndarray:
+        return rows if reducer is None else reducer.transform(rows).astype(np.float32)
+
+    if method == "tsne":
+        model = _tsne(reduce(x[fit]), seed, **kw)
+        fitted, transform = np.asarray(model), lambda a: np.asarray(model.transform(a))
+    else:
+        model = _umap(reduce(x[fit]), seed, extend=True, **kw)
+        fitted, transform = model.embedding_, model.transform
+    out = np.empty((len(x), 2), np.float32)
+    out[fit] = fitted
+    rest = np.flatnonzero(~fit)
+    for start in range(0, len(rest), block):
+        rows = rest[start:start + block]
+        out[rows] = transform(reduce(x[rows]))
+    return out
 
 
 def _library_version(method: str) -> str:
@@ -124,7 +169,8 @@ class ProjectionCache:
     def __init__(self, folder: str | os.PathLike | None = None):
         self.folder = Path(folder) if folder is not None else workbench_cache() / "projections"
 
-    def path(self, embedding, method: str = "tsne", seed: int = 0, pca: int | None = 50, **kw) -> Path:
+    def path(self, embedding, method: str = "tsne", seed: int = 0, pca: int | None = 50, sample: int | None = None,
+             **kw) -> Path:
         """Where the projection of ``embedding`` with these settings is (or would be) stored."""
         _check_method(method)
         x = _matrix(embedding)
@@ -132,16 +178,19 @@ class ProjectionCache:
         digest.update(x.tobytes())
         settings = TSNE_SETTINGS if method == "tsne" else UMAP_SETTINGS
         params = {"method": method, "seed": seed, "pca": pca, "version": _library_version(method), **settings, **kw}
+        if sample and sample < len(x):  # a projection fitted on every row keeps its key
+            params["sample"] = sample
         digest.update(json.dumps(params, sort_keys=True, default=str).encode())
         return self.folder / f"{method}-{digest.hexdigest()[:40]}.npy"
 
-    def project(self, embedding, method: str = "tsne", seed: int = 0, pca: int | None = 50, **kw) -> np.ndarray:
+    def project(self, embedding, method: str = "tsne", seed: int = 0, pca: int | None = 50,
+                sample: int | None = None, **kw) -> np.ndarray:
         """The stored projection if there is one, else compute, store and return it."""
         x = _matrix(embedding)
-        path = self.path(x, method, seed, pca, **kw)
+        path = self.path(x, method, seed, pca, sample, **kw)
         if path.exists():
             return np.load(path, allow_pickle=False)
-        out = _project_uncached(x, method, seed, pca, **kw)
+        out = _project_uncached(x, method, seed, pca, sample, **kw)
         atomic_write(path, lambda tmp: np.save(tmp, out, allow_pickle=False))
         return out
 
@@ -152,6 +201,7 @@ def project(
     seed: int = 0,
     pca: int | None = 50,
     cache_dir: str | os.PathLike | ProjectionCache | None = None,
+    sample: int | None = None,
     **kw,
 ) -> np.ndarray:
     """2-D projection, float32 ``(n, 2)``, of an ``(n, d)`` embedding.
@@ -159,13 +209,16 @@ def project(
     ``method`` is ``"tsne"`` (openTSNE) or ``"umap"`` (umap-learn), after PCA to ``pca`` dims
     (``None``/0: none). ``kw`` overrides :data:`TSNE_SETTINGS` / :data:`UMAP_SETTINGS`. The same
     input and ``seed`` give the same output. With ``cache_dir`` (a folder or a
-    :class:`ProjectionCache`) the result is read from / written to that cache.
+    :class:`ProjectionCache`) the result is read from / written to that cache. With ``sample``
+    (fewer than n), PCA and the projection are fitted on that many random rows and every other row
+    is placed by the library's own ``transform`` (openTSNE's ``TSNEEmbedding.transform``, umap's
+    ``UMAP.transform``): how a million frames are projected.
     """
     _check_method(method)
     if cache_dir is not None:
         cache = cache_dir if isinstance(cache_dir, ProjectionCache) else ProjectionCache(cache_dir)
-        return cache.project(embedding, method, seed, pca, **kw)
-    return _project_uncached(_matrix(embedding), method, seed, pca, **kw)
+        return cache.project(embedding, method, seed, pca, sample, **kw)
+    return _project_uncached(_matrix(embedding), method, seed, pca, sample, **kw)
 
 
 def _neighbours(x: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:

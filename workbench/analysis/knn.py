@@ -12,7 +12,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .metrics import balanced_accuracy, require_rows
+from .metrics import balanced_accuracy, require_rows, use_torch
+from .neighbours import METRICS, knn_vote
+
+#: ``backend="auto"`` runs torch (:mod:`.neighbours`) on a GPU, or on the CPU in blocks from this
+#: many query × reference pairs per reference game; below, sklearn (the numbers of before).
+TORCH_ABOVE = 50_000_000
 
 
 def knn_matrix(
@@ -23,9 +28,13 @@ def knn_matrix(
     standardize: bool = True,
     query_split: str | Iterable[str] | None = "test",
     reference_split: str | Iterable[str] | None = "val",
+    backend: str = "auto",
+    device=None,
 ) -> pd.DataFrame:
     """Balanced accuracy of predicting A's ``head`` labels by majority vote of their ``k``
-    nearest neighbours among B's labeled frames (sklearn ``KNeighborsClassifier``).
+    nearest neighbours among B's labeled frames (sklearn ``KNeighborsClassifier``, or the same
+    exact search through torch in blocks: ``backend`` ``"torch"``, or ``"auto"`` on a GPU or
+    from :data:`TORCH_ABOVE` pairs; ``device`` for torch, default CUDA when available).
 
     Rows (index ``query``) are the games A whose ``query_split`` frames are classified; columns
     (``reference``) the games B whose ``reference_split`` frames vote. Query rows are never
@@ -51,9 +60,13 @@ def knn_matrix(
         ref = reference & (game == b)
         if not ref.any() or not len(yq):
             continue
-        clf = KNeighborsClassifier(n_neighbors=min(k, int(ref.sum())), metric=metric)
-        clf = make_pipeline(StandardScaler(), clf) if standardize else clf
-        pred = clf.fit(x[ref], y[ref]).predict(xq)
+        n_neighbors = min(k, int(ref.sum()))
+        if metric in METRICS and use_torch(backend, len(xq) * int(ref.sum()), TORCH_ABOVE):
+            pred = knn_vote(x[ref], y[ref], xq, n_neighbors, metric=metric, standardize=standardize, device=device)
+        else:
+            clf = KNeighborsClassifier(n_neighbors=n_neighbors, metric=metric)
+            clf = make_pipeline(StandardScaler(), clf) if standardize else clf
+            pred = clf.fit(x[ref], y[ref]).predict(xq)
         for a in games:
             out.loc[a, b] = balanced_accuracy(yq[gq == a], pred[gq == a])
     out.attrs.update(head=head, k=k, metric=metric)

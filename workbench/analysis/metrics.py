@@ -49,6 +49,19 @@ def require_rows(ds: xr.Dataset, split: str | Iterable[str] | None, purpose: str
     return mask
 
 
+def use_torch(backend: str, size: int, threshold: int) -> bool:
+    """Whether ``backend`` (``"auto"``, ``"torch"`` or ``"sklearn"``) means torch for a problem of
+    ``size``: ``auto`` chooses torch on a GPU, or from ``threshold`` up (below it, sklearn gives
+    the numbers the analyses gave before they had a torch path)."""
+    if backend not in ("auto", "torch", "sklearn"):
+        raise ValueError(f"backend must be 'auto', 'torch' or 'sklearn', got {backend!r}")
+    if backend == "auto":
+        import torch
+
+        return torch.cuda.is_available() or size >= threshold
+    return backend == "torch"
+
+
 def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Mean recall over the classes present in ``y_true`` (sklearn's definition, without its
     warnings); NaN for no rows. Codes are non-negative ints."""

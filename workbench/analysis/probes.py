@@ -30,7 +30,8 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ..core.errors import ConfigError
-from .metrics import balanced_accuracy, chance_level, head_classes, split_mask
+from .linear import TorchLogisticProbe
+from .metrics import balanced_accuracy, chance_level, head_classes, split_mask, use_torch
 
 VARIANTS = ("joint", "per_game")
 #: Variants run only on request: controls.
@@ -38,6 +39,9 @@ CONTROLS = ("shuffled",)
 #: ``linear_probe`` keywords of the held-out protocol: cross-validated over the blocks of the
 #: IDM's validation and test frames, scored on its test frames.
 HELD_OUT = {"split": ("val", "test"), "score_split": "test"}
+#: ``backend="auto"`` fits probes through torch (:mod:`.linear`) on a GPU, or on the CPU from this
+#: many frames; below, sklearn (the numbers of before).
+TORCH_ABOVE = 200_000
 
 
 def one_blas_thread() -> threadpool_limits:
@@ -47,8 +51,12 @@ def one_blas_thread() -> threadpool_limits:
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def make_probe(C: float = 1.0, class_weight: str | None = "balanced", max_iter: int = 1000) -> Pipeline:
-    """The probe: standardise each embedding dimension, then multinomial logistic regression."""
+def make_probe(C: float = 1.0, class_weight: str | None = "balanced", max_iter: int = 1000,
+               backend: str = "sklearn", device=None) -> Pipeline | TorchLogisticProbe:
+    """The probe: standardise each embedding dimension, then multinomial logistic regression
+    (sklearn; or with ``backend="torch"`` the same objective through torch on ``device``)."""
+    if backend == "torch":
+        return TorchLogisticProbe(C=C, class_weight=class_weight, max_iter=max_iter, device=device)
     return make_pipeline(StandardScaler(), LogisticRegression(C=C, class_weight=class_weight, max_iter=max_iter))
 
 
@@ -90,6 +98,8 @@ def linear_probe(
     score_split: str | Iterable[str] | None = None,
     seed: int = 0,
     return_predictions: bool = False,
+    backend: str = "auto",
+    device=None,
     **probe,
 ):
     """Cross-validated probe accuracy per game, head and variant.
@@ -101,11 +111,15 @@ def linear_probe(
     present), ``balanced_accuracy`` (NaN where a game has a single class or block). ``seed``: the
     ``shuffled`` control's permutation. ``return_predictions``: also the scored rows' out-of-fold
     predictions (``row``: position in ``ds``, ``head``, ``variant``, ``pred``; -1 = not predicted).
+    ``backend``: ``"sklearn"``, ``"torch"`` (on ``device``, default CUDA when available; chunked on
+    the CPU), or ``"auto"``: torch on a GPU or from :data:`TORCH_ABOVE` frames.
     """
     unknown = set(variants) - set(VARIANTS) - set(CONTROLS)
     if unknown:
         raise ConfigError(f"unknown probe variants {sorted(unknown)}; known: {VARIANTS}")
     x_all = np.asarray(ds["embedding"].values, np.float32)
+    if use_torch(backend, len(x_all), TORCH_ABOVE):
+        probe.update(backend="torch", device=device)
     game = np.asarray(ds["game"].values).astype(str)
     groups = block_groups(ds, block)
     in_split = split_mask(ds, split)

@@ -17,20 +17,30 @@ The returned dataset is the contract the analyses (geometry, probes, KNN, calibr
 The labels a head was *trained* on (e.g. ``flow_steer`` for Atari) are named in the model card;
 the ``<head>`` variables here are always the dataset's true labels. Results are cached at
 ``<cache>/embeddings/<model_id>/<dataset_id>-<variant>-<split>.zarr`` (written atomically) and
-reused while the model's weights, the dataset and its derived stores are unchanged.
+reused while the model's weights, the dataset and its derived stores are unchanged. Extraction
+streams: the outputs are written one chunk of :data:`EMBED_CHUNK` pairs at a time into a
+temporary store renamed into place when complete, so a million frames never sit in memory.
 """
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
+import uuid
+import warnings
 from pathlib import Path
 from typing import Mapping
 
+import dask.array
 import numpy as np
 import torch
 import xarray as xr
+import zarr
+from tqdm.auto import tqdm
 
 from ...core.errors import ConfigError, DataError
-from ...data.store import is_complete, open_store, write_dataset_atomic
+from ...data.store import finish_store, is_complete, open_store
 from ...data.episode import successor_mask
 from ...engine.device import default_device
 from ...engine.card import ModelCard
@@ -46,6 +56,8 @@ CACHE_KEYS = ("model_id", "weights_sha256", "dataset_id", "variant", "split", "s
 #: Version of the split rule (:func:`~workbench.frames.split.assign_split`): embeddings cached
 #: under another rule hold other rows and are recomputed.
 SPLIT_RULE = "blocks+purge"
+#: Pairs per zarr chunk and per write while extracting: 16 MiB of a 256-d float32 embedding.
+EMBED_CHUNK = 16_384
 
 
 def embeddings_path(model_id: str, source: Source, split: str) -> Path:
@@ -63,14 +75,19 @@ def extract_embeddings(
     seed: int | None = None,
     cache: bool = True,
     progress: bool = True,
+    load: bool = True,
+    chunk_frames: int = EMBED_CHUNK,
 ) -> xr.Dataset:
-    """Stream ``dataset`` through ``model`` chunk by chunk; returns the in-memory dataset of the
-    module docstring.
+    """Stream ``dataset`` through ``model`` into a zarr store, ``chunk_frames`` pairs at a time
+    (memory bounded by the chunk, whatever the number of frames); returns the dataset of the
+    module docstring, in memory, or with ``load=False`` read lazily from the cache (for a million
+    frames: 1 GiB of 256-d embeddings).
 
     ``model`` is a model id of the library (loaded on ``device``, default CUDA when available) or a
     ``(model, card)`` pair (moved only if ``device`` is given); ``dataset`` a catalog id
     (at ``size``/``seed``, default the entry's) or a store path; ``split`` is ``train``, ``val``,
-    ``test`` or ``all``. ``cache=False`` neither reads nor writes the cache.
+    ``test`` or ``all``. ``cache=False`` neither reads nor writes the cache (the store is written
+    to a temporary folder and loaded).
     """
     if split not in (*SPLITS, "all"):
         raise ConfigError(f"split must be one of {(*SPLITS, 'all')}, got {split!r}")
@@ -82,7 +99,6 @@ def extract_embeddings(
         card = ModelCard.of(card)
         if device is not None:
             net = net.to(default_device(device))
-    device = next(net.parameters()).device
     source = resolve_source(dataset, size, seed)
     data = source.open()
     attrs = {
@@ -96,7 +112,7 @@ def extract_embeddings(
     if use_cache and is_complete(path):
         stored = open_store(path)
         if all(stored.attrs.get(k) == attrs[k] for k in CACHE_KEYS):
-            return stored.load()
+            return stored.load() if load else stored
 
     game = data["game"].values.astype(str)
     frame = np.flatnonzero(successor_mask(game, data["episode"].values, data["step"].values))
@@ -109,11 +125,14 @@ def extract_embeddings(
         raise DataError(f"{source.dataset_id} ({source.variant}) has no {split} pairs (a game with a single"
                          f" {rule['split_block']}-frame block is all train); use split='all' or a larger size")
 
-    reader = FrameReader([source], net.input_size, capacity=4)
-    emb, logits = infer(net, reader, np.zeros(len(frame), np.int64), frame, batch_size, device, progress,
-                        desc=f"embed {source.dataset_id}")
+    n, heads = len(frame), net.heads
+    lazy = {"embedding": (("frame", "dim"), (n, net.embed_dim), np.float32)}
+    for head, k in heads.items():
+        lazy[f"logits_{head}"] = (("frame", f"{head}_class"), (n, k), np.float32)
+        lazy[f"pred_{head}"] = (("frame",), (n,), np.int8)
     out = xr.Dataset(
-        {"embedding": (("frame", "dim"), emb)},
+        {name: (dims, dask.array.zeros(shape, dtype=dtype, chunks=(chunk_frames, *shape[1:])))
+         for name, (dims, shape, dtype) in lazy.items()},
         coords={
             "game": ("frame", game[frame]),
             "episode": ("frame", data["episode"].values[frame]),
@@ -133,12 +152,44 @@ def extract_embeddings(
             out[head] = ("frame", np.asarray(data[head].values[frame], np.int8), label_attrs)
         else:
             out[head] = ("frame", np.full(len(frame), -1, np.int8), label_attrs)
-        out[f"pred_{head}"] = ("frame", logits[head].argmax(axis=1).astype(np.int8), label_attrs)
-        out[f"logits_{head}"] = (("frame", f"{head}_class"), logits[head])
+        out[f"pred_{head}"].attrs.update(label_attrs)
         out.coords[f"{head}_class"] = (f"{head}_class", np.asarray(classes))
     for name in FLOW_VARIABLES:
         if name in data:
             out[name] = ("frame", data[name].values[frame], dict(data[name].attrs))
-    if use_cache:
-        write_dataset_atomic(out, path, {})
-    return out
+    reader = FrameReader([source], net.input_size, capacity=4)
+    scratch = tempfile.TemporaryDirectory(prefix="embeddings-") if not use_cache else contextlib.nullcontext(path.parent)
+    with scratch as folder:
+        target = Path(folder) / path.name
+        _stream(out, target, net, reader, batch_size, progress, f"embed {source.dataset_id}")
+        stored = open_store(target)
+        return stored.load() if load or not use_cache else stored
+
+
+def _stream(template: xr.Dataset, path: Path, net: torch.nn.Module, reader: FrameReader, batch_size: int,
+            progress: bool, desc: str) -> None:
+    """Write ``template`` (its model outputs still lazy zeros) to a temporary store, fill the
+    embeddings, logits and predictions one zarr chunk of frames at a time, then move the store
+    onto ``path``: memory stays bounded by the chunk, and nothing partial is ever at ``path``."""
+    tmp = path.with_name(f"{path.name}.tmp-{uuid.uuid4().hex[:10]}")  # cleaned by store.clean_stale_tmp
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            template.to_zarr(str(tmp), mode="w-", zarr_format=2, consolidated=False, compute=False)
+        group = zarr.open_group(str(tmp), mode="r+", zarr_format=2)
+        frame, step = template["source_frame"].values, template["embedding"].data.chunksize[0]
+        device = next(net.parameters()).device
+        with tqdm(total=len(frame), unit="pair", desc=desc, disable=not progress) as bar:
+            for start in range(0, len(frame), step):
+                part = slice(start, start + step)
+                emb, logits = infer(net, reader, np.zeros(len(frame[part]), np.int64), frame[part], batch_size, device)
+                group["embedding"][part] = emb
+                for head, values in logits.items():
+                    group[f"logits_{head}"][part] = values
+                    group[f"pred_{head}"][part] = values.argmax(axis=1).astype(np.int8)
+                bar.update(len(emb))
+        finish_store(tmp, path, {})
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

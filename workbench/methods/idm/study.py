@@ -71,7 +71,8 @@ BUDGETS = {
 VARIANTS = ("joint_v1", "joint_v2", "joint_v3")
 #: What the proxy arm trains the steering head on (seed 000 trained Atari on Farneback labels).
 PROXY_TARGETS = {"steer": "flow_steer"}
-MAX_POINTS = 4000  # points per projection: enough to see clusters, cheap to draw and to ship
+MAX_POINTS = None  # points per projection: every labeled test frame (None), or a random subset of this many
+PROJECTION_SAMPLE = 10_000  # projections are fitted on this many points and extended to the others
 FEW_SHOT_DRAWS = 5  # label draws per game for the few-shot boundary
 
 
@@ -285,7 +286,7 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
     write_csv(probes, out / "probes.csv", index=False)
     labeled = np.flatnonzero((test["steer"].values >= 0))
     rng = np.random.default_rng(cfg.draw_seed)
-    pick = np.sort(rng.choice(labeled, min(MAX_POINTS, len(labeled)), replace=False))
+    pick = labeled if MAX_POINTS is None else np.sort(rng.choice(labeled, min(MAX_POINTS, len(labeled)), replace=False))
     sub = test.isel(frame=pick)
     x = sub["embedding"].values
     classes = np.array(main["steer"].attrs["classes"])
@@ -300,7 +301,8 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
     units += [accuracy_units(test, "joint_v3", "key_w", cfg.split_block)] if "pred_key_w" in test else []
     write_csv(pd.concat(units, ignore_index=True), out / UNITS, index=False)  # steer accuracy: test_predictions
     for method in cfg.projections:
-        xy = project(x, method=method, seed=cfg.draw_seed, cache_dir=cache_dir() / "projections")
+        xy = project(x, method=method, seed=cfg.draw_seed, cache_dir=cache_dir() / "projections",
+                     sample=PROJECTION_SAMPLE)
         geometry[f"knn_preservation_{method}"] = knn_preservation(x, xy, k=10, sample=1000, seed=cfg.draw_seed)
         points = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "game": game, "action": action,
                                "source_frame": sub["source_frame"].values, "split": sub["split"].values})
