@@ -8,7 +8,8 @@ import pytest
 import torch
 import zarr
 
-from workbench.frames.pairs import resolve_source
+from workbench.engine.card import ModelCard
+from workbench.frames.sources import resolve_source
 from workbench.methods.idm import embed
 from workbench.methods.idm.model import IDMLatentSpatial
 
@@ -26,10 +27,11 @@ def untrained(sha: str = "0" * 64):
     """A small random IDM and a card naming it (a weights hash, so its embeddings are cached)."""
     torch.manual_seed(0)
     net = IDMLatentSpatial({"steer": 3}, input_size=32, width=8, embed_dim=16).eval()
-    card = {"model_id": "stream-test", "weights_sha256": sha,
+    card = {"model_id": "stream-test", "weights_sha256": sha, "architecture": "IDMLatentSpatial", "model": net.config,
+            "training": {"steps": 0}, "metrics": {}, "seed": 0,
             "heads": {"steer": {"kind": "categorical", "classes": STEER}},
             "config": {"split_block": 4, "split_fractions": [0.7, 0.1, 0.2], "split_seed": 0}}
-    return net, card
+    return net, ModelCard.from_dict(card)
 
 
 def test_chunked_extraction_gives_the_same_embeddings_stored_in_chunks(store):
