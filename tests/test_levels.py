@@ -184,6 +184,31 @@ def test_coverage_counts():
     assert (row.coverage, row.coverage_kind) == (4.0, "map cells (64 u)")
 
 
+def test_ram_coverage_leaves_out_counter_bytes():
+    """A 60-step episode whose game state takes 3 values, beside a frame counter (+4 a step, wrapping),
+    a timer (-1 a step), a toggle and a ball that moves, stops and turns back: 3 RAM states."""
+    steps = 60
+    ram = np.zeros((steps, 128), np.uint8)
+    ram[:, 8] = (np.arange(steps) * 4 + 200) % 256        # frame counter, wraps at step 14
+    ram[:, 9] = (100 - np.arange(steps)) % 256              # timer
+    ram[:, 10] = np.arange(steps) % 2                       # toggle
+    ram[:, 20] = np.repeat([0, 1, 2], steps // 3)           # the game's state: 3 values
+    ram[:, 49] = np.abs((np.arange(steps) % 20) - 10) // 2 * 2  # a ball: steps of 2, pauses, bounces
+    ram[:, 49] = np.where(np.arange(steps) % 7 == 0, 0, ram[:, 49])
+    counters = levels.counter_bytes(ram)
+    assert set(np.flatnonzero(counters)) == {8, 9, 10}
+    assert levels.distinct_states(ram) == steps             # the raw count only counts steps
+    assert levels.ram_states(np.delete(ram, 49, axis=1)) == 3
+    assert levels.ram_states(ram) == levels.distinct_states(ram[:, [20, 49]]) < steps
+    df = episodes([("a", "g", steps, False, 0.0)], cap=steps, embedding=[np.eye(steps)],
+                  ram=[np.delete(ram, 49, axis=1)])
+    row = levels.curiosity_episodes(df).iloc[0]
+    assert (row.coverage, row.coverage_kind) == (3.0, "RAM states (counters excluded)")
+    df["player_ram"] = pd.Series([ram[:, [49]]], dtype=object)  # the player's position bytes come first
+    row = levels.curiosity_episodes(df).iloc[0]
+    assert (row.coverage, row.coverage_kind) == (len(np.unique(ram[:, 49])), "player positions (RAM)")
+
+
 def test_curiosity_table_normalises_against_random_and_reference():
     rng = np.random.default_rng(4)
     embeds = [rng.normal(size=(40, 8)) * s for s in (1, 1, 1, 1)] + [np.ones((40, 8))] * 2

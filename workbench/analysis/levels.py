@@ -25,6 +25,8 @@ failure_step    float     *optional*: step of the irreversible failure when the 
 embedding       array     *optional*: ``(steps, d)`` float embedding of the episode's frames
                           (Curiosity; the frozen autoencoder rep stands in for the paper's CLIP)
 positions       array     *optional*: ``(steps, 2)`` ViZDoom player (x, y) in map units
+player_ram      array     *optional*: ``(steps, k)`` uint8 ALE RAM bytes of the player's position
+                          (``PLAYER_RAM``, for games whose annotations publish them)
 ram             array     *optional*: ``(steps, 128)`` uint8 ALE RAM per step
 tiles           array     *optional*: int indices of the CarRacing track tiles visited
 =============== ========= ==================================================================
@@ -57,7 +59,8 @@ from ..data.schema import EPISODE_END_CLASSES
 
 REQUIRED_COLUMNS = ("agent", "game", "seed", "steps", "cap", "terminated", "truncated", "return")
 #: Per-step array columns and how each becomes a ground-truth coverage count.
-COVERAGE_COLUMNS = ("positions", "ram", "tiles")
+#: The first one an episode has is its coverage.
+COVERAGE_COLUMNS = ("positions", "player_ram", "ram", "tiles")
 #: ViZDoom coverage cell in map units: Doom's flats and most walls sit on a 64-unit grid.
 DOOM_CELL = 64.0
 #: Frames per episode for Curiosity (evenly spaced; all frames if fewer).
@@ -342,8 +345,41 @@ def map_cells(positions: np.ndarray, cell: float = DOOM_CELL) -> int:
 
 
 def distinct_states(states: np.ndarray) -> int:
-    """Distinct rows of ``states (steps, k)`` (e.g. ALE's 128-byte RAM: the true emulator state)."""
+    """Distinct rows of ``states (steps, k)`` (e.g. the RAM bytes of the player's position)."""
     return len(np.unique(np.asarray(states).reshape(len(states), -1), axis=0))
+
+
+#: RAM bytes of the player's own position, by ALE ROM, where published annotations name them:
+#: Pong — AtariARI (Anand et al. 2019, ``ram_annotations.py``) ``player_y`` = 51 (its x is fixed);
+#: Enduro — OC_Atari's extractor (``ocatari/ram/enduro.py``) byte 46, the road's lateral offset,
+#: i.e. where the player's car is across the road (the car itself stays at screen x ~ 80).
+PLAYER_RAM = {"Pong": (51,), "Enduro": (46,)}
+#: A RAM byte is a counter when, on at least this share of steps, it changes by the same amount
+#: (mod 256) as on the step before (a frame counter or timer) or as two steps before (a toggle).
+COUNTER_SHARE = 0.9
+
+
+def counter_bytes(ram: np.ndarray, share: float = COUNTER_SHARE) -> np.ndarray:
+    """Which bytes of ``ram (steps, bytes)`` are counters on this episode: ``(bytes,)`` bool.
+
+    ALE's RAM holds frame counters and timers (Pong's byte 8 gains 4 every step at frameskip 4,
+    Enduro's byte 48 loses 4), so every RAM row differs from every other and "distinct RAM
+    states" only counts steps. A counter changes every step by a repeating amount; an object
+    that moves and stops or turns back (a ball, a paddle) does not, and is kept."""
+    change = np.diff(np.asarray(ram, np.int16), axis=0) % 256
+    if len(change) < 3:
+        return np.zeros(np.shape(ram)[1], bool)
+    moving = change != 0
+    steady = ((change[1:] == change[:-1]) & moving[1:]).mean(axis=0)
+    toggle = ((change[2:] == change[:-2]) & moving[2:]).mean(axis=0)
+    return (steady >= share) | (toggle >= share)
+
+
+def ram_states(ram: np.ndarray) -> int:
+    """Distinct RAM states of an episode ``ram (steps, bytes)`` over its non-counter bytes
+    (:func:`counter_bytes`): states the game actually revisits count once."""
+    ram = np.asarray(ram)
+    return distinct_states(ram[:, ~counter_bytes(ram)])
 
 
 def tiles_visited(tiles: np.ndarray) -> int:
@@ -353,8 +389,9 @@ def tiles_visited(tiles: np.ndarray) -> int:
 
 
 #: Ground-truth coverage per optional column: (count function, label).
-COVERAGE = {"positions": (map_cells, f"map cells ({DOOM_CELL:g} u)"), "ram": (distinct_states, "RAM states"),
-            "tiles": (tiles_visited, "track tiles")}
+COVERAGE = {"positions": (map_cells, f"map cells ({DOOM_CELL:g} u)"),
+            "player_ram": (distinct_states, "player positions (RAM)"),
+            "ram": (ram_states, "RAM states (counters excluded)"), "tiles": (tiles_visited, "track tiles")}
 
 
 def episode_coverage(row: pd.Series) -> tuple[float, str]:

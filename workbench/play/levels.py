@@ -208,8 +208,9 @@ def _embedder(encoder: str | None) -> Callable[[np.ndarray], np.ndarray]:
 def episode_arrays(folder: Path, rows: pd.DataFrame, encoder: str | None = None) -> pd.DataFrame:
     """The episode table with its per-step arrays read from the stores: ``embedding`` of the
     :data:`~workbench.analysis.levels.N_SUB` evenly spaced frames Curiosity uses, and the
-    ground-truth coverage column of the engine (ViZDoom ``positions``, ALE ``ram``, CarRacing
-    ``tiles`` = the indices of the tiles counted so far)."""
+    ground-truth coverage column of the engine (ViZDoom ``positions``, ALE ``ram`` and, for a ROM
+    in :data:`~workbench.analysis.levels.PLAYER_RAM`, ``player_ram``; CarRacing ``tiles`` = the
+    indices of the tiles counted so far)."""
     embed = _embedder(encoder)
     out = rows.copy()
     columns = {c: [] for c in ("embedding", *lv.COVERAGE_COLUMNS)}
@@ -223,6 +224,9 @@ def episode_arrays(folder: Path, rows: pd.DataFrame, encoder: str | None = None)
             arrays["positions"] = np.stack([ds["pos_x"].values, ds["pos_y"].values], axis=1)
         elif row["engine"] == "ale":
             arrays["ram"] = ds["ram"].values
+            rom = find_game(row["game"])[1].get("rom", row["game"])
+            if rom in lv.PLAYER_RAM:
+                arrays["player_ram"] = arrays["ram"][:, list(lv.PLAYER_RAM[rom])]
         else:
             arrays["tiles"] = np.arange(int(np.nanmax(ds["tiles"].values)))
         for name, value in arrays.items():
