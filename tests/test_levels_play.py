@@ -15,7 +15,8 @@ from workbench.cli import app
 from workbench.data.recorders import episode_rng, get_engine
 from workbench.data.store import open_store
 from workbench.play import find_game, make_agent
-from workbench.play.levels import LevelsConfig, read_episode_rows, run_levels, viewer_paths
+from workbench.play import levels as play_levels
+from workbench.play.levels import LevelsConfig, read_episode_rows, run_demo_levels, run_levels, viewer_paths
 from workbench.play.mpc import MPCAgent, episode_goal, planned_inputs
 
 SCENARIOS = ("take_cover", "health_gathering", "defend_the_center", "my_way_home")
@@ -71,6 +72,25 @@ def test_levels_batch_stores_episodes_resumes_and_writes_the_tables(capsys):
     assert json.loads(lost.read_text()) == before  # the same seed plays the same episode
     with pytest.raises(ValueError, match="other games, caps"):
         run_levels(LevelsConfig(games={"take_cover": 13, "my_way_home": 8}, episodes=2, run_id="levels-test"))
+
+
+def test_main_job_levels_run_plays_every_agent_and_says_what_it_could_not(monkeypatch):
+    from workbench.app.levels import run_view
+    from workbench.app.state import ViewState
+
+    monkeypatch.setitem(play_levels.DEMO_SIZES, "tiny", (1, 6))
+    folder = run_demo_levels("tiny", 0, progress=False)
+    rows = read_episode_rows(folder)
+    games = set(play_levels.level_sets()["demo"]["games"])
+    assert {"defend_the_center", "Enduro", "Pong_reactive"} < games and (rows["steps"] <= 6).all()
+    missing = pd.read_csv(folder / "unavailable.csv")
+    # no seed 002 run has trained a controller here; the hunter needs ATTACK, which my_way_home lacks
+    assert set(zip(missing.agent, missing.game)) == {("mpc", "*"), ("reactive", "my_way_home")}
+    assert "no seed 002 tiny controller" in missing.set_index("agent").loc["mpc", "reason"]
+    assert len(rows) == 3 * len(games) - 1 and set(rows["agent"]) == {"random", "scripted", "reactive"}
+    assert len(pd.read_csv(folder / "level_table.csv")) == len(rows)
+    shown = [getattr(part, "object", "") for part in run_view(folder.name, ViewState())]
+    assert any("Not played" in str(text) for text in shown)
 
 
 def test_mpc_is_unavailable_without_models():
@@ -151,3 +171,16 @@ def test_mpc_agent_plays_the_real_game_and_its_episodes_are_stored(tiny_planner,
     assert card["planner"] == ctrl and card["world_model"] == world and ds.sizes["frame"] == 5
     goals = pd.read_csv(folder / "goals.csv")
     assert set(goals["agent"]) == {"random", f"mpc-{ctrl}"}
+
+
+@pytest.mark.slow
+def test_main_job_levels_run_adds_the_seed_002_planner_in_vizdoom(tiny_planner, monkeypatch):
+    models, world, ctrl = tiny_planner
+    monkeypatch.setenv("WORKBENCH_MODELS", models)
+    monkeypatch.setitem(play_levels.DEMO_SIZES, "tiny", (1, 4))
+    monkeypatch.setattr(play_levels, "demo_planner", lambda size, seed: (ctrl, ""))
+    folder = run_demo_levels("tiny", 0, progress=False)
+    rows = read_episode_rows(folder)
+    assert set(rows.loc[rows.agent == f"mpc-{ctrl}", "game"]) == {"defend_the_center", "my_way_home"}
+    missing = pd.read_csv(folder / "unavailable.csv")
+    assert set(missing.loc[missing.agent == f"mpc-{ctrl}", "game"]) == {"Enduro", "Pong_reactive"}

@@ -375,6 +375,7 @@ def demo(
     from .data.catalog import load_catalog, materialise
     from .flow import compute_flow
     from .core.paths import cache_dir
+    from .play.levels import run_demo_levels
 
     catalog = _guard(load_catalog)
     for entry in catalog.values():
@@ -390,6 +391,7 @@ def demo(
                                                           domain=None, steps=None, pairwise=True, allow_leaks=False),
         "seed 002 batch run (latent-action world models)": lambda: wm_study(
             dataset="first_person", size=size, seed=seed or 0, sweep=None, steps=None, workers=None, ood_train=None),
+        "seed 003 levels (agents in the real games)": lambda: _guard(run_demo_levels, size, seed or 0, log=typer.echo),
     } if run_study else {}
     failed = [title for title, run in studies.items() if not _demo_step(title, run)]
     if failed:

@@ -123,6 +123,10 @@ def run_view(run: str, state: ViewState) -> pn.viewable.Viewable:
                                   "(valid only when no episode was capped). Brackets: 95 % bootstrap intervals over "
                                   "episodes; ranks per game (1 = best)."),
                  linked_table(level[[c for c in SHOWN if c in level]], run, "wb-level-table")]
+        missing = run_csv(run, "unavailable")
+        if missing is not None and len(missing):
+            parts += [pn.pane.Markdown("### Not played\nAgents (game `*`) and games an agent could not play, and "
+                                       "why."), table(missing, "wb-unavailable")]
         ranks = run_csv(run, "ranks")
         if ranks is not None:
             parts += [pn.pane.Markdown("### Avg. Rank and Ratio@Top-3\nPer level over the games (lower rank = "

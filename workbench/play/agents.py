@@ -12,7 +12,8 @@ sees the :class:`~workbench.data.runners.Observation` (preprocessed frame, step,
 the episode's history (a list of :class:`~workbench.data.runners.Transition`: earlier observations,
 the inputs actually sent, rewards) and returns input labels of the catalog's ``input`` role
 (``runner.input_space()`` lists them). ``id`` names the agent's stores; ``card`` says what defines
-it (a trained policy or a world-model planner puts its model-library card id there).
+it (a trained policy or a world-model planner puts its model-library card id there). An agent
+that cannot play some games says why in ``unavailable(game_cfg)`` (:func:`unavailable`).
 """
 
 from __future__ import annotations
@@ -96,6 +97,21 @@ class ReactiveAgent:
 
     def act(self, observation: Observation, history: Sequence[Transition]) -> Mapping[str, Any]:
         return self._player.act(observation, history)
+
+    @staticmethod
+    def unavailable(game_cfg: Mapping) -> str | None:
+        """Why the game has no reactive player (e.g. the ViZDoom hunter needs ATTACK), else None."""
+        try:
+            make_player(game_cfg)
+        except ConfigError as exc:
+            return str(exc)
+        return None
+
+
+def unavailable(agent: Agent, game_cfg: Mapping) -> str | None:
+    """Why ``agent`` cannot play the catalog game ``game_cfg`` (its ``unavailable`` method), else None."""
+    check = getattr(agent, "unavailable", None)
+    return check(game_cfg) if check is not None else None
 
 
 AGENTS = {"random": RandomAgent, "scripted": ScriptedAgent, "reactive": ReactiveAgent}

@@ -2,14 +2,17 @@
 
 A levels run lives in ``<studies>/<run id>/``:
 
-* ``levels.json`` — the configuration (games and caps, episodes, seed, reference agent, encoder);
+* ``levels.json`` — the configuration (games and caps, episodes, seed, reference agent, encoder),
+  the agents, and ``unavailable``: the agents (``game`` = ``"*"``) and agent-game pairs that
+  could not play, with the reason (the ViZDoom hunter needs ATTACK; MPC needs a trained planner);
 * ``episodes/<agent>/<game>/ep<k>/frames.zarr`` — every finished episode stored like a recording
   (frames, inputs, outcomes, state; the agent's card in its attrs);
 * ``rows/<agent>/<game>/ep<k>.json`` — its row of the episode table, written after its store, so a
   killed batch continues with the first episode that has no row (a store without a row is replayed);
 * the tables (``write_level_tables``): ``episodes.csv``, ``survival.csv``, ``curiosity.csv``,
   ``curiosity_episodes.csv``, ``utility.csv``, ``goals.csv``, ``level_table.csv``, ``ranks.csv``,
-  ``km_curves.csv``, ``magnitude_curves.csv``, ``trajectories.csv`` (ViZDoom positions) and per
+  ``km_curves.csv``, ``magnitude_curves.csv``, ``trajectories.csv`` (ViZDoom positions),
+  ``unavailable.csv`` and per
   episode a GIF and a filmstrip under ``viewer/<agent>/<game>/ep<k>.gif|png``.
 
 Episode ``k`` of a game draws from ``episode_rng(seed, game, k)`` whatever the agent, so agents
@@ -22,7 +25,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -35,7 +38,7 @@ from ..core.locks import hold
 from ..core.paths import atomic_write, check_id, studies_dir
 from ..data.recorders import episode_rng, get_engine
 from ..data.store import open_store
-from .agents import Agent, make_agent
+from .agents import Agent, make_agent, unavailable
 from .mpc import episode_goal
 from .session import find_game, write_episodes
 
@@ -90,6 +93,49 @@ class LevelsConfig:
         return cls(games=games, **kw)
 
 
+#: The main job's levels run (:func:`run_demo_levels`): its level set, agents, and per catalog size
+#: the episodes per agent and game and a cap lower than the set's (None = the set's own caps).
+DEMO_SET, DEMO_AGENTS = "demo", ("random", "scripted", "reactive")
+DEMO_SIZES = {"tiny": (1, 16), "demo": (3, None), "full": (5, None)}
+#: The MPC agent of the main job: seed 002's demo CEM budget, replanning every 3 steps.
+DEMO_MPC = {"horizon": 3, "replan": 3, "n_samples": 100, "top_k": 10, "iterations": 5}
+
+
+def demo_planner(size: str, seed: int) -> tuple[str | None, str]:
+    """``(controller id, "")`` of the main job's seed 002 run at ``size`` and ``seed`` (its first
+    controller, on the run's first latent world model), or ``(None, why there is none)``."""
+    from ..methods.worldmodel.study import WorldModelStudyConfig
+    from ..engine.library import model_path
+    from ..study.framework import is_study, read_record
+
+    cfg = WorldModelStudyConfig(dataset="first_person", size=size, seed=seed)
+    folder = studies_dir() / cfg.study_id
+    controllers = read_record(folder).get("controllers", {}) if is_study(folder) else {}
+    found = [c for c in controllers.values() if model_path(c).is_dir()]
+    if not found:
+        return None, (f"no seed 002 {size} controller in the model library (run {cfg.study_id} has not trained "
+                      "its controllers; `workbench worldmodel study` does)")
+    return found[0], ""
+
+
+def run_demo_levels(size: str = "demo", seed: int = 0, progress: bool = True,
+                    log: Callable[[str], None] = lambda s: None) -> Path:
+    """The main job's levels run: the ``demo`` level set with the random, scripted and reactive
+    agents (``DEMO_SIZES`` episodes and cap for ``size``), plus seed 002's MPC planner when the
+    main job's seed 002 run has a controller, else MPC recorded as unavailable with the reason."""
+    if size not in DEMO_SIZES:
+        raise ConfigError(f"levels: no demo run for size {size!r}; sizes: {', '.join(DEMO_SIZES)}")
+    episodes, cap = DEMO_SIZES[size]
+    cfg = LevelsConfig.from_set(DEMO_SET, max_steps=cap, agents=list(DEMO_AGENTS), episodes=episodes, seed=seed)
+    agents = [make_agent(a) for a in cfg.agents]
+    planner, why = demo_planner(size, seed)
+    if planner is not None:
+        from .mpc import MPCAgent
+
+        agents.append(MPCAgent(planner, seed=seed, **DEMO_MPC))
+    return run_levels(cfg, progress, log, agents=agents, missing_agents={} if planner else {"mpc": why})
+
+
 def run_folder(run_id: str) -> Path:
     return studies_dir() / check_id(run_id, "levels run id")
 
@@ -123,10 +169,11 @@ def _check_record(folder: Path, cfg: LevelsConfig) -> None:
 
 
 def run_levels(cfg: LevelsConfig, progress: bool = True, log: Callable[[str], None] = lambda s: None,
-               agents: Sequence[Agent] | None = None) -> Path:
+               agents: Sequence[Agent] | None = None, missing_agents: Mapping[str, str] | None = None) -> Path:
     """Play every missing episode of ``cfg`` (resumable), then write the level tables; the run folder.
     ``agents``: ready-made agent objects to play instead of ``cfg.agents`` (e.g. an MPC agent with
-    other CEM settings)."""
+    other CEM settings). ``missing_agents``: agents that could not be made, name -> why, recorded as
+    unavailable; so is every game an agent cannot play (:func:`~workbench.play.agents.unavailable`)."""
     folder = run_folder(cfg.run_id)
     _check_record(folder, cfg)
     agents = list(agents) if agents is not None else [make_agent(a) for a in cfg.agents]  # mpc without models stops here
@@ -137,11 +184,20 @@ def run_levels(cfg: LevelsConfig, progress: bool = True, log: Callable[[str], No
     folder.mkdir(parents=True, exist_ok=True)
     with hold(folder / "levels.lock", f"levels run {cfg.run_id}"):
         previous = json.loads((folder / RUN_RECORD).read_text()) if (folder / RUN_RECORD).is_file() else {}
-        record = {"config": asdict(cfg), "agents": sorted(set(previous.get("agents", [])) | set(ids))}
+        skipped = [{"agent": name, "game": "*", "reason": why} for name, why in (missing_agents or {}).items()]
+        skipped += [{"agent": a.id, "game": g, "reason": why} for a in agents for g in cfg.games
+                    if (why := unavailable(a, games[g][1]))]
+        for item in skipped:
+            log(f"levels: {item['agent']} cannot play {item['game']}: {item['reason']}")
+        earlier = set(previous.get("agents", [])) - set(ids)  # agents of an earlier call keep their rows
+        record = {"config": asdict(cfg), "agents": sorted(earlier | set(ids)),
+                  "unavailable": [u for u in previous.get("unavailable", []) if u["agent"] in earlier] + skipped}
         _write_json(folder / RUN_RECORD, record)
-        todo = [(a, g, ep) for a in agents for g in cfg.games for ep in range(cfg.episodes)
+        off = {(item["agent"], item["game"]) for item in skipped}
+        pairs = [(a, g) for a in agents for g in cfg.games if (a.id, g) not in off]
+        todo = [(a, g, ep) for a, g in pairs for ep in range(cfg.episodes)
                 if not _episode_paths(folder, a.id, g, ep)[1].is_file()]
-        total = len(agents) * len(cfg.games) * cfg.episodes
+        total = len(pairs) * cfg.episodes
         log(f"levels run {cfg.run_id}: {total - len(todo)} of {total} episodes done, {len(todo)} to play")
         goals: dict[tuple[str, int], dict | None] = {}
         with tqdm(total=total, initial=total - len(todo), desc="levels", unit="episode", disable=not progress) as bar:
@@ -254,11 +310,17 @@ def write_level_tables(folder: Path, cfg: LevelsConfig, progress: bool = False) 
               "ranks": lv.level_ranks(survival, curiosity, utility, reference),
               "km_curves": lv.survival_curves(episodes),
               "magnitude_curves": lv.magnitude_curves(episodes, curiosity_ep),
-              "trajectories": _trajectories(folder, rows)}
+              "trajectories": _trajectories(folder, rows), "unavailable": _unavailable(folder)}
     for name, table in tables.items():
         atomic_write(folder / f"{name}.csv", lambda tmp, t=table: t.to_csv(tmp, index=False))
     _viewer(folder, rows, progress)
     return tables
+
+
+def _unavailable(folder: Path) -> pd.DataFrame:
+    """``agent, game, reason`` of what the run could not play (``game`` ``*`` = the whole agent)."""
+    record = json.loads((folder / RUN_RECORD).read_text()) if (folder / RUN_RECORD).is_file() else {}
+    return pd.DataFrame(record.get("unavailable", []), columns=["agent", "game", "reason"])
 
 
 def _trajectories(folder: Path, rows: pd.DataFrame) -> pd.DataFrame:

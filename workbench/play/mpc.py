@@ -107,6 +107,13 @@ class MPCAgent:
         self.input_space: dict = {}
         self.costs: list[float] = []
 
+    @staticmethod
+    def unavailable(game_cfg: Mapping) -> str | None:
+        """MPC plans towards an episode's goal position, which only ViZDoom's state gives."""
+        if game_cfg["engine"] != "vizdoom":
+            return "MPC plans towards a goal position, which only ViZDoom games give"
+        return None
+
     def _encode(self, frame: np.ndarray) -> torch.Tensor:
         size = self.world.input_size
         return self.world.encode(resize_frame(frame, (size, size))[None, None])[0, 0]
