@@ -350,10 +350,12 @@ def _viewer(folder: Path, rows: pd.DataFrame, progress: bool) -> None:
             continue
         frames = open_store(folder / row["store"])["frames"]
         n = frames.shape[0]
-        save_gif(frames.values[np.unique(np.linspace(0, n - 1, min(VIEWER_FRAMES, n)).round().astype(int))], gif,
-                 fps=8.0)
-        strip = frames.values[np.unique(np.linspace(0, n - 1, min(FILMSTRIP_FRAMES, n)).round().astype(int))]
-        save_filmstrip([strip], png, scale=1)
+
+        def spaced(k: int) -> np.ndarray:  # read only the k frames shown, not the episode
+            return frames[np.unique(np.linspace(0, n - 1, min(k, n)).round().astype(int))].values
+
+        save_gif(spaced(VIEWER_FRAMES), gif, fps=8.0)
+        save_filmstrip([spaced(FILMSTRIP_FRAMES)], png, scale=1)
 
 
 def read_tables(folder: Path, names: Sequence[str] = ("level_table", "ranks")) -> dict[str, pd.DataFrame]:
