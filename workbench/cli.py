@@ -187,7 +187,8 @@ def play_(
 def levels_(
     agents: List[str] = typer.Argument(None, help="Agents: random, scripted, the reactive players, mpc:<planner id>"
                                        " (default: random scripted)."),
-    level_set: str = typer.Option("doom", "--set", help="Level set (workbench/play/level_sets.yaml): doom, atari, mixed, demo."),
+    level_set: str = typer.Option("doom", "--set", help="Level set (workbench/play/level_sets.yaml): doom, atari, "
+                                  "mixed, demo."),
     games: Optional[List[str]] = typer.Option(None, "--game", "-g", help="Catalog game(s) instead of a set "
                                               "(repeatable; cap from --max-steps, default 1000)."),
     episodes: int = typer.Option(3, "--episodes", "-n", help="Episodes per agent and game."),
