@@ -102,19 +102,18 @@ DEMO_MPC = {"horizon": 3, "replan": 3, "n_samples": 100, "top_k": 10, "iteration
 
 
 def demo_planner(size: str, seed: int) -> tuple[str | None, str]:
-    """``(controller id, "")`` of the main job's seed 002 run at ``size`` and ``seed`` (its first
-    controller, on the run's first latent world model), or ``(None, why there is none)``."""
+    """``(controller id, "")``: a finished controller of the main job's seed 002 run at ``size`` and
+    ``seed`` in the model library (its first controller kind, the first latent world model by name),
+    or ``(None, why there is none)``."""
+    from ..engine.library import list_models
     from ..methods.worldmodel.study import WorldModelStudyConfig
-    from ..engine.library import model_path
-    from ..study.framework import is_study, read_record
 
     cfg = WorldModelStudyConfig(dataset="first_person", size=size, seed=seed)
-    folder = studies_dir() / cfg.study_id
-    controllers = read_record(folder).get("controllers", {}) if is_study(folder) else {}
-    found = [c for c in controllers.values() if model_path(c).is_dir()]
+    prefix = f"{cfg.study_id}.ctrl-{cfg.controllers[0]}."  # the run's controller ids (methods.worldmodel.study)
+    found = [m for m in list_models() if m.startswith(prefix)]
     if not found:
-        return None, (f"no seed 002 {size} controller in the model library (run {cfg.study_id} has not trained "
-                      "its controllers; `workbench worldmodel study` does)")
+        return None, (f"no seed 002 {size} controller in the model library (the main job's seed 002 run "
+                      f"{cfg.study_id} trains them: `workbench worldmodel study --size {size} --seed {seed}`)")
     return found[0], ""
 
 
