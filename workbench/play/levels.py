@@ -269,6 +269,7 @@ def episode_arrays(folder: Path, rows: pd.DataFrame, encoder: str | None = None)
     embed = _embedder(encoder)
     out = rows.copy()
     columns = {c: [] for c in ("embedding", *lv.COVERAGE_COLUMNS)}
+    roms = {g: find_game(g)[1].get("rom", g) for g in set(rows.loc[rows["engine"] == "ale", "game"])}
     for _, row in rows.iterrows():
         ds = open_store(Path(folder) / row["store"])
         n = ds.sizes["frame"]
@@ -279,9 +280,8 @@ def episode_arrays(folder: Path, rows: pd.DataFrame, encoder: str | None = None)
             arrays["positions"] = np.stack([ds["pos_x"].values, ds["pos_y"].values], axis=1)
         elif row["engine"] == "ale":
             arrays["ram"] = ds["ram"].values
-            rom = find_game(row["game"])[1].get("rom", row["game"])
-            if rom in lv.PLAYER_RAM:
-                arrays["player_ram"] = arrays["ram"][:, list(lv.PLAYER_RAM[rom])]
+            if roms[row["game"]] in lv.PLAYER_RAM:
+                arrays["player_ram"] = arrays["ram"][:, list(lv.PLAYER_RAM[roms[row["game"]]])]
         else:
             arrays["tiles"] = np.arange(int(np.nanmax(ds["tiles"].values)))
         for name, value in arrays.items():
