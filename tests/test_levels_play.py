@@ -88,7 +88,9 @@ def test_main_job_levels_run_plays_every_agent_and_says_what_it_could_not(monkey
     assert set(zip(missing.agent, missing.game)) == {("mpc", "*"), ("reactive", "my_way_home")}
     assert "no seed 002 tiny controller" in missing.set_index("agent").loc["mpc", "reason"]
     assert len(rows) == 3 * len(games) - 1 and set(rows["agent"]) == {"random", "scripted", "reactive"}
-    assert len(pd.read_csv(folder / "level_table.csv")) == len(rows)
+    table = pd.read_csv(folder / "level_table.csv").set_index(["agent", "game"])
+    assert len(table) == len(rows)
+    assert table.loc[("random", "Pong_reactive"), "coverage_kind"] == "player positions (RAM)"  # AtariARI's byte
     shown = [getattr(part, "object", "") for part in run_view(folder.name, ViewState())]
     assert any("Not played" in str(text) for text in shown)
 

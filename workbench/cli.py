@@ -216,7 +216,7 @@ def levels_(
         cfg = _guard(LevelsConfig.from_set, level_set, max_steps=max_steps, **options)
     with _catalog_warnings():
         folder = _guard(run_levels, cfg, log=typer.echo)
-    columns = ["agent", "game", "rmst", "curiosity_auc", "coverage", "return", "hns_published_pct",
+    columns = ["agent", "game", "rmst", "curiosity_auc", "coverage", "coverage_kind", "return", "hns_published_pct",
                "normalisation_valid", "rank_survival", "rank_curiosity", "rank_utility"]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         table = pd.read_csv(folder / "level_table.csv")
