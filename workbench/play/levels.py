@@ -22,7 +22,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -66,6 +66,16 @@ class LevelsConfig:
     encoder: str | None = None
     run_id: str = ""
 
+    FIELD_HELP: ClassVar[dict[str, str]] = {
+        "games": "Games and their caps in steps (on the command line: --set, or --game with --max-steps).",
+        "agents": "Agents: random, scripted, the reactive players, mpc:<planner id>.",
+        "episodes": "Episodes per agent and game.",
+        "seed": "Seed of the episodes' random streams.",
+        "reference": "Agent scored 1 in the 0-1 normalisations (random = 0); 'none' for no reference.",
+        "encoder": "Frame autoencoder id for Curiosity (default: 16x16 pixel embedding).",
+        "run_id": "Run folder name under the studies folder (default: made from the set or games, episodes, seed).",
+    }
+
     def __post_init__(self):
         if not self.games or not self.agents:
             raise ConfigError("levels: give at least one game and one agent")
@@ -88,6 +98,16 @@ class LevelsConfig:
         episodes, seed = kw.get("episodes", 3), kw.get("seed", 0)
         kw.setdefault("run_id", f"levels-{level_set}-n{episodes}-s{seed}" + (f"-cap{max_steps}" if max_steps else ""))
         return cls(games=games, **kw)
+
+
+def levels_config(level_set: str = "doom", games: Sequence[str] = (), max_steps: int | None = None,
+                  **fields) -> LevelsConfig:
+    """The run of the command line: ``games`` (each capped at ``max_steps``, default 1000) if
+    given, else the games of ``level_set`` (capped lower by ``max_steps``); ``fields`` are
+    :class:`LevelsConfig`'s other fields."""
+    if games:
+        return LevelsConfig(games={g: max_steps or 1000 for g in games}, **fields)
+    return LevelsConfig.from_set(level_set, max_steps=max_steps, **fields)
 
 
 def run_folder(run_id: str) -> Path:

@@ -234,6 +234,14 @@ def write_report(folder: Path) -> Path:
     return atomic_write_text(folder / "report.md", "\n".join(lines) + "\n")
 
 
+def report_summary(folder: Path) -> tuple[Path, list[str], list[str]]:
+    """Write a finished study's report (:func:`write_report`); returns its path, why domains were
+    refused (one line each) and the headline numbers as lines (from ``headline.json``)."""
+    report = write_report(folder)
+    refused = list(read_record(folder).get("refused", {}).values())
+    return report, refused, ["Headline numbers", *headline_lines(read_headline(folder))]
+
+
 # ----------------------------------------------------------------------------- notebooks
 
 
