@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
-import click
 import typer
 import yaml
 
@@ -33,8 +32,10 @@ from .core.errors import ConfigError
 SCALARS = (bool, int, float, str)
 #: An :class:`Option` without a default of its own (the field's applies).
 UNSET = type("Unset", (), {"__repr__": lambda self: "UNSET"})()
-#: Where a value may come from for it to count as given by the user.
-GIVEN = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+#: Where a value may come from for it to count as given by the user (names of click's ParameterSource).
+GIVEN = ("COMMANDLINE", "ENVIRONMENT")
+#: The parameter through which typer hands a config command its context.
+CONTEXT = "typer_context_"
 
 
 @dataclass(frozen=True)
@@ -145,11 +146,11 @@ def config_options(cls, options: dict[str, Option] | None = None, hidden: dict[s
 
             @functools.wraps(fn)
             def command(**kwargs):
-                ctx = click.get_current_context()
+                ctx = kwargs.pop(CONTEXT)
                 given, defaults = {}, {}
                 for name, (_, parse, default) in made.items():
                     value = kwargs.pop(name)
-                    if ctx.get_parameter_source(name) in GIVEN:
+                    if ctx.get_parameter_source(name).name in GIVEN:
                         given[name] = guard(parse, value) if parse else value
                     elif default is not UNSET:
                         defaults[name] = guard(parse, default) if parse else default
@@ -157,7 +158,8 @@ def config_options(cls, options: dict[str, Option] | None = None, hidden: dict[s
                 base = guard(config.load, Path(path)).to_dict() if path else {}
                 return fn({**defaults, **base, **given}, **kwargs)
 
-            parameters = [*own, *(p for p, _, _ in made.values())]
+            context = inspect.Parameter(CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+            parameters = [*own, *(p for p, _, _ in made.values()), context]
             command.__signature__ = inspect.Signature(parameters)
             command.__annotations__ = {p.name: p.annotation for p in parameters}
             del command.__wrapped__  # typer reads the signature above, not fn's
@@ -178,7 +180,7 @@ def _resolve(obj):
     return obj
 
 
-class LazyCommand(click.Command):
+class LazyCommand(typer.core.TyperCommand):
     """A command of a :class:`LazyGroup`: its name and short help are known at once; the typer
     command with every option is built (importing the config class) when it runs or shows help."""
 
@@ -186,7 +188,8 @@ class LazyCommand(click.Command):
         super().__init__(name, help=inspect.getdoc(fn))
         self.fn = fn
 
-    def real(self) -> click.Command:
+    def real(self):
+        """The typer command, built now (importing the config class)."""
         app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
         app.command(self.name)(self.fn.build())
         return typer.main.get_command(app)
