@@ -89,16 +89,9 @@ def catalog_list() -> None:
 
 
 def _catalog_list() -> None:
-    from .data.catalog import load_catalog
+    from .data.catalog import catalog_rows, load_catalog
 
-    catalog = _guard(load_catalog)
-    rows = []
-    for entry in catalog.values():
-        source = entry.source.get("format") if entry.kind == "import" else "record:" + ",".join(
-            sorted({g["engine"] for g in entry.source["games"]}))
-        planned = entry.n_frames()
-        rows.append((entry.id, source, ", ".join(entry.games) or "-",
-                     f"{planned:,}" if planned else "-", ", ".join(entry.materialised()) or "no"))
+    rows = catalog_rows(_guard(load_catalog))
     header = ("id", "source", "games", "frames (default size)", "materialised")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
@@ -177,15 +170,14 @@ def play_(
     force: bool = typer.Option(False, "--force", help="Play again even if a complete store exists."),
 ) -> None:
     """Let an agent play a catalog game in the real emulator and store its episodes like a recording."""
-    from .data.store import open_store
     from .play import play
+    from .play.session import play_summary
 
     with _catalog_warnings():
         path = _guard(play, agent, game, episodes=episodes, seed=seed, max_steps=max_steps, force=force)
-    ds = open_store(path)
-    ends = ds["episode_end"].values
-    typer.echo(f"{agent} {game}: {ds.sizes['frame']} steps, {int((ends == 1).sum())} terminated,"
-               f" {int((ends == 2).sum())} truncated, return {float(ds['reward'].sum()):g}")
+    done = play_summary(path)
+    typer.echo(f"{agent} {game}: {done['steps']} steps, {done['terminated']} terminated,"
+               f" {done['truncated']} truncated, return {done['return']:g}")
     typer.echo(str(path))
 
 
@@ -318,7 +310,7 @@ def audit(
     """
     import pandas as pd
 
-    from .analysis.leaks import audit_verdict, cached_audit
+    from .analysis.leaks import audit_regions, audit_verdict, cached_audit
     from .data.catalog import get_entry
     from .data.store import open_dataset
 
@@ -326,8 +318,7 @@ def audit(
     table = _guard(cached_audit, path, open_dataset(path), accepted=get_entry(dataset_id).accepted_cues(),
                    **({"heads": tuple(head)} if head else {}))
     verdict = audit_verdict(table)
-    regions = table.pivot_table(index=["game", "head", "region"], columns="feature", values="balanced_accuracy",
-                                sort=False)
+    regions = audit_regions(table)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500,
                            "display.max_colwidth", 80, "display.float_format", "{:.3f}".format):
         typer.echo(verdict.to_string(index=False))
@@ -582,13 +573,9 @@ def wm_eval(
 ) -> None:
     """Evaluate world models on held-out clips and print the table."""
     from .core.paths import atomic_write
-    from .methods.worldmodel import capacity, cycle_consistency, future_leakage, health_summary
+    from .methods.worldmodel.health import evaluation_table
 
-    functions = {"health": health_summary, "capacity": capacity, "leakage": future_leakage,
-                 "cycle": cycle_consistency}
-    if table not in functions:
-        _fail(f"--table must be one of {sorted(functions)}")
-    result = _guard(functions[table], list(models), n_clips=clips)
+    result = _guard(evaluation_table, table, models, n_clips=clips)
     typer.echo(result.to_string(index=False))
     if csv:
         atomic_write(csv, lambda tmp: result.to_csv(tmp, index=False))
