@@ -402,15 +402,10 @@ def study(fields: dict) -> None:
 
 
 def _report(folder: Path) -> None:
-    """Write a finished study's report; print why domains were refused, its headline numbers
-    (from ``headline.json``) and where the report is."""
-    from .study.results import report_summary
+    """Write a finished study's report and print why domains were refused, its headline numbers and where it is."""
+    from .study.results import report_lines
 
-    report, refused, headline = report_summary(folder)
-    for why in refused:
-        typer.secho(f"refused: {why}", fg=typer.colors.YELLOW, err=True)
-    typer.echo("\n".join(headline))
-    typer.echo(f"\nreport: {report}")
+    typer.echo("\n".join(report_lines(folder)))
 
 
 @app.command()

@@ -21,7 +21,7 @@ from ..data import catalog
 from .. import flow
 from ..methods.idm import study as idm_study
 from ..methods.worldmodel import study as wm_study
-from .results import report_summary
+from .results import report_lines
 
 Log = Callable[[str], None]
 
@@ -51,11 +51,9 @@ def prepare_data(size: str, seed: int | None, workers: int | None, log: Log) -> 
 
 
 def run_and_report(run: Callable[[], Path], log: Log) -> Path:
-    """Run a study, write its report and log why domains were refused, its headline numbers and
-    where the report is; returns the study folder."""
+    """Run a study, write its report and log :func:`~workbench.study.results.report_lines`; the study folder."""
     folder = run()
-    report, refused, headline = report_summary(folder)
-    log("\n".join([*(f"refused: {why}" for why in refused), *headline, f"\nreport: {report}"]))
+    log("\n".join(report_lines(folder)))
     return folder
 
 
