@@ -77,11 +77,11 @@ def cli_type(hint) -> tuple[Any, Callable[[Any], Any] | None]:
     return str, _yaml
 
 
-def _yaml(text: str):
+def _yaml(text: str, what: str = "option"):
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
-        raise ConfigError(f"{text!r} is not valid YAML (quote strings that contain ':' or brackets)") from None
+        raise ConfigError(f"{what}: {text!r} is not valid YAML (quote strings that contain ':' or brackets)") from None
 
 
 def _default(field: dataclasses.Field):
@@ -114,6 +114,7 @@ def config_parameters(cls, options: dict[str, Option], hidden: dict[str, str]) -
         shown = default is not None
         if parse is _yaml:  # typed as YAML text: the default is shown as YAML, and not parsed
             default, shown = None, shown and yaml.safe_dump(default, default_flow_style=True).strip()
+            parse = functools.partial(_yaml, what=(opt.flags or ("--" + field.name.replace("_", "-"),))[0])
         if opt.argument:
             info = typer.Argument(default, help=text, show_default=shown)
         else:  # no flags: typer names it --field-name (a bool --field-name/--no-field-name)
