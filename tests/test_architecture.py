@@ -24,8 +24,8 @@ ALLOWED = {
     "methods": {"core", "data", "flow", "frames", "engine", "analysis", "study", "viz"},
     "play": {"core", "data", "flow", "frames", "engine", "analysis", "viz", "methods"},
 }
-#: Modules that sit above every method on purpose: the batch over all studies.
-ABOVE_METHODS = {"workbench.study.findings"}
+#: Modules that sit above every method on purpose: the batch over all studies, the main job.
+ABOVE_METHODS = {"workbench.study.findings", "workbench.study.main_job"}
 
 
 def _imports(source: str, module: str) -> list[str]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-import traceback
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +13,13 @@ from typing import List, Optional
 
 import typer
 
+from .cli_options import Option, config_options, lazy_group
+
+#: The commands whose options come from a config class, by group (built on first use, :mod:`.cli_options`).
+CONFIG_COMMANDS: dict[str, dict] = {"workbench": {}, "worldmodel": {}}
+
 app = typer.Typer(
+    cls=lazy_group(CONFIG_COMMANDS["workbench"]),
     help="Latent Action Workbench: record or import gameplay, compute optical flow, and study\n"
     "whether learned latent actions mean the same thing across games.",
     no_args_is_help=True,
@@ -36,20 +40,28 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-#: File-system errors a user causes with a path (missing, a folder for a file, no permission); their
-#: message names the path. Other ``OSError`` (a full disk, an I/O fault) keep their traceback.
-USER_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
-
-
 def _guard(fn, *args, **kwargs):
-    """Run ``fn`` turning a user's error (a :class:`~workbench.core.errors.WorkbenchError`, or a bad path)
-    into a one-line message and exit code 2; any other exception is a bug and keeps its traceback."""
-    from .core.errors import WorkbenchError
+    """Run ``fn`` turning a user's error (:data:`~workbench.core.errors.USER_ERRORS`: a
+    ``WorkbenchError``, or a bad path) into a one-line message and exit code 2; any other exception
+    is a bug and keeps its traceback."""
+    from .core.errors import USER_ERRORS
 
     try:
         return fn(*args, **kwargs)
-    except (WorkbenchError, *USER_OS_ERRORS) as exc:
+    except USER_ERRORS as exc:
         _fail(str(exc))
+
+
+def config_command(group: str, name: str, cls: str, **kwargs):
+    """Register command ``name`` of ``group`` with one option per field of the config class ``cls``
+    (``"module:Class"``; :func:`~workbench.cli_options.config_options`)."""
+    def register(fn):
+        CONFIG_COMMANDS[group][name] = config_options(cls, guard=_guard, **kwargs)(fn)
+        return CONFIG_COMMANDS[group][name]
+    return register
+
+
+CONFIG_FILE = typer.Option(None, "--config", help="A config YAML; other options override it.")
 
 
 @contextmanager
@@ -77,16 +89,9 @@ def catalog_list() -> None:
 
 
 def _catalog_list() -> None:
-    from .data.catalog import load_catalog
+    from .data.catalog import catalog_rows, load_catalog
 
-    catalog = _guard(load_catalog)
-    rows = []
-    for entry in catalog.values():
-        source = entry.source.get("format") if entry.kind == "import" else "record:" + ",".join(
-            sorted({g["engine"] for g in entry.source["games"]}))
-        planned = entry.n_frames()
-        rows.append((entry.id, source, ", ".join(entry.games) or "-",
-                     f"{planned:,}" if planned else "-", ", ".join(entry.materialised()) or "no"))
+    rows = catalog_rows(_guard(load_catalog))
     header = ("id", "source", "games", "frames (default size)", "materialised")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
@@ -127,19 +132,13 @@ def _materialised(dataset_id: str, size: Optional[str], seed: Optional[int]) -> 
 
 
 def _print_summary(path: Path, out: Optional[Path] = None) -> None:
-    import pandas as pd
+    """Print a store's per-game summary and its warnings (and write it to the CSV ``out``)."""
+    from .analysis.summary import summary_report
 
-    from .analysis.summary import dataset_summary, proxy_warnings
-    from .core.paths import atomic_write
-    from .data.store import open_dataset
-
-    table = dataset_summary(open_dataset(path))
-    with pd.option_context("display.width", 200, "display.max_columns", 40, "display.float_format", "{:.3f}".format):
-        typer.echo(table.to_string())
-    for line in proxy_warnings(table):
+    text, warnings_ = summary_report(path, out)
+    typer.echo(text)
+    for line in warnings_:
         typer.secho(f"warning: {line}", fg=typer.colors.YELLOW, err=True)
-    if out is not None:
-        atomic_write(out, table.to_csv)
 
 
 @app.command()
@@ -171,56 +170,47 @@ def play_(
     force: bool = typer.Option(False, "--force", help="Play again even if a complete store exists."),
 ) -> None:
     """Let an agent play a catalog game in the real emulator and store its episodes like a recording."""
-    from .data.store import open_store
     from .play import play
+    from .play.session import play_summary
 
     with _catalog_warnings():
         path = _guard(play, agent, game, episodes=episodes, seed=seed, max_steps=max_steps, force=force)
-    ds = open_store(path)
-    ends = ds["episode_end"].values
-    typer.echo(f"{agent} {game}: {ds.sizes['frame']} steps, {int((ends == 1).sum())} terminated,"
-               f" {int((ends == 2).sum())} truncated, return {float(ds['reward'].sum()):g}")
+    done = play_summary(path)
+    typer.echo(f"{agent} {game}: {done['steps']} steps, {done['terminated']} terminated,"
+               f" {done['truncated']} truncated, return {done['return']:g}")
     typer.echo(str(path))
 
 
-@app.command("levels")
+#: The level table's columns `workbench levels` prints.
+LEVEL_COLUMNS = ["agent", "game", "rmst", "curiosity_auc", "coverage", "coverage_kind", "return", "hns_published_pct",
+                 "normalisation_valid", "rank_survival", "rank_curiosity", "rank_utility"]
+
+
+@config_command("workbench", "levels", "workbench.play.levels:LevelsConfig",
+                hidden={"games": "given by --set, or --game with --max-steps"}, options={
+    "agents": Option(argument=True),
+    "episodes": Option(flags=("--episodes", "-n")),
+    "reference": Option(parse=lambda v: None if v == "none" else v)})
 def levels_(
-    agents: List[str] = typer.Argument(None, help="Agents: random, scripted, the reactive players, mpc:<planner id>"
-                                       " (default: random scripted)."),
+    fields: dict,
     level_set: str = typer.Option("doom", "--set", help="Level set (workbench/play/level_sets.yaml): doom, atari, "
                                   "mixed, demo."),
-    games: Optional[List[str]] = typer.Option(None, "--game", "-g", help="Catalog game(s) instead of a set "
-                                              "(repeatable; cap from --max-steps, default 1000)."),
-    episodes: int = typer.Option(3, "--episodes", "-n", help="Episodes per agent and game."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the episodes' random streams."),
+    game: Optional[List[str]] = typer.Option(None, "--game", "-g", help="Catalog game(s) instead of a set "
+                                             "(repeatable; cap from --max-steps, default 1000)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Cap every game at most this many steps."),
-    reference: str = typer.Option("scripted", "--reference", help="Agent scored 1 in the 0-1 normalisations "
-                                  "(random = 0); 'none' for no reference."),
-    encoder: Optional[str] = typer.Option(None, "--encoder", help="Frame autoencoder id for Curiosity "
-                                          "(default: 16x16 pixel embedding)."),
-    run_id: Optional[str] = typer.Option(None, "--run-id", help="Run folder name under the studies folder."),
 ) -> None:
     """Seed 003's levels: agents x games x episodes in the real games (resumable), then the level table
     (Survival RMST, Curiosity magnitude AUC beside ground-truth coverage, Utility return / HNS) and ranks."""
     import pandas as pd
 
-    from .play.levels import LevelsConfig, run_levels
+    from .play.levels import levels_config, run_levels
 
-    options = {"agents": list(agents or ["random", "scripted"]), "episodes": episodes, "seed": seed,
-               "reference": None if reference == "none" else reference, "encoder": encoder, "run_id": run_id or ""}
-    if games:
-        cfg = _guard(LevelsConfig, games={g: max_steps or 1000 for g in games}, **options)
-    else:
-        if not run_id:
-            options.pop("run_id")
-        cfg = _guard(LevelsConfig.from_set, level_set, max_steps=max_steps, **options)
+    cfg = _guard(levels_config, level_set, game or (), max_steps, **fields)
     with _catalog_warnings():
         folder = _guard(run_levels, cfg, log=typer.echo)
-    columns = ["agent", "game", "rmst", "curiosity_auc", "coverage", "coverage_kind", "return", "hns_published_pct",
-               "normalisation_valid", "rank_survival", "rank_curiosity", "rank_utility"]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         table = pd.read_csv(folder / "level_table.csv")
-        typer.echo(table[[c for c in columns if c in table]].round(3).to_string(index=False))
+        typer.echo(table[[c for c in LEVEL_COLUMNS if c in table]].round(3).to_string(index=False))
         typer.echo("\n" + pd.read_csv(folder / "ranks.csv").round(3).to_string(index=False))
     typer.echo(f"\nlevels run: {folder}")
 
@@ -321,7 +311,7 @@ def audit(
     """
     import pandas as pd
 
-    from .analysis.leaks import audit_verdict, cached_audit
+    from .analysis.leaks import audit_regions, audit_verdict, cached_audit
     from .data.catalog import get_entry
     from .data.store import open_dataset
 
@@ -329,8 +319,7 @@ def audit(
     table = _guard(cached_audit, path, open_dataset(path), accepted=get_entry(dataset_id).accepted_cues(),
                    **({"heads": tuple(head)} if head else {}))
     verdict = audit_verdict(table)
-    regions = table.pivot_table(index=["game", "head", "region"], columns="feature", values="balanced_accuracy",
-                                sort=False)
+    regions = audit_regions(table)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 500,
                            "display.max_colwidth", 80, "display.float_format", "{:.3f}".format):
         typer.echo(verdict.to_string(index=False))
@@ -339,25 +328,6 @@ def audit(
         typer.secho(f"leak: {', '.join(verdict[verdict.leak].game)} — a single frame shows the label as well as motion",
                     fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1)
-
-
-def _demo_step(title: str, run) -> bool:
-    """Run one study of the main job, timed; a failure is reported (an unexpected one with its
-    traceback) and returns False so the job goes on."""
-    typer.secho(f"\n== {title}", bold=True)
-    started = time.perf_counter()
-    try:
-        run()
-        ok = True
-    except typer.Exit:  # a one-line error, already printed
-        ok = False
-    except Exception:
-        traceback.print_exc()
-        ok = False
-    minutes = (time.perf_counter() - started) / 60
-    typer.secho(f"{title}: {'done' if ok else 'FAILED'} in {minutes:.1f} min",
-                fg=None if ok else typer.colors.RED, err=not ok)
-    return ok
 
 
 @app.command()
@@ -372,29 +342,11 @@ def demo(
 ) -> None:
     """The main job: record the built-in catalog, compute flow, print per-game summaries, run every
     study (seed 000's cross-game IDM study, seed 002's world-model batch run; reports + figures),
-    and serve the dashboard on 127.0.0.1. A study that fails is reported and the others go on."""
-    from .data.catalog import load_catalog, materialise
-    from .flow import compute_flow
-    from .core.paths import cache_dir
-    from .play.levels import run_demo_levels
+    and serve the dashboard on 127.0.0.1. A step that fails is reported and the others go on."""
+    from .study.main_job import main_steps, run_steps
 
-    catalog = _guard(load_catalog)
-    for entry in catalog.values():
-        if entry.kind != "record" or size not in entry.sizes:
-            continue
-        typer.secho(f"\n== {entry.id}: {entry.title}", bold=True)
-        path = _guard(materialise, entry, size=size, seed=seed)
-        _guard(compute_flow, path, method="farneback", workers=workers)
-        _print_summary(path, cache_dir() / "reports" / f"{entry.id}-{entry.variant(size, seed)}-summary.csv")
-    typer.echo(f"\nsummaries written to {cache_dir() / 'reports'}")
-    studies = {
-        "seed 000 study (cross-game IDMs)": lambda: study(size=size, seed=0, data_seed=seed or 0, draw_seed=0,
-                                                          domain=None, steps=None, pairwise=True, allow_leaks=False),
-        "seed 002 batch run (latent-action world models)": lambda: wm_study(
-            dataset="first_person", size=size, seed=seed or 0, sweep=None, steps=None, workers=None, ood_train=None),
-        "seed 003 levels (agents in the real games)": lambda: _guard(run_demo_levels, size, seed or 0, log=typer.echo),
-    } if run_study else {}
-    failed = [title for title, run in studies.items() if not _demo_step(title, run)]
+    failed = run_steps(main_steps(size, seed, workers, studies=run_study), log=typer.echo,
+                       error=lambda text: typer.secho(text, fg=typer.colors.RED, err=True))
     if failed:
         typer.secho(f"\nfailed: {'; '.join(failed)} (errors above); the dashboard shows the others",
                     fg=typer.colors.RED, err=True)
@@ -405,32 +357,22 @@ def demo(
         raise typer.Exit(code=1)
 
 
-@app.command("train")
+@config_command("workbench", "train", "workbench.methods.idm.config:TrainConfig",
+                hidden={"name": "the preset argument names the config"}, options={
+    "datasets": Option(flags=("--dataset", "-d")),
+    "size": Option(flags=("--size", "-s")),
+    "games": Option(flags=("--game", "-g"))})
 def train_(
+    fields: dict,
     preset: str = typer.Argument(..., help="single | joint_v1 | joint_v2 | joint_v3 | finetune_k | finetune_pct"),
-    dataset: Optional[List[str]] = typer.Option(None, "--dataset", "-d", help="Catalog id(s) to train on."),
-    size: Optional[str] = SIZE,
-    game: Optional[List[str]] = typer.Option(None, "--game", "-g", help="Restrict to these games."),
-    steps: Optional[int] = typer.Option(None, help="Optimiser steps (default: the preset's)."),
-    seed: int = typer.Option(0, "--seed", help="Training seed."),
-    init_from: Optional[str] = typer.Option(None, help="Model id to fine-tune (finetune_* presets)."),
     finetune_game: Optional[str] = typer.Option(None, help="Game to calibrate on (finetune_* presets)."),
-    config: Optional[Path] = typer.Option(None, help="A TrainConfig YAML; other options override it."),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 … (default: cuda when available)."),
+    config: Optional[Path] = CONFIG_FILE,
 ) -> None:
     """Train an inverse dynamics model into the model library (resumes an interrupted run)."""
-    from .methods.idm import TrainConfig, make_config, train
+    from .methods.idm import train
+    from .methods.idm.config import config_from_options
 
-    overrides = {k: v for k, v in {"datasets": dataset, "size": size, "games": game, "steps": steps,
-                                   "init_from": init_from, "device": device}.items() if v}
-    overrides["seed"] = seed
-    if finetune_game:
-        overrides["finetune"] = {"game": finetune_game}
-    if config is not None:
-        base = _guard(TrainConfig.load, config).to_dict()
-        cfg = _guard(TrainConfig.from_dict, {**base, **overrides})
-    else:
-        cfg = _guard(make_config, preset, **overrides)
+    cfg = _guard(config_from_options, preset, fields, finetune_game, from_file=config is not None)
     result = _guard(train, cfg)
     typer.echo(f"model {result.model_id} ({'finished' if result.finished else 'checkpointed'} at step {result.step})")
     for head, games in (result.card.metrics.get("test", {}) if result.card else {}).items():
@@ -451,39 +393,20 @@ def models_() -> None:
         typer.secho(f"warning: {line}", fg=typer.colors.YELLOW, err=True)
 
 
-@app.command()
-def study(
-    size: str = typer.Option("demo", "--size", "-s", help="Catalog size: tiny, demo or full."),
-    seed: int = typer.Option(0, "--seed", help="Model seed: initialisation and training batches."),
-    data_seed: int = typer.Option(0, "--data-seed", help="Recording seed of the catalog data."),
-    draw_seed: int = typer.Option(0, "--draw-seed", help="Seed of the analyses' draws (few-shot and ceiling labels,"
-                                  " calibration frames, plotted points)."),
-    domain: Optional[List[str]] = typer.Option(None, "--domain", help="racing, atari, first_person (default all)."),
-    steps: Optional[int] = typer.Option(None, help="Training steps per game (a model on n games runs n × steps;"
-                                        " default: the size's budget)."),
-    pairwise: bool = typer.Option(True, help="Train pairwise joint models to test whether KNN predicts benefit."),
-    allow_leaks: bool = typer.Option(False, "--allow-leaks", help="Report a domain even if its leak audit flags a"
-                                     " region that shows the label in a single frame."),
-) -> None:
+@config_command("workbench", "study", "workbench.methods.idm.study:StudyConfig",
+                options={"size": Option(flags=("--size", "-s")), "domains": Option(flags=("--domain",))})
+def study(fields: dict) -> None:
     """Seed 000's cross-game IDM study on the catalog; writes report.md and figures."""
     from .methods.idm.study import StudyConfig, run_study
 
-    cfg = _guard(StudyConfig, size=size, seed=seed, data_seed=data_seed, draw_seed=draw_seed, steps=steps,
-                 pairwise=pairwise, allow_leaks=allow_leaks, **({"domains": list(domain)} if domain else {}))
-    _report(_guard(run_study, cfg))
+    _report(_guard(run_study, _guard(StudyConfig, **fields)))
 
 
 def _report(folder: Path) -> None:
-    """Write a finished study's report; print why domains were refused, its headline numbers
-    (from ``headline.json``) and where the report is."""
-    from .study.framework import read_record
-    from .study.results import headline_lines, read_headline, write_report
+    """Write a finished study's report and print why domains were refused, its headline numbers and where it is."""
+    from .study.results import report_lines
 
-    report = write_report(folder)
-    for why in read_record(folder).get("refused", {}).values():
-        typer.secho(f"refused: {why}", fg=typer.colors.YELLOW, err=True)
-    typer.echo("\n".join(["Headline numbers", *headline_lines(read_headline(folder))]))
-    typer.echo(f"\nreport: {report}")
+    typer.echo("\n".join(report_lines(folder)))
 
 
 @app.command()
@@ -596,52 +519,28 @@ def sweep(spec: Path = typer.Argument(..., help="Sweep YAML: notebook, parameter
         raise typer.Exit(code=1)
 
 
-worldmodel_app = typer.Typer(help="Latent action world models (seed 002): train, control, evaluate, plan, batch runs.",
-                             no_args_is_help=True)
+worldmodel_app = typer.Typer(cls=lazy_group(CONFIG_COMMANDS["worldmodel"]), no_args_is_help=True,
+                             help="Latent action world models (seed 002): train, control, evaluate, plan, batch runs.")
 app.add_typer(worldmodel_app, name="worldmodel")
 
 
-def _parse_sweeps(specs: List[str]) -> dict:
-    """``["noisy=1e-3,5e-5", "discrete=16"]`` -> ``{"noisy": [0.001, 5e-05], "discrete": [16]}``."""
-    sweeps = {}
-    for spec in specs:
-        family, _, values = spec.partition("=")
-        if not values:
-            _fail(f"--sweep takes FAMILY=V1,V2,…; got {spec!r}")
-        try:
-            sweeps[family.strip()] = [int(v) if family.strip() == "discrete" else float(v) for v in values.split(",")]
-        except ValueError:
-            _fail(f"--sweep {spec!r}: values must be numbers")
-    return sweeps
-
-
-@worldmodel_app.command("train")
+@config_command("worldmodel", "train", "workbench.methods.worldmodel.config:WorldModelConfig", options={
+    "family": Option(flags=("--family", "-f")),
+    "datasets": Option(flags=("--dataset", "-d"), default=["first_person"]),
+    "size": Option(flags=("--size", "-s"))})
 def wm_train(
-    family: str = typer.Option("noisy", "--family", "-f", help="sparse | noisy | discrete | free | zero | action"),
-    dataset: Optional[List[str]] = typer.Option(None, "--dataset", "-d", help="Catalog id(s) (default first_person)."),
-    size: Optional[str] = SIZE,
+    fields: dict,
     knob: Optional[float] = typer.Option(None, "--knob", help="Capacity knob: l1 (sparse), beta (noisy),"
                                          " codebook_size (discrete); default the paper's."),
-    action_space: str = typer.Option("inputs", "--action-space", help="inputs | motion (family action)."),
-    steps: Optional[int] = typer.Option(None, help="World-model steps (default 3000)."),
-    seed: int = typer.Option(0, "--seed", help="Training seed."),
-    config: Optional[Path] = typer.Option(None, help="A WorldModelConfig YAML; other options override it."),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, … (default: cuda when available)."),
+    config: Optional[Path] = CONFIG_FILE,
 ) -> None:
     """Train (or resume) a latent-action world model, and its frame autoencoder if needed."""
     from .engine.library import load_card
-    from .methods.worldmodel import WorldModelConfig, train_world_model
-    from .methods.worldmodel.regularizers import KNOBS
+    from .methods.worldmodel import train_world_model
+    from .methods.worldmodel.config import WorldModelConfig, knob_fields
 
-    base = _guard(WorldModelConfig.load, config).to_dict() if config else {}
-    overrides = {k: v for k, v in {"datasets": dataset, "size": size, "steps": steps, "device": device}.items() if v}
-    if knob is not None:
-        if family not in KNOBS:
-            _fail(f"family {family!r} has no capacity knob")
-        overrides[KNOBS[family]] = int(knob) if family == "discrete" else knob
-    fields = {"datasets": ["first_person"], **base, **overrides, "family": family, "action_space": action_space,
-              "seed": seed}
-    cfg = _guard(WorldModelConfig.from_dict, fields)
+    knobs = _guard(knob_fields, fields.get("family", WorldModelConfig.family), knob)
+    cfg = _guard(WorldModelConfig.from_dict, {**fields, **knobs})
     model_id = _guard(train_world_model, cfg)
     metrics = load_card(model_id).metrics.get("test", {})
     typer.echo(f"model {model_id}")
@@ -649,22 +548,14 @@ def wm_train(
         typer.echo("  test one-step error: " + ", ".join(f"{k} latent {v:.4f}" for k, v in metrics.items()))
 
 
-@worldmodel_app.command("controller")
-def wm_controller(
-    world_model: str = typer.Argument(..., help="World model id."),
-    kind: str = typer.Option("xattn", "--kind", help="xattn (actions + state) or mlp (actions alone)."),
-    action_space: str = typer.Option("motion", "--action-space", help="motion (first_person) or inputs."),
-    steps: int = typer.Option(1500, help="Optimiser steps."),
-    seed: int = typer.Option(0, "--seed", help="Training seed."),
-    device: Optional[str] = typer.Option(None, help="cpu, cuda, …"),
-) -> None:
+@config_command("worldmodel", "controller", "workbench.methods.worldmodel.config:ControllerConfig", options={
+    "world_model": Option(argument=True, default=...), "action_space": Option(default="motion")})
+def wm_controller(fields: dict) -> None:
     """Train a controller from real actions to a world model's latent actions."""
     from .engine.library import load_card
     from .methods.worldmodel import ControllerConfig, train_controller
 
-    cfg = _guard(ControllerConfig, world_model=world_model, kind=kind, action_space=action_space, steps=steps,
-                 seed=seed, device=device)
-    model_id = _guard(train_controller, cfg)
+    model_id = _guard(train_controller, _guard(ControllerConfig, **fields))
     test = load_card(model_id).metrics.get("test", {})
     typer.echo(f"controller {model_id}" + (f"  test unexplained variance {test['unexplained']:.3f}" if test else ""))
 
@@ -678,13 +569,9 @@ def wm_eval(
 ) -> None:
     """Evaluate world models on held-out clips and print the table."""
     from .core.paths import atomic_write
-    from .methods.worldmodel import capacity, cycle_consistency, future_leakage, health_summary
+    from .methods.worldmodel.health import evaluation_table
 
-    functions = {"health": health_summary, "capacity": capacity, "leakage": future_leakage,
-                 "cycle": cycle_consistency}
-    if table not in functions:
-        _fail(f"--table must be one of {sorted(functions)}")
-    result = _guard(functions[table], list(models), n_clips=clips)
+    result = _guard(evaluation_table, table, models, n_clips=clips)
     typer.echo(result.to_string(index=False))
     if csv:
         atomic_write(csv, lambda tmp: result.to_csv(tmp, index=False))
@@ -706,26 +593,18 @@ def wm_plan(
     typer.echo(planning_table(plans.assign(model=world_model)).to_string())
 
 
-@worldmodel_app.command("study")
-def wm_study(
-    dataset: str = typer.Option("first_person", "--dataset", "-d", help="Catalog id."),
-    size: str = typer.Option("demo", "--size", "-s", help="Catalog size: tiny, demo or full."),
-    seed: int = typer.Option(0, "--seed", help="Recording and training seed."),
-    sweep: Optional[List[str]] = typer.Option(None, "--sweep", help="FAMILY=V1,V2 (repeatable); default: the size's."),
-    steps: Optional[int] = typer.Option(None, help="World-model steps (default: the size's budget)."),
-    workers: Optional[int] = typer.Option(None, help="Models trained at a time (default: min(2, cores))."),
-    ood_train: Optional[List[str]] = typer.Option(None, "--ood-train", help="Game(s) the out-of-domain arm trains "
-                                                  "on, scored on the others (default: the first; 'none': no arm)."),
-) -> None:
+@config_command("worldmodel", "study", "workbench.methods.worldmodel.study:WorldModelStudyConfig", options={
+    "dataset": Option(flags=("--dataset", "-d")),
+    "size": Option(flags=("--size", "-s")),
+    "sweeps": Option(flags=("--sweep",), type=Optional[List[str]],
+                     parse="workbench.methods.worldmodel.study:parse_sweeps"),
+    "ood_train_games": Option(flags=("--ood-train",), type=Optional[List[str]],
+                              parse="workbench.methods.worldmodel.study:parse_ood_games")})
+def wm_study(fields: dict) -> None:
     """Seed 002 as one batch run: capacity sweep, controllers, Tables 1, 2, S1, S2, out of domain; writes report.md."""
     from .methods.worldmodel.study import WorldModelStudyConfig, run_worldmodel_study
 
-    options = {"sweeps": _parse_sweeps(sweep) if sweep else None, "steps": steps,
-               "ood_train_games": None if not ood_train else [g for g in ood_train if g != "none"]}
-    if workers:
-        options["workers"] = workers
-    cfg = _guard(WorldModelStudyConfig, dataset=dataset, size=size, seed=seed, **options)
-    _report(_guard(run_worldmodel_study, cfg))
+    _report(_guard(run_worldmodel_study, _guard(WorldModelStudyConfig, **fields)))
 
 
 findings_app = typer.Typer(help="Quotable findings: both studies over several seeds, and their claims ledgers.",

@@ -208,6 +208,12 @@ def audit_verdict(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=VERDICT_COLUMNS)
 
 
+def audit_regions(table: pd.DataFrame) -> pd.DataFrame:
+    """The audit's probe accuracy per (game, head, region) row and feature column (balanced accuracy)."""
+    return table.pivot_table(index=["game", "head", "region"], columns="feature", values="balanced_accuracy",
+                             sort=False)
+
+
 def audit_path(store: Path, ds: xr.Dataset, **params) -> Path:
     """Where :func:`cached_audit` keeps the probes of ``store`` (opened as ``ds``) with ``params``:
     ``leak-audit-<hash>.csv`` beside the store, the hash over the probe parameters (not the

@@ -83,3 +83,16 @@ def proxy_warnings(summary: pd.DataFrame) -> list[str]:
             lines.append(f"flow proxy agrees no better than chance for {game}: balanced accuracy {ba:.2f}"
                          f" (chance {CHANCE:.2f}); its labels are not a steering signal")
     return lines
+
+
+def summary_report(path, out=None) -> tuple[str, list[str]]:
+    """The per-game summary of the dataset store at ``path`` (:func:`dataset_summary`) as text,
+    and its :func:`proxy_warnings`; the table is also written to the CSV file ``out`` when given."""
+    from ..core.paths import atomic_write
+    from ..data.store import open_dataset
+
+    table = dataset_summary(open_dataset(path))
+    if out is not None:
+        atomic_write(out, table.to_csv)
+    with pd.option_context("display.width", 200, "display.max_columns", 40, "display.float_format", "{:.3f}".format):
+        return table.to_string(), proxy_warnings(table)

@@ -18,3 +18,9 @@ class ConfigError(WorkbenchError, ValueError):
 
 class DataError(WorkbenchError, ValueError):
     """Input data that cannot be used: a malformed file, or datasets lacking what the request needs."""
+
+
+#: What a user's mistake raises: a ``WorkbenchError``, or a file-system error a path causes (missing, a
+#: folder for a file, no permission; its message names the path). Other ``OSError`` (a full disk, an
+#: I/O fault) are not the user's and keep their traceback.
+USER_ERRORS = (WorkbenchError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)

@@ -368,6 +368,19 @@ def load_catalog(dirs: list[Path] | None = None) -> dict[str, CatalogEntry]:
     return entries
 
 
+def catalog_rows(catalog: Mapping[str, CatalogEntry]) -> list[tuple[str, str, str, str, str]]:
+    """One row per entry for listing: id, source (the import format, or ``record:<engines>``),
+    games, frames at the default size (or ``-``) and the materialised variants (or ``no``)."""
+    rows = []
+    for entry in catalog.values():
+        source = entry.source.get("format") if entry.kind == "import" else "record:" + ",".join(
+            sorted({g["engine"] for g in entry.source["games"]}))
+        planned = entry.n_frames()
+        rows.append((entry.id, source, ", ".join(entry.games) or "-", f"{planned:,}" if planned else "-",
+                     ", ".join(entry.materialised()) or "no"))
+    return rows
+
+
 def get_entry(dataset_id: str) -> CatalogEntry:
     """The entry ``dataset_id``; if its file is broken, that file's ``CatalogError``."""
     catalog, problems = _scan(None)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import yaml
 
@@ -36,7 +36,34 @@ def check_split(fractions: Sequence) -> None:
 
 
 class ConfigIO:
-    """YAML/dict round trips and identity for the config dataclasses (every method's training configs)."""
+    """YAML/dict round trips and identity for the config dataclasses (every method's training configs).
+
+    ``FIELD_HELP`` (one line per field, merged over a config's bases) is the help of the field's
+    command-line option (:mod:`workbench.cli_options`); these are the fields the engine reads."""
+
+    FIELD_HELP: ClassVar[dict[str, str]] = {
+        "datasets": "Catalog id(s) or dataset store path(s) to train on.",
+        "size": "Catalog size of the data (e.g. tiny, demo, full); default: the entry's.",
+        "data_seed": "Recording seed of the catalog data; default: the entry's.",
+        "games": "Train on these games only (default: every game of the data).",
+        "split_fractions": "Train, validation and test fractions of the block split (three numbers summing to 1).",
+        "split_block": "Frames per block of the train/val/test split (a purged transition at each boundary).",
+        "split_seed": "Seed of the blocks' assignment to train/val/test (not --seed: every seed sees one test set).",
+        "steps": "Optimiser steps.",
+        "batch_size": "Examples per optimiser step.",
+        "lr": "Peak learning rate.",
+        "weight_decay": "AdamW weight decay.",
+        "warmup": "Fraction of the steps spent warming the learning rate up linearly (then cosine decay).",
+        "seed": "Training seed: initialisation and batches.",
+        "chunks_per_batch": "Stored chunks a batch is drawn from (fewer: faster reads, more correlated batches).",
+        "eval_every": "Evaluate on the validation split every this many steps.",
+        "checkpoint_every": "Write a resumable checkpoint every this many steps.",
+        "cache_chunks": "Decoded chunks kept in memory by the streaming reader.",
+        "memory_gb": "Hold frames in memory up to this many GB (default: half the free memory; 0: stream).",
+        "model_id": "Id of the model in the library (default: made from the config by the id rule).",
+        "device": "cpu, cuda, cuda:1 … (default: cuda when available).",
+        "patience": "Stop once this many evaluations bring no better validation loss; keep the best weights.",
+    }
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

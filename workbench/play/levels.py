@@ -25,7 +25,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -68,6 +68,16 @@ class LevelsConfig:
     reference: str | None = "scripted"
     encoder: str | None = None
     run_id: str = ""
+
+    FIELD_HELP: ClassVar[dict[str, str]] = {
+        "games": "Games and their caps in steps (on the command line: --set, or --game with --max-steps).",
+        "agents": "Agents: random, scripted, the reactive players, mpc:<planner id>.",
+        "episodes": "Episodes per agent and game.",
+        "seed": "Seed of the episodes' random streams.",
+        "reference": "Agent scored 1 in the 0-1 normalisations (random = 0); 'none' for no reference.",
+        "encoder": "Frame autoencoder id for Curiosity (default: 16x16 pixel embedding).",
+        "run_id": "Run folder name under the studies folder (default: made from the set or games, episodes, seed).",
+    }
 
     def __post_init__(self):
         if not self.games or not self.agents:
@@ -133,6 +143,14 @@ def run_demo_levels(size: str = "demo", seed: int = 0, progress: bool = True,
 
         agents.append(MPCAgent(planner, seed=seed, **DEMO_MPC))
     return run_levels(cfg, progress, log, agents=agents, missing_agents={} if planner else {"mpc": why})
+def levels_config(level_set: str = "doom", games: Sequence[str] = (), max_steps: int | None = None,
+                  **fields) -> LevelsConfig:
+    """The run of the command line: ``games`` (each capped at ``max_steps``, default 1000) if
+    given, else the games of ``level_set`` (capped lower by ``max_steps``); ``fields`` are
+    :class:`LevelsConfig`'s other fields."""
+    if games:
+        return LevelsConfig(games={g: max_steps or 1000 for g in games}, **fields)
+    return LevelsConfig.from_set(level_set, max_steps=max_steps, **fields)
 
 
 def run_folder(run_id: str) -> Path:

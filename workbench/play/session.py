@@ -19,7 +19,7 @@ from ..data.catalog import CatalogEntry, CatalogError, load_catalog
 from ..data.episode import Episode
 from ..data.recorders import episode_rng, get_engine
 from ..data.runners import rollout
-from ..data.store import StoreWriter, clean_stale_tmp, is_complete
+from ..data.store import StoreWriter, clean_stale_tmp, is_complete, open_store
 from ..core.locks import store_lock
 from ..core.paths import cache_dir, check_id
 from ..core.provenance import versions
@@ -97,3 +97,11 @@ def write_episodes(agent: Agent, entry: CatalogEntry, game_cfg: Mapping, path: P
                 on_episode(ep, episode)
             writer.attrs["agent"] = agent.card
     return path
+
+
+def play_summary(path: Path) -> dict:
+    """What a stored play holds: ``steps``, episodes ``terminated`` and ``truncated``, the summed ``return``."""
+    ds = open_store(path)
+    ends = ds["episode_end"].values
+    return {"steps": ds.sizes["frame"], "terminated": int((ends == 1).sum()), "truncated": int((ends == 2).sum()),
+            "return": float(ds["reward"].sum())}

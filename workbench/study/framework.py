@@ -61,6 +61,14 @@ class BaseStudyConfig:
 
     paper: ClassVar[str]
     budgets: ClassVar[dict[str, dict]]
+    #: Help of the shared fields' command-line options (a study adds its own; :mod:`workbench.cli_options`).
+    FIELD_HELP: ClassVar[dict[str, str]] = {
+        "size": "Study size, a row of the budget table: tiny, demo, full, quotable.",
+        "seed": "Model seed: initialisation and training batches.",
+        "workers": "Models trained at a time (default: min(2, cores)).",
+        "study_id": "Folder name under the studies folder (default: made from the settings by the id rule).",
+        "data_size": "Catalog size recorded (default: the study's size).",
+    }
 
     def __post_init__(self):
         if self.size not in self.budgets:

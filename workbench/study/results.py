@@ -234,6 +234,14 @@ def write_report(folder: Path) -> Path:
     return atomic_write_text(folder / "report.md", "\n".join(lines) + "\n")
 
 
+def report_lines(folder: Path) -> list[str]:
+    """Write a finished study's report (:func:`write_report`); the lines saying why domains were
+    refused, its headline numbers (from ``headline.json``) and where the report is."""
+    report = write_report(folder)
+    refused = [f"refused: {why}" for why in read_record(folder).get("refused", {}).values()]
+    return [*refused, "Headline numbers", *headline_lines(read_headline(folder)), "", f"report: {report}"]
+
+
 # ----------------------------------------------------------------------------- notebooks
 
 

@@ -23,7 +23,7 @@ A config is plain data, so papermill and the CLI can pass it as YAML (``yaml.saf
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ...core.errors import ConfigError
 from ...engine.config import ConfigIO, check_split, is_positive
@@ -84,6 +84,22 @@ class TrainConfig(ConfigIO):
     model_id: str | None = None
     device: str | None = None
     patience: int | None = None
+
+    FIELD_HELP: ClassVar[dict[str, str]] = {
+        "name": "Preset the config came from (names the model).",
+        "heads": "Label heads to train (default: every categorical label with ≤ 3 classes and every binary key).",
+        "targets": "YAML mapping of a head to the variable it is trained on, e.g. '{steer: flow_steer}'.",
+        "main_head": "Head that balanced sampling and finetune_k count classes of (default: the first).",
+        "balanced": "Draw every (main-head class × game) equally often (default: the start model's, else off).",
+        "hflip": "Horizontal flips (p = 0.5) swapping LEFT/RIGHT and flip pairs (default: the start model's, else off).",
+        "flip_pairs": "YAML list of the label pairs a flip swaps (default: key_a with key_d).",
+        "input_size": "Side of the square input frames (pixels).",
+        "width": "Channels of the first convolution (the network's width).",
+        "embed_dim": "Width of the penultimate layer (the embedding analysed).",
+        "eval_pairs": "Validation pairs per evaluation.",
+        "init_from": "Model id to start from (finetune_* presets).",
+        "finetune": "YAML mapping: game, one of k_per_class / fraction, optional seed (finetune_* presets).",
+    }
 
     def __post_init__(self):
         for name in ("datasets", "games", "heads"):
@@ -147,3 +163,13 @@ def make_config(preset: str = "joint_v1", **overrides) -> TrainConfig:
         datasets = values["datasets"]
         values["games"] = [get_entry(datasets if isinstance(datasets, str) else datasets[0]).games[0]]
     return TrainConfig(**values)
+
+
+def config_from_options(preset: str, fields: dict, finetune_game: str | None = None,
+                        from_file: bool = False) -> TrainConfig:
+    """The config of ``workbench train``: ``fields`` (what the user gave) over the ``preset``, or
+    over a config file's fields when ``from_file`` (the preset is then ignored); ``finetune_game``
+    sets the game of the preset's (or file's) ``finetune`` mapping."""
+    if finetune_game:
+        fields = {**fields, "finetune": {**(fields.get("finetune") or {}), "game": finetune_game}}
+    return TrainConfig.from_dict(fields) if from_file else make_config(preset, **fields)

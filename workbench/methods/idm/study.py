@@ -111,6 +111,24 @@ class StudyConfig(BaseStudyConfig):
     eval_every: int | None = None  # validation interval (None: once, at the end)
     data_size: str | None = None  # the catalog size recorded (None: ``size``)
 
+    FIELD_HELP: ClassVar[dict[str, str]] = {
+        "data_seed": "Recording seed of the catalog data.",
+        "draw_seed": "Seed of the analyses' draws (few-shot and ceiling labels, calibration frames, plotted points).",
+        "domains": "racing, atari, first_person (default all).",
+        "steps": "Training steps per game (a model on n games runs n × steps; default: the size's budget).",
+        "finetune_steps": "Steps of each calibrated ceiling's fine-tune (default: the size's budget).",
+        "split_block": "Frames per block of the train/val/test split (default: the size's budget).",
+        "proxy_domains": "Domains whose single and joint models are also trained on flow-proxy steering labels.",
+        "pairwise": "Train pairwise joint models to test whether KNN predicts benefit.",
+        "k_per_class": "Labeled frames per class of the few-shot calibration.",
+        "ceiling_fraction": "Fraction of a game's train labels the calibrated ceiling fine-tunes on.",
+        "percentile": "Percentile of the flow magnitude the calibration's neutral threshold sits at.",
+        "projections": "2-D projections of the embeddings to draw: tsne, umap.",
+        "allow_leaks": "Report a domain even if its leak audit flags a region that shows the label in a single frame.",
+        "patience": "Early stopping: evaluations without a better validation loss (default: the size's budget).",
+        "eval_every": "Validation interval in steps (default: the size's budget; none: once, at the end).",
+    }
+
     def validate(self) -> None:
         unknown = (set(self.domains) | set(self.proxy_domains)) - set(DOMAINS)
         if unknown:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 from ...core.errors import ConfigError
 from ...engine.config import ConfigIO, check_split
@@ -64,6 +64,13 @@ class AutoencoderConfig(ConfigIO, DataFields):
     model_id: str | None = None
     device: str | None = None
     patience: int | None = None  # early stopping on the validation loss (workbench.engine.stopping)
+
+    FIELD_HELP: ClassVar[dict[str, str]] = {
+        "input_size": "Side of the square input frames (pixels).",
+        "width": "Width of the autoencoder.",
+        "rep_channels": "Channels of the frame representation.",
+        "eval_frames": "Validation frames per evaluation.",
+    }
 
     def __post_init__(self):
         self.datasets, self.games = _as_list(self.datasets), _as_list(self.games)
@@ -125,6 +132,34 @@ class WorldModelConfig(ConfigIO, DataFields):
     model_id: str | None = None
     device: str | None = None
     patience: int | None = None  # early stopping on the validation loss (workbench.engine.stopping)
+
+    FIELD_HELP: ClassVar[dict[str, str]] = {
+        "name": "Name the model id starts with.",
+        "family": "Latent-action family: sparse | noisy | discrete | free | zero | action.",
+        "l1": "Sparse family: L1 weight on the latent actions (its capacity knob).",
+        "l2": "Sparse family: L2 weight on the latent actions.",
+        "var": "Sparse family: variance-floor weight.",
+        "cov": "Sparse family: covariance weight.",
+        "mean": "Sparse family: mean weight.",
+        "beta": "Noisy family: KL weight (its capacity knob).",
+        "codebook_size": "Discrete family: codebook entries (its capacity knob).",
+        "commitment": "Discrete family: commitment loss weight.",
+        "reset_every": "Discrete family: re-seed unused codes every this many steps.",
+        "latent_dim": "Width of a latent action.",
+        "action_space": "Actions of the action family and the controllers: inputs | motion.",
+        "clip_length": "Frames per training clip (at least 2).",
+        "input_size": "Side of the square input frames (pixels).",
+        "encoder": "Frame autoencoder id (default: train or reuse the one of this data, size and seed).",
+        "encoder_steps": "Steps of the frame autoencoder trained when no --encoder is given.",
+        "encoder_width": "Width of that autoencoder.",
+        "rep_channels": "Channels of the autoencoder's frame representation.",
+        "patch": "Side of the patches the forward model reads (representation cells).",
+        "d_model": "Width of the forward model.",
+        "depth": "Blocks of the forward model.",
+        "n_heads": "Attention heads (divides the width).",
+        "idm_width": "Width of the inverse model that infers latent actions.",
+        "eval_clips": "Validation clips per evaluation.",
+    }
 
     def __post_init__(self):
         self.datasets, self.games = _as_list(self.datasets), _as_list(self.games)
@@ -201,6 +236,17 @@ class ControllerConfig(ConfigIO):
     device: str | None = None
     patience: int | None = None  # early stopping on the validation loss (workbench.engine.stopping)
 
+    FIELD_HELP: ClassVar[dict[str, str]] = {
+        "world_model": "World model id whose latent actions the controller predicts.",
+        "kind": "xattn (actions cross-attending to the state) or mlp (actions alone).",
+        "action_space": "Real actions the controller reads: inputs | motion.",
+        "datasets": "Catalog id(s) or store path(s) (default: the world model's).",
+        "games": "Train on these games of that data only (default: the world model's).",
+        "hidden": "Hidden width of the mlp controller.",
+        "d_model": "Width of the xattn controller.",
+        "eval_clips": "Validation clips per evaluation.",
+    }
+
     def __post_init__(self):
         self.datasets, self.games = _as_list(self.datasets), _as_list(self.games)
         if not self.world_model:
@@ -212,6 +258,16 @@ class ControllerConfig(ConfigIO):
                               f" got {self.action_space!r}")
         self._check_positive(("hidden", "d_model", "steps", "batch_size", "lr", "chunks_per_batch", "eval_every",
                               "eval_clips", "checkpoint_every", "cache_chunks"))
+
+
+def knob_fields(family: str, knob: float | None) -> dict:
+    """``{field: value}`` setting ``family``'s capacity knob to ``knob`` (``{}`` for None), e.g.
+    ``{"codebook_size": 16}``; a family without a knob is a ``ConfigError``."""
+    if knob is None:
+        return {}
+    if family not in KNOBS:
+        raise ConfigError(f"family {family!r} has no capacity knob")
+    return {KNOBS[family]: int(knob) if family == "discrete" else knob}
 
 
 def sweep_configs(family: str, values: Sequence | None = None, base: WorldModelConfig | Mapping | None = None,

@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .evaluate import (ModelRef, describe_model, future_leakage, infer_latents, load_clips, one_step_errors,
-                       resolve_model)
+from ...core.errors import ConfigError
+from .evaluate import (ModelRef, capacity, cycle_consistency, describe_model, future_leakage, infer_latents,
+                       load_clips, one_step_errors, resolve_model)
 from .probes import latent_actions, latent_probes
 
 
@@ -71,3 +72,12 @@ def health_summary(models: Sequence[ModelRef], split: str = "test", n_clips: int
                     row[f"probe_{probe_head}"] = float(probes.loc[probes.probe == "linear", "balanced_accuracy"].mean())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def evaluation_table(table: str, models: Sequence[str], n_clips: int = 128) -> pd.DataFrame:
+    """One of the evaluation tables of ``models`` on held-out clips by name: ``health``
+    (:func:`health_summary`), ``capacity``, ``leakage`` or ``cycle`` (:mod:`.evaluate`)."""
+    tables = {"health": health_summary, "capacity": capacity, "leakage": future_leakage, "cycle": cycle_consistency}
+    if table not in tables:
+        raise ConfigError(f"--table must be one of {sorted(tables)}")
+    return tables[table](list(models), n_clips=n_clips)

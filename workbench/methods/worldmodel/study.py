@@ -126,6 +126,22 @@ class WorldModelStudyConfig(BaseStudyConfig):
     study_id: str | None = None
     data_size: str | None = None  # the catalog size recorded (None: ``size``)
 
+    FIELD_HELP: ClassVar[dict[str, str]] = {
+        "dataset": "Catalog id.",
+        "seed": "Recording and training seed.",
+        "sweeps": "Capacity sweeps: FAMILY=V1,V2 (repeatable); default: the size's.",
+        "controllers": "Controller kinds trained per world model: xattn, mlp.",
+        "steps": "World-model steps (default: the size's budget).",
+        "encoder_steps": "Frame autoencoder steps (default: the size's budget).",
+        "controller_steps": "Controller steps (default: the size's budget).",
+        "n_clips": "Held-out clips per evaluation (default: the size's budget).",
+        "episodes": "Held-out planning episodes (default: the size's budget).",
+        "cem": "YAML mapping of CEM planner settings (default: the size's budget).",
+        "navigation": "YAML mapping of navigation planning settings (default: the size's budget).",
+        "model": "YAML mapping of world-model fields every model of the run shares (default: the size's budget).",
+        "ood_train_games": "Game(s) the out-of-domain arm trains on, scored on the others (default: the first; 'none': no arm).",
+    }
+
     def validate(self) -> None:
         unknown = set(self.sweeps) - {"sparse", "noisy", "discrete"}
         if unknown:
@@ -151,6 +167,28 @@ class WorldModelStudyConfig(BaseStudyConfig):
     def ood_eval_games(self) -> list[str]:
         """The games the out-of-domain arm is controlled and evaluated on (never trained on)."""
         return [g for g in get_entry(self.dataset).games if g not in self.ood_train_games]
+
+
+def parse_sweeps(specs: list[str] | None) -> dict[str, list] | None:
+    """``["noisy=1e-3,5e-5", "discrete=16"]`` -> ``{"noisy": [0.001, 5e-05], "discrete": [16]}``
+    (the command line's ``--sweep``; none given: None, the size's); a malformed spec is a ``ConfigError``."""
+    if not specs:
+        return None
+    sweeps = {}
+    for spec in specs:
+        family, _, values = spec.partition("=")
+        if not values:
+            raise ConfigError(f"--sweep takes FAMILY=V1,V2,…; got {spec!r}")
+        try:
+            sweeps[family.strip()] = [int(v) if family.strip() == "discrete" else float(v) for v in values.split(",")]
+        except ValueError:
+            raise ConfigError(f"--sweep {spec!r}: values must be numbers") from None
+    return sweeps
+
+
+def parse_ood_games(games: list[str] | None) -> list[str] | None:
+    """The command line's ``--ood-train``: none given: None (the first game); ``none``: ``[]`` (no arm)."""
+    return [g for g in games if g != "none"] if games else None
 
 
 def _name(cfg: WorldModelConfig) -> str:
