@@ -9,7 +9,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.tree import DecisionTreeClassifier
 
 from workbench.data.catalog import load_catalog, materialise
-from workbench.data.reactive import PLAYERS, ReactivePlayer, Reflexes, make_player, player_labels
+from workbench.data.reactive import PLAYERS, ReactivePlayer, Reflexes, _blank, make_player, player_labels
 from workbench.data.recorders import episode_rng, get_engine
 from workbench.data.runners import Observation, rollout
 from workbench.data.store import open_dataset
@@ -28,10 +28,12 @@ def _record(cfg, n, seed=0):
 
 
 def _perceived(cfg, ep):
-    """The player's decision variables computed on another player's recorded RAM (the control's)."""
+    """The player's decision variables computed on another player's recorded RAM (the control's),
+    logged as the player logs them: row ``t`` holds frame ``t - delay``'s (blank before)."""
     player = make_player(cfg)
     player.start()
     rows = [player.perceive(Observation(None, t, {"ram": ram})) for t, ram in enumerate(ep.labels["ram"])]
+    rows = [{k: _blank(v) for k, v in rows[0].items()}] * player.reflexes.delay + rows[: len(rows) - player.reflexes.delay]
     return {k: np.array([r[k] for r in rows]) for k in rows[0]}
 
 
@@ -65,7 +67,7 @@ def test_decision_variables_predict_the_paddle_far_above_chance_and_an_open_loop
 
     reactive = _record({**PONG, "player": "paddle"}, 1200)
     assert score(reactive.labels, reactive.labels["steer"]) > 0.65  # chance: 1/3; the motor's holds (3 steps) cost the rest
-    exact = _record({**PONG, "player": "paddle", "reflexes": {"hold": 1, "slip": 0}}, 1200)
+    exact = _record({**PONG, "player": "paddle", "reflexes": {"hold": 1, "hold_cv": 0, "slip": 0}}, 1200)
     assert score(exact.labels, exact.labels["steer"]) > 0.9  # without holds and slips the variables explain nearly all
     control = _record({**PONG, "style": {"neutral_fraction": 0.4}}, 1200)
     assert score(_perceived({**PONG, "player": "paddle"}, control), control.labels["steer"]) < 0.45
