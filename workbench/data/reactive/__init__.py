@@ -85,11 +85,12 @@ class ReactivePlayer(ABC):
         self.card = {"agent": "reactive", "player": self.id, "reflexes": vars(self.reflexes)}
         self.runner: EnvRunner | None = None
         self.rng = np.random.default_rng(0)
+        self.seen: deque = deque()  # (inputs decided, their variables) not yet sent: the reaction delay's queue
 
     def begin(self, runner: EnvRunner, rng: np.random.Generator, max_steps: int) -> int:
         self.runner, self.rng = runner, rng
         self.space = runner.input_space()
-        self.seen: deque = deque()
+        self.seen.clear()
         self.held: dict[str, Any] = dict(self.IDLE)
         self.hold_left = 0
         self.start()

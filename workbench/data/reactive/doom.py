@@ -27,8 +27,11 @@ FOV = 90.0  # degrees of horizontal view
 
 
 class DoomHunter(ReactivePlayer):
-    """Hunts: walks toward the nearest visible enemy, turning to it, and fires once it is within
-    ``aim_tolerance`` degrees; with none in view, walks forward, turning toward the more open side when a wall is
+    """Hunts: walks toward the nearest visible enemy, turning ``turn_gain`` of the way to it each step,
+    and fires while it is within ``aim_tolerance`` degrees. Its bearing is the one foreseen once the
+    turns already decided (queued behind the reaction delay) are made, as a human's efference copy
+    does: aiming at the bearing seen ``delay`` steps ago overshoots. With none in view it walks forward
+    (a player that cannot walk, as in defend_the_center, scans by turning ``scan_turn`` a step), turning toward the more open side when a wall is
     nearer than ``wall_depth`` (depth-buffer units), and turns away from map cells it has visited
     ``bored_visits`` times (``cell`` map units square). ``game_cfg["hunter"]`` overrides each.
     """
@@ -38,7 +41,8 @@ class DoomHunter(ReactivePlayer):
     CHOICES = {"key_w": [0, 1], "key_a": [0, 1], "key_d": [0, 1], "attack": [0, 1]}
     WHY = (
         {"name": "enemy_bearing", "kind": "continuous", "units": "degrees", "role": "state",
-         "description": "bearing of the nearest visible enemy from the view centre (positive = right; NaN = none)"},
+         "description": "bearing of the nearest visible enemy from the view centre once the turns already"
+                        " decided are made (positive = right; NaN = none)"},
         {"name": "enemy_size", "kind": "continuous", "units": "px", "role": "state",
          "description": "screen height of the nearest visible enemy's box (larger = nearer; NaN = none)"},
         {"name": "wall_ahead", "kind": "continuous", "units": "depth units", "role": "state",
@@ -50,7 +54,7 @@ class DoomHunter(ReactivePlayer):
         {**DECISION, "classes": ["wait", "aim", "fire", "avoid_left", "avoid_right", "explore", "bored"]},
     )
     DEFAULTS = {"aim_tolerance": 4.0, "turn_gain": 0.6, "wall_depth": 12.0, "avoid_turn": 12.0, "cell": 128.0,
-                "bored_visits": 60, "bored_turn": 20.0}
+                "bored_visits": 60, "bored_turn": 20.0, "scan_turn": 15.0}
 
     def __init__(self, game_cfg: Mapping):
         super().__init__(game_cfg)
@@ -66,6 +70,7 @@ class DoomHunter(ReactivePlayer):
         enemies = [(lb.height, (lb.x + lb.width / 2 - width / 2) / width * FOV) for lb in state.labels
                    if MONSTERS.search(lb.object_name)]
         size, bearing = max(enemies) if enemies else (np.nan, np.nan)
+        bearing -= sum(want["mouse_dx"] for want, _ in self.seen)  # turning right brings a bearing left
         depth = np.asarray(state.depth_buffer, np.float64)
         h, w = depth.shape
         band = depth[h // 3: 2 * h // 3]
@@ -89,6 +94,7 @@ class DoomHunter(ReactivePlayer):
         turn = {"aim": p["turn_gain"] * np.nan_to_num(why["enemy_bearing"]),
                 "fire": p["turn_gain"] * np.nan_to_num(why["enemy_bearing"]),
                 "avoid_right": p["avoid_turn"], "avoid_left": -p["avoid_turn"],
+                "explore": 0.0 if "key_w" in self.space else p["scan_turn"],
                 "bored": p["bored_turn"] if why["open_side"] >= 0 else -p["bored_turn"]}.get(choice, 0.0)
         return {"key_w": int(choice != "avoid_left" and choice != "avoid_right"), "key_a": 0, "key_d": 0,
                 "mouse_dx": float(np.clip(turn, -30, 30)), "attack": int(choice == "fire")}
