@@ -18,7 +18,7 @@ from ..study.results import spec
 from . import sources
 from .layout import notice
 from .results import result_view, study_header
-from .state import ViewState, choose
+from .state import ViewState, run_picker
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +44,5 @@ def worldmodels_page(state: ViewState) -> pn.viewable.Viewable:
     if not runs:
         return notice("No world-model runs yet. Make one with `workbench worldmodel study --size tiny` "
                       "(seed 002: latent action world models, controllers and planning).")
-    state.wm_run = choose(state.wm_run, runs)
-    pick = pn.widgets.Select(name="world-model run", options=runs, value=state.wm_run, width=420)
-    pick.param.watch(lambda event: setattr(state, "wm_run", event.new), "value")
-
-    def follow_url(event) -> None:
-        """Show the run a changed URL names (the browser re-sends its address once loaded); put
-        the shown run back into the URL when it names none that exists."""
-        if event.new in runs:
-            pick.value = event.new
-        else:
-            state.wm_run = pick.value
-
-    state.param.watch(follow_url, "wm_run")
+    pick = run_picker(state, "wm_run", runs, "world-model run")
     return pn.Column(pick, pn.panel(pn.bind(run_view, pick)), sizing_mode="stretch_width")
