@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ...core.errors import ConfigError
-from ...engine.config import ConfigIO, check_split
+from ...engine.config import ConfigIO, EngineFields, check_split
 from ...frames.actions import ACTION_SPACES
 from .controller import CONTROLLERS
 from .model import CONDITIONINGS
@@ -43,7 +43,7 @@ class DataFields:
 
 
 @dataclass
-class AutoencoderConfig(ConfigIO, DataFields):
+class AutoencoderConfig(ConfigIO, DataFields, EngineFields):
     """Stage one: the frame autoencoder (pixel L1 on training frames)."""
 
     input_size: int = 64
@@ -54,16 +54,8 @@ class AutoencoderConfig(ConfigIO, DataFields):
     lr: float = 2e-3
     warmup: float = 0.05
     weight_decay: float = 1e-4
-    seed: int = 0
     chunks_per_batch: int = 4
-    eval_every: int = 500
     eval_frames: int = 256
-    checkpoint_every: int = 250
-    cache_chunks: int = 256
-    memory_gb: float | None = None  # frames held in memory up to this (None: half the free memory; 0: stream)
-    model_id: str | None = None
-    device: str | None = None
-    patience: int | None = None  # early stopping on the validation loss (workbench.engine.stopping)
 
     def __post_init__(self):
         self.datasets, self.games = _as_list(self.datasets), _as_list(self.games)
@@ -75,7 +67,7 @@ class AutoencoderConfig(ConfigIO, DataFields):
 
 
 @dataclass
-class WorldModelConfig(ConfigIO, DataFields):
+class WorldModelConfig(ConfigIO, DataFields, EngineFields):
     """Stage two: a latent-action world model on the frozen representations of an autoencoder.
 
     ``family`` is one of :data:`~workbench.methods.worldmodel.model.CONDITIONINGS`: ``sparse``,
@@ -115,16 +107,8 @@ class WorldModelConfig(ConfigIO, DataFields):
     lr: float = 1e-3
     warmup: float = 0.1
     weight_decay: float = 0.04
-    seed: int = 0
     chunks_per_batch: int = 4
-    eval_every: int = 500
     eval_clips: int = 128
-    checkpoint_every: int = 250
-    cache_chunks: int = 256
-    memory_gb: float | None = None  # frames held in memory up to this (None: half the free memory; 0: stream)
-    model_id: str | None = None
-    device: str | None = None
-    patience: int | None = None  # early stopping on the validation loss (workbench.engine.stopping)
 
     def __post_init__(self):
         self.datasets, self.games = _as_list(self.datasets), _as_list(self.games)
@@ -167,7 +151,7 @@ class WorldModelConfig(ConfigIO, DataFields):
 
 
 @dataclass
-class ControllerConfig(ConfigIO):
+class ControllerConfig(ConfigIO, EngineFields):
     """A controller from real actions (``action_space``) to a world model's latent actions.
 
     ``kind``: ``mlp`` (actions alone) or ``xattn`` (actions cross-attending to ``s_t``). Data and
@@ -190,16 +174,8 @@ class ControllerConfig(ConfigIO):
     lr: float = 1e-3
     warmup: float = 0.1
     weight_decay: float = 0.04
-    seed: int = 0
     chunks_per_batch: int = 4
-    eval_every: int = 500
     eval_clips: int = 256
-    checkpoint_every: int = 250
-    cache_chunks: int = 256
-    memory_gb: float | None = None  # frames held in memory up to this (None: half the free memory; 0: stream)
-    model_id: str | None = None
-    device: str | None = None
-    patience: int | None = None  # early stopping on the validation loss (workbench.engine.stopping)
 
     def __post_init__(self):
         self.datasets, self.games = _as_list(self.datasets), _as_list(self.games)
