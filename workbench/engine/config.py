@@ -36,7 +36,7 @@ def check_split(fractions: Sequence) -> None:
         raise ConfigError(f"split_fractions must be three non-negative numbers summing to 1, got {fractions}")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EngineFields:
     """The fields the training engine reads that every method's config shares, with the same
     defaults: ``seed``; validation every ``eval_every`` steps and a checkpoint every
@@ -44,7 +44,8 @@ class EngineFields:
     ``memory_gb`` (None: half the free memory; 0: stream); ``model_id`` (None: named by
     :mod:`.ids`); ``device`` (None: chosen by :mod:`.device`); ``patience``: early stopping on the
     validation loss (:mod:`.stopping`; None: run every step). A method's config mixes it in beside
-    :class:`ConfigIO` and declares ``steps``, ``batch_size``, ``lr``, ``weight_decay`` (its own defaults)."""
+    :class:`ConfigIO` and declares ``steps``, ``batch_size``, ``lr``, ``weight_decay`` (its own defaults);
+    keyword-only, so a method's own fields may come without defaults."""
 
     seed: int = 0
     eval_every: int = 500
