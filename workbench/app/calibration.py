@@ -13,16 +13,22 @@ from __future__ import annotations
 import panel as pn
 
 from ..analysis.tables import calibration_by_game
+from ..core.errors import WorkbenchError
 from ..methods.idm.report import sweep_figure
 from ..viz.plots import grouped_bars
 from . import sources
-from .layout import figure, fmt, table
+from .layout import figure, fmt, notice, table
 from .results import PAGE_RESULTS, result_view, study_header
 from .state import ViewState
 
 
 def _live(study: str, domain: str, percentile: float) -> pn.viewable.Viewable:
-    calib = sources.live_calibration(study, domain, percentile)
+    """Per-game accuracy at ``percentile``; a notice where the joint model or its frames are gone
+    (the study's saved results below still show)."""
+    try:
+        calib = sources.live_calibration(study, domain, percentile)
+    except WorkbenchError as exc:  # the model library or the store moved on since the study ran
+        return notice(f"Live calibration needs the study's joint v3 model and frames: {exc}")
     long = calibration_by_game(calib)
     bars = grouped_bars(long, "game", "method", "balanced_accuracy", chance=1 / 3, ylabel="balanced accuracy (steer)",
                         title=f"{domain}: zero labels, neutral threshold at the {percentile:g}th percentile")
