@@ -10,17 +10,13 @@ of the run's files; nothing is recomputed per visitor.
 
 from __future__ import annotations
 
-import logging
-
 import panel as pn
 
 from ..study.results import spec
 from . import sources
-from .layout import notice
+from .layout import failure, notice
 from .results import result_view, study_header
 from .state import ViewState, run_picker
-
-log = logging.getLogger(__name__)
 
 
 def run_view(run: str) -> pn.viewable.Viewable:
@@ -33,8 +29,7 @@ def run_view(run: str) -> pn.viewable.Viewable:
         parts = [pn.pane.Markdown(about, name="wm-about"), *study_header(run)]
         parts += [result_view(run, result) for result in study.results]
     except Exception as exc:  # a broken or half-written run must not take the page down
-        log.exception("world-model run %s failed", run)
-        return pn.pane.Alert(f"Could not show world-model run {run}: {exc}", alert_type="danger")
+        return failure(f"world-model run {run}", exc)
     return pn.Column(*parts, sizing_mode="stretch_width")
 
 
