@@ -27,12 +27,13 @@ from typing import Any
 
 from ...core.errors import ConfigError
 from ...engine.config import ConfigIO, EngineFields, check_split, is_positive
+from ...frames.sources import DataFields
 
 FINETUNE_KEYS = {"game", "k_per_class", "fraction", "seed"}
 
 
 @dataclass
-class TrainConfig(ConfigIO, EngineFields):
+class TrainConfig(ConfigIO, DataFields, EngineFields):
     """Everything that determines a trained IDM. Units: steps are optimiser steps, fractions in [0, 1].
 
     Data: ``datasets`` are catalog ids (materialised at ``size``/``data_seed``, None = the
@@ -52,10 +53,6 @@ class TrainConfig(ConfigIO, EngineFields):
     """
 
     name: str = "joint_v1"
-    datasets: list[str] | None = None
-    size: str | None = None
-    data_seed: int | None = None
-    games: list[str] | None = None
     heads: list[str] | None = None
     targets: dict[str, str] = field(default_factory=dict)
     main_head: str | None = None
@@ -69,9 +66,6 @@ class TrainConfig(ConfigIO, EngineFields):
     input_size: int = 64
     width: int = 64
     embed_dim: int = 256
-    split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
-    split_block: int = 64
-    split_seed: int = 0
     chunks_per_batch: int = 8
     eval_pairs: int = 2048
     init_from: str | None = None

@@ -13,12 +13,13 @@ batch 1024).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from ...core.errors import ConfigError
 from ...engine.config import ConfigIO, EngineFields, check_split
 from ...frames.actions import ACTION_SPACES
+from ...frames.sources import DataFields
 from .controller import CONTROLLERS
 from .model import CONDITIONINGS
 from .regularizers import CAPACITY_RISES, KNOBS, PAPER_SWEEPS
@@ -26,20 +27,6 @@ from .regularizers import CAPACITY_RISES, KNOBS, PAPER_SWEEPS
 
 def _as_list(value):
     return [value] if isinstance(value, str) else value
-
-
-@dataclass
-class DataFields:
-    """The data a model trains on: catalog ids (at ``size``/``data_seed``) or store paths, an
-    optional subset of games, and the leakage-free block split (see :mod:`workbench.frames.split`)."""
-
-    datasets: list[str] | None = None
-    size: str | None = None
-    data_seed: int | None = None
-    games: list[str] | None = None
-    split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
-    split_block: int = 64
-    split_seed: int = 0
 
 
 @dataclass
