@@ -44,7 +44,7 @@ class GeometryPage:
         self.color = pn.widgets.RadioButtonGroup(name="colour by", options=["action", "game"], value=state.color,
                                                  button_type="primary", button_style="outline")
         self.game = pn.widgets.Select(name="game", options=games, value=state.game, width=180)
-        self.plot = figure(None, "embedding")
+        self.plot = figure(None, "embedding", sizing_mode="stretch_width")
         self.summary = pn.pane.Markdown("Select points with the box or lasso tool to see their frames.",
                                         name="selection-summary")
         self.thumbnails = pn.FlexBox(name="thumbnails")
@@ -136,7 +136,7 @@ class GeometryPage:
             controls = pn.Row(pn.Column("**Projection**", self.projection), pn.Column("**Colour by**", self.color),
                               self.game)
             export = pn.Row(self.export_name, self.export_button, align="end")
-            selection = pn.Column(self.summary, self.thumbnails, min_width=360, sizing_mode="stretch_width")
+            selection = pn.Column(self.summary, self.thumbnails, width=420)  # the plot takes the rest of the page
             interactive = [controls, pn.Row(self.plot, selection), export, self.export_message, self.frames]
         results = [result_view(self.study, name, self.domain, figures=interactive if name == "embeddings" else None)
                    for name in PAGE_RESULTS["geometry"]]
