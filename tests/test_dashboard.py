@@ -27,11 +27,13 @@ from typer.testing import CliRunner
 from workbench.analysis.selection import points_in_region
 from workbench.app import sources
 from workbench.app.exports import export_selection, list_selections, load_selection
+from workbench.app.results import PAGE_RESULTS
 from workbench.app.server import ServeError, plan
 from workbench.app.state import ViewState
 from workbench.app.users import MIN_ITERATIONS, add_user
 from workbench.app.worldmodels import worldmodels_page
 from workbench.cli import app
+from workbench.methods.idm.report import STUDY
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts" / "dashboard"
@@ -358,6 +360,31 @@ def test_accuracy_catalog_and_library_pages(page, server, study_env):
     assert "world models (seed 002)" in page.locator("table").first.inner_text()
     page.locator("table", has_text="LatentActionWorldModel").wait_for()  # world-model cards have no accuracy
     _shot(page, "library")
+
+
+def test_every_seed000_result_is_on_one_study_page():
+    shown = [name for names in PAGE_RESULTS.values() for name in names]
+    assert sorted(shown) == sorted(r.name for r in STUDY.results)
+
+
+def _plain(caption: str) -> str:
+    """The caption's opening words up to its first Markdown markup (as the browser shows them)."""
+    return re.split(r"[`*(]", caption)[0].strip()[:70]
+
+
+@pytest.mark.slow
+@needs_chromium
+@pytest.mark.parametrize("tab", ["calibration", "geometry"])
+def test_study_pages_open_with_ledger_and_headline_and_show_registry_captions(page, server, tab):
+    _open(page, server, page=tab)
+    page.get_by_text("Headline numbers").wait_for()
+    page.get_by_text("Claims ledger").first.wait_for()
+    assert "joint-helps-small-game" in page.locator("table").first.inner_text()  # the ledger opens the page
+    for name in PAGE_RESULTS[tab]:
+        result = STUDY.result(name)
+        page.get_by_text(result.title, exact=True).first.wait_for()
+        page.get_by_text(_plain(result.caption)).first.wait_for()
+    _shot(page, f"{tab}-registry")
 
 
 def test_world_models_page_without_runs_says_how_to_make_one():

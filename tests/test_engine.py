@@ -25,6 +25,28 @@ OLD_CARDS = Path(__file__).parent / "data" / "old_cards"
 
 # --- ids ---------------------------------------------------------------------------------------
 
+
+def test_engine_fields_are_declared_once_and_keep_every_methods_identity():
+    from dataclasses import dataclass, fields
+
+    from workbench.engine.config import ConfigIO, EngineFields
+    from workbench.methods.idm.config import TrainConfig
+    from workbench.methods.worldmodel.config import AutoencoderConfig, ControllerConfig, WorldModelConfig
+
+    shared = {f.name for f in fields(EngineFields)}
+    for cls in (TrainConfig, AutoencoderConfig, WorldModelConfig, ControllerConfig):
+        assert issubclass(cls, EngineFields) and shared <= {f.name for f in fields(cls)}
+    cfg = TrainConfig(datasets=["racing"], seed=3, patience=2)
+    assert TrainConfig.from_yaml(cfg.to_yaml()) == cfg
+    assert "device" not in cfg.identity() and cfg.identity()["patience"] == 2  # runtime fields stay out
+
+    @dataclass
+    class Needs(ConfigIO, EngineFields):  # keyword-only engine fields: a method's field may be required
+        datasets: list
+
+    assert Needs(["a"], seed=1).seed == 1 and "patience" not in Needs(["a"]).identity()
+
+
 def test_id_rule_kind_tags_seed_and_hash_of_identity_and_engine_version(monkeypatch):
     identity = {"steps": 100, "lr": 0.001}
     expected = hashlib.sha1(json.dumps({"identity": identity, "engine": ids.ENGINE_VERSION},

@@ -86,3 +86,28 @@ def test_bars_keep_the_category_order_of_the_data():
     model = hv.render(grouped_bars(_bars(2, ("b", "a")), "game", "method", "acc"), backend="bokeh")
     assert [tuple(f) for f in model.x_range.factors] == [("game0", "b"), ("game0", "a"), ("game1", "b"),
                                                           ("game1", "a")]
+
+
+def test_the_calibration_sweep_is_one_figure_for_report_and_page_the_page_adds_its_cursor(tmp_path):
+    from workbench.methods.idm.report import STUDY, sweep_figure
+    from workbench.study.results import Scope
+
+    percentiles = np.arange(10, 100, 10)
+    sweep = pd.DataFrame({"percentile": np.tile(percentiles, 2), "balanced_accuracy": RNG.random(18),
+                          "game": np.repeat(["Enduro", "CarRacing"], 9), "gate": "flow", "side": "model"})
+    sweep = pd.concat([sweep, sweep.assign(side="truth")])  # only the IDM side is drawn
+    sweep.to_csv(tmp_path / "percentile_sweep.csv", index=False)
+    pd.DataFrame({"game": ["Enduro", "CarRacing"], "percentile": [60.0, 70.0], "gate": "flow",
+                  "side": "model"}).to_csv(tmp_path / "percentile_auto.csv", index=False)
+    scope = Scope(tmp_path, {})
+
+    def vlines(fig):
+        return sorted((float(el.data), el.opts.get("style", "bokeh").kwargs.get("color")) for el in fig
+                      if isinstance(el, hv.VLine))
+
+    (report,) = STUDY.result("percentile_sweep").figures(scope).values()
+    assert [x for x, _ in vlines(report)] == [60.0, 70.0]  # the automatic percentiles, dashed
+    page = sweep_figure(scope, cursor=45.0)
+    assert (45.0, "black") in vlines(page) and len(vlines(page)) == 3 and "black: slider" in page.opts["title"]
+    assert sum(isinstance(el, hv.Curve) for el in page) == 2  # one line per game
+    assert sweep_figure(Scope(tmp_path / "none", {})) is None

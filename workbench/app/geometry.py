@@ -1,4 +1,6 @@
-"""Embedding geometry page: the study's t-SNE/UMAP of the joint model, linked to its frames.
+"""Embedding geometry page: the study's claims ledger and headline numbers, its t-SNE/UMAP of the
+joint model linked to its frames, and its geometry scores, under the registry's titles and
+captions (:data:`workbench.app.results.PAGE_RESULTS`).
 
 Colour by action or game, filter to one game; above :data:`~workbench.viz.plots.DATASHADE_ABOVE`
 points the figure is datashaded on the server. Box- or lasso-select points to see up to
@@ -18,7 +20,8 @@ from ..data.store import StoreError
 from ..viz.plots import embedding_view
 from . import sources
 from .exports import export_selection
-from .layout import figure, notice, table
+from .layout import figure, table
+from .results import PAGE_RESULTS, result_view, study_header
 from .state import ViewState, choose
 
 THUMBNAILS = 12
@@ -41,7 +44,7 @@ class GeometryPage:
         self.color = pn.widgets.RadioButtonGroup(name="colour by", options=["action", "game"], value=state.color,
                                                  button_type="primary", button_style="outline")
         self.game = pn.widgets.Select(name="game", options=games, value=state.game, width=180)
-        self.plot = figure(None, "embedding")
+        self.plot = figure(None, "embedding", sizing_mode="stretch_width")
         self.summary = pn.pane.Markdown("Select points with the box or lasso tool to see their frames.",
                                         name="selection-summary")
         self.thumbnails = pn.FlexBox(name="thumbnails")
@@ -126,14 +129,18 @@ class GeometryPage:
                                       f"sel = load_selection({name!r})\n```")
 
     def panel(self) -> pn.viewable.Viewable:
-        if not self.methods:
-            return notice(f"Study {self.study} saved no projections for {self.domain}.")
-        controls = pn.Row(pn.Column("**Projection**", self.projection), pn.Column("**Colour by**", self.color),
-                          self.game)
-        export = pn.Row(self.export_name, self.export_button, align="end")
-        selection = pn.Column(self.summary, self.thumbnails, min_width=360, sizing_mode="stretch_width")
-        return pn.Column(controls, pn.Row(self.plot, selection),
-                         export, self.export_message, self.frames, sizing_mode="stretch_width")
+        """The claims ledger and headline numbers, then the page's results of the registry, the
+        embeddings as this interactive figure (a notice where the study saved no projection)."""
+        interactive = []
+        if self.methods:
+            controls = pn.Row(pn.Column("**Projection**", self.projection), pn.Column("**Colour by**", self.color),
+                              self.game)
+            export = pn.Row(self.export_name, self.export_button, align="end")
+            selection = pn.Column(self.summary, self.thumbnails, width=420)  # the plot takes the rest of the page
+            interactive = [controls, pn.Row(self.plot, selection), export, self.export_message, self.frames]
+        results = [result_view(self.study, name, self.domain, figures=interactive if name == "embeddings" else None)
+                   for name in PAGE_RESULTS["geometry"]]
+        return pn.Column(*study_header(self.study, self.domain), *results, sizing_mode="stretch_width")
 
 
 def geometry_page(state: ViewState, study: str, domain: str) -> pn.viewable.Viewable:

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import panel as pn
+
+log = logging.getLogger(__name__)
 
 
 def notice(text: str) -> pn.pane.Alert:
     """A grey note where a study lacks a result (e.g. an older study without few-shot curves)."""
     return pn.pane.Alert(text, alert_type="light")
+
+
+def failure(what: str, exc: Exception) -> pn.pane.Alert:
+    """A red note where ``what`` (a page, a run) could not be shown, logged with its traceback: one
+    broken or half-written study must not take the dashboard down. Call it in an ``except`` block."""
+    log.exception("could not show %s", what)
+    return pn.pane.Alert(f"Could not show {what}: {exc}", alert_type="danger")
 
 
 def table(df: pd.DataFrame, name: str, index: bool = True, max_rows: int = 200, digits: int = 3) -> pn.pane.DataFrame:

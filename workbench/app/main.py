@@ -8,15 +8,13 @@ in :mod:`workbench.app.sources`, so opening the dashboard costs only the visible
 
 from __future__ import annotations
 
-import logging
-
 import panel as pn
 
 from . import sources
 from .calibration import calibration_page
 from .catalog import catalog_page
 from .geometry import geometry_page
-from .layout import notice
+from .layout import failure, notice
 from .levels import levels_page
 from .library import library_page
 from .results import accuracy_page
@@ -26,7 +24,6 @@ from .worldmodels import worldmodels_page
 TITLES = {"geometry": "Embedding geometry", "accuracy": "Accuracy & KNN", "calibration": "Calibration",
           "worldmodels": "World models", "levels": "Levels & agents", "catalog": "Catalog", "library": "Studies & models"}
 STUDY_PAGES = ("geometry", "accuracy", "calibration")
-log = logging.getLogger(__name__)
 
 
 class Dashboard:
@@ -103,8 +100,7 @@ class Dashboard:
                 return accuracy_page(study, domain)
             return calibration_page(self.state, study, domain)
         except Exception as exc:  # one broken study must not take the dashboard down
-            log.exception("page %s of %s/%s failed", page, study, domain)
-            return pn.pane.Alert(f"Could not show {TITLES[page]} for {study}/{domain}: {exc}", alert_type="danger")
+            return failure(f"{TITLES[page]} for {study}/{domain}", exc)
 
     def template(self) -> pn.template.BaseTemplate:
         sidebar = [self.study, self.domain, self.about,

@@ -1,8 +1,9 @@
 """Study pages rendered from the registry of result specs (:mod:`workbench.study.results`): the
 header every study page opens with (claims ledger and headline numbers), one result as the
-report shows it (title, caption, computed text, table, figures, saved pictures), and the
-Accuracy page: per-game balanced accuracy of the study's models and linear probes (seed 000
-Tables 1–2, "is the information present?") and the cross-game KNN matrix (Figure 3)."""
+report shows it (title, caption, computed text, table, figures, saved pictures), which seed 000
+results each study page shows (:data:`PAGE_RESULTS`), and the Accuracy page: per-game balanced
+accuracy of the study's models and linear probes (seed 000 Tables 1–2, "is the information
+present?"), the cross-game KNN matrix (Figure 3), the proxy arm, the data and the leak audit."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ from ..study.results import Result, headline_lines, spec
 from ..viz.plots import grouped_bars, matrix_heatmap
 from . import sources
 from .layout import figure, ledger_pane, notice, table
+
+#: The results of a seed 000 study's registry (:data:`workbench.methods.idm.report.RESULTS`) each
+#: study page shows, in page order: every result is on one page.
+PAGE_RESULTS = {"geometry": ("embeddings", "geometry"),
+                "accuracy": ("accuracy", "probes", "knn", "proxy", "data", "leaks"),
+                "calibration": ("calibration_gap", "percentile_sweep", "few_shot")}
 
 
 def study_header(study: str, part: str | None = None) -> list[pn.viewable.Viewable]:
@@ -54,14 +61,17 @@ def _figures(study: str, part: str, result: Result) -> list[pn.viewable.Viewable
     return [pick, pn.panel(pn.bind(lambda stem: figure(figures[stem], result.name), pick))]
 
 
-def result_view(study: str, result: Result | str, part: str = "") -> pn.viewable.Viewable:
-    """One result of the registry as the report shows it; a notice where the study saved nothing for it."""
+def result_view(study: str, result: Result | str, part: str = "",
+                figures: list[pn.viewable.Viewable] | None = None) -> pn.viewable.Viewable:
+    """One result of the registry as the report shows it; a notice where the study saved nothing
+    for it. ``figures`` replaces the registry's figures with interactive ones (the geometry
+    page's point cloud, the sweep with the slider's cursor) under the same title and caption."""
     if isinstance(result, str):
         result = spec(sources.study_record(study)["paper"]).result(result)
     shown, text = sources.result_parts(study, part, result.name)
     parts = [table(shown, f"result-{result.name}", digits=int(re.sub(r"\D", "", result.floatfmt) or 3))
              ] if shown is not None else []
-    parts += _figures(study, part, result)
+    parts += _figures(study, part, result) if figures is None else figures
     if result.pictures:
         parts.append(_pictures(study, *result.pictures))
     heading = pn.pane.Markdown(f"### {result.title}\n{result.caption}" + (f"\n\n{text}" if text else ""))
@@ -96,7 +106,7 @@ def accuracy_page(study: str, domain: str) -> pn.viewable.Viewable:
         return notice(f"Study {study} has no accuracy table for {domain}.")
     heads = list(dict.fromkeys(accuracy["head"]))
     head = pn.widgets.Select(name="head", options=heads, value="steer" if "steer" in heads else heads[0], width=160)
+    shown = [result_view(study, name, domain) for name in PAGE_RESULTS["accuracy"]]
     return pn.Column(
         *study_header(study, domain), head, pn.panel(pn.bind(_bars, study, domain, head)),
-        result_view(study, "accuracy", domain), result_view(study, "knn", domain), *_benefit(study, domain),
-        sizing_mode="stretch_width")
+        *shown[:3], *_benefit(study, domain), *shown[3:], sizing_mode="stretch_width")

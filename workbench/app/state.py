@@ -59,3 +59,21 @@ def _apply_valid(state: ViewState, values: dict) -> None:
 def choose(value: str, options: list[str]) -> str:
     """``value`` when it is one of ``options``, else the first option ("" when there is none)."""
     return value if value in options else (options[0] if options else "")
+
+
+def run_picker(state: ViewState, name: str, runs: list[str], label: str) -> pn.widgets.Select:
+    """A selector of ``runs`` kept in the URL as ``state.<name>``: it opens on the run the URL
+    names (else the first), writes a choice into the URL, and follows a changed URL (the browser
+    re-sends its address once loaded), putting the shown run back when the URL names none that exists."""
+    setattr(state, name, choose(getattr(state, name), runs))
+    pick = pn.widgets.Select(name=label, options=runs, value=getattr(state, name), width=420)
+    pick.param.watch(lambda event: setattr(state, name, event.new), "value")
+
+    def follow_url(event) -> None:
+        if event.new in runs:
+            pick.value = event.new
+        else:
+            setattr(state, name, pick.value)
+
+    state.param.watch(follow_url, name)
+    return pick

@@ -10,17 +10,13 @@ of the run's files; nothing is recomputed per visitor.
 
 from __future__ import annotations
 
-import logging
-
 import panel as pn
 
 from ..study.results import spec
 from . import sources
-from .layout import notice
+from .layout import failure, notice
 from .results import result_view, study_header
-from .state import ViewState, choose
-
-log = logging.getLogger(__name__)
+from .state import ViewState, run_picker
 
 
 def run_view(run: str) -> pn.viewable.Viewable:
@@ -33,8 +29,7 @@ def run_view(run: str) -> pn.viewable.Viewable:
         parts = [pn.pane.Markdown(about, name="wm-about"), *study_header(run)]
         parts += [result_view(run, result) for result in study.results]
     except Exception as exc:  # a broken or half-written run must not take the page down
-        log.exception("world-model run %s failed", run)
-        return pn.pane.Alert(f"Could not show world-model run {run}: {exc}", alert_type="danger")
+        return failure(f"world-model run {run}", exc)
     return pn.Column(*parts, sizing_mode="stretch_width")
 
 
@@ -44,17 +39,5 @@ def worldmodels_page(state: ViewState) -> pn.viewable.Viewable:
     if not runs:
         return notice("No world-model runs yet. Make one with `workbench worldmodel study --size tiny` "
                       "(seed 002: latent action world models, controllers and planning).")
-    state.wm_run = choose(state.wm_run, runs)
-    pick = pn.widgets.Select(name="world-model run", options=runs, value=state.wm_run, width=420)
-    pick.param.watch(lambda event: setattr(state, "wm_run", event.new), "value")
-
-    def follow_url(event) -> None:
-        """Show the run a changed URL names (the browser re-sends its address once loaded); put
-        the shown run back into the URL when it names none that exists."""
-        if event.new in runs:
-            pick.value = event.new
-        else:
-            state.wm_run = pick.value
-
-    state.param.watch(follow_url, "wm_run")
+    pick = run_picker(state, "wm_run", runs, "world-model run")
     return pn.Column(pick, pn.panel(pn.bind(run_view, pick)), sizing_mode="stretch_width")

@@ -5,6 +5,7 @@ an ``identity`` (the fields that determine the trained weights, hashed into the 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import numbers
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
@@ -33,6 +34,27 @@ def check_split(fractions: Sequence) -> None:
     if (len(fractions) != 3 or not all(isinstance(f, numbers.Real) for f in fractions)
             or abs(sum(fractions) - 1) > 1e-6 or min(fractions) < 0):
         raise ConfigError(f"split_fractions must be three non-negative numbers summing to 1, got {fractions}")
+
+
+@dataclass(kw_only=True)
+class EngineFields:
+    """The fields the training engine reads that every method's config shares, with the same
+    defaults: ``seed``; validation every ``eval_every`` steps and a checkpoint every
+    ``checkpoint_every``; ``cache_chunks`` chunks cached per reader; frames held in memory up to
+    ``memory_gb`` (None: half the free memory; 0: stream); ``model_id`` (None: named by
+    :mod:`.ids`); ``device`` (None: chosen by :mod:`.device`); ``patience``: early stopping on the
+    validation loss (:mod:`.stopping`; None: run every step). A method's config mixes it in beside
+    :class:`ConfigIO` and declares ``steps``, ``batch_size``, ``lr``, ``weight_decay`` (its own defaults);
+    keyword-only, so a method's own fields may come without defaults."""
+
+    seed: int = 0
+    eval_every: int = 500
+    checkpoint_every: int = 250
+    cache_chunks: int = 256
+    memory_gb: float | None = None
+    model_id: str | None = None
+    device: str | None = None
+    patience: int | None = None
 
 
 class ConfigIO:

@@ -1,9 +1,10 @@
 """Dataset stores as the frames package sees them: a :class:`Source` names one store, its frame
-count and zarr chunk length; :func:`resolve_source` turns a catalog id or a store path into one."""
+count and zarr chunk length; :func:`resolve_source` turns a catalog id or a store path into one;
+:class:`DataFields` are the fields of a training config that name its data and split."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import xarray as xr
@@ -25,6 +26,20 @@ class Source:
     def open(self) -> xr.Dataset:
         """The lazy dataset, merged with its derived (flow) stores."""
         return open_dataset(self.path)
+
+
+@dataclass
+class DataFields:
+    """The data a model trains on: catalog ids (at ``size``/``data_seed``) or store paths, an
+    optional subset of games, and the leakage-free block split (see :mod:`.split`)."""
+
+    datasets: list[str] | None = None
+    size: str | None = None
+    data_seed: int | None = None
+    games: list[str] | None = None
+    split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
+    split_block: int = 64
+    split_seed: int = 0
 
 
 def resolve_source(ref: str | Path, size: str | None = None, seed: int | None = None) -> Source:

@@ -79,14 +79,15 @@ class Result:
 @dataclass(frozen=True)
 class StudySpec:
     """A paper's study as its readers see it: title, the results in report order, the headline
-    numbers (``headline(scope) -> [{"scope": …, "numbers": [{"label", "value", "format", "note"}]}]``)
-    and the report's opening and closing lines, all from the record and the saved tables."""
+    numbers (``headline(scope) -> [{"scope": …, "numbers": [{"label", "value", "format", "note"}]}]``),
+    the report's heading (followed by the study id) and its opening and closing lines, all from the
+    record and the saved tables."""
 
     paper: str
     title: str
     results: tuple[Result, ...]
     headline: Callable[[Scope], list[dict]]
-    heading: Callable[[dict], str]
+    heading: str
     about: Callable[[dict], list[str]]
     provenance: Callable[[Scope], list[str]]
     part_heading: Callable[[Scope], str] | None = None
@@ -114,6 +115,12 @@ def study_spec(folder: Path) -> tuple[StudySpec, dict]:
     """The spec and (normalised) record of a study folder."""
     record = read_record(folder)
     return spec(record["paper"]), record
+
+
+def ran(record: dict) -> str:
+    """What ran when, for a report's opening lines: ``Code <version>; started <time>, <n> min wall time.``"""
+    return (f"Code {record.get('code_version')}; started {record.get('started')}"
+            + (f", {record['wall_s'] / 60:.1f} min wall time." if "wall_s" in record else " (running or interrupted)."))
 
 
 # ----------------------------------------------------------------------------- headline numbers
@@ -219,7 +226,7 @@ def write_report(folder: Path) -> Path:
     claims = ledger(folder)
     rows = headline(folder)
     write_json({"headline": rows}, folder / HEADLINE)
-    lines = [study.heading(record), "", *study.about(record), "",
+    lines = [f"# {study.heading} — `{record['config']['study_id']}`", "", *study.about(record), "",
              "## Claims ledger", "", LEDGER_CAPTION, "",
              markdown_table(ledger_table(claims)) if len(claims) else "No claims could be measured.", "",
              "## Headline numbers", "", *headline_lines(rows), ""]

@@ -26,13 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ...core.errors import ConfigError
-from ...engine.config import ConfigIO, check_split, is_positive
+from ...engine.config import ConfigIO, EngineFields, check_split, is_positive
+from ...frames.sources import DataFields
 
 FINETUNE_KEYS = {"game", "k_per_class", "fraction", "seed"}
 
 
 @dataclass
-class TrainConfig(ConfigIO):
+class TrainConfig(ConfigIO, DataFields, EngineFields):
     """Everything that determines a trained IDM. Units: steps are optimiser steps, fractions in [0, 1].
 
     Data: ``datasets`` are catalog ids (materialised at ``size``/``data_seed``, None = the
@@ -52,10 +53,6 @@ class TrainConfig(ConfigIO):
     """
 
     name: str = "joint_v1"
-    datasets: list[str] | None = None
-    size: str | None = None
-    data_seed: int | None = None
-    games: list[str] | None = None
     heads: list[str] | None = None
     targets: dict[str, str] = field(default_factory=dict)
     main_head: str | None = None
@@ -69,21 +66,10 @@ class TrainConfig(ConfigIO):
     input_size: int = 64
     width: int = 64
     embed_dim: int = 256
-    seed: int = 0
-    split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
-    split_block: int = 64
-    split_seed: int = 0
     chunks_per_batch: int = 8
-    eval_every: int = 500
     eval_pairs: int = 2048
-    checkpoint_every: int = 250
-    cache_chunks: int = 256
-    memory_gb: float | None = None  # frames held in memory up to this (None: half the free memory; 0: stream)
     init_from: str | None = None
     finetune: dict[str, Any] | None = None
-    model_id: str | None = None
-    device: str | None = None
-    patience: int | None = None
 
     FIELD_HELP: ClassVar[dict[str, str]] = {
         "name": "Preset the config came from (names the model).",

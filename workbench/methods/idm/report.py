@@ -21,7 +21,7 @@ import pandas as pd
 from ...analysis.calibration import NO_GAP
 from ...analysis.leaks import audit_verdict
 from ...viz.plots import curves, embedding_scatter, grouped_bars, matrix_heatmap
-from ...study.results import Result, Scope, StudySpec, number
+from ...study.results import Result, Scope, StudySpec, number, ran
 
 #: Seed 000, as its paper is titled.
 PAPER_TITLE = "Cross-Game Semantic Alignment of Latent Action Representations in World Models"
@@ -210,14 +210,23 @@ def _auto_percentiles(scope: Scope) -> dict[str, float]:
         "percentile"].to_dict()
 
 
-def _sweep_figures(scope: Scope) -> dict[str, object]:
+def sweep_figure(scope: Scope, cursor: float | None = None):
+    """The flow gate's balanced accuracy (steer, IDM side) per game against the neutral percentile,
+    dashed at each game's automatic percentile and, with ``cursor``, solid black at that
+    percentile (the dashboard's slider); None when the scope saved no sweep."""
     sweep = scope.csv("percentile_sweep.csv")
     if sweep is None:
-        return {}
+        return None
     flow = sweep[(sweep.gate == "flow") & (sweep.side == "model")]
-    return {"percentile-sweep": curves(flow, "percentile", "balanced_accuracy", "game", marks=_auto_percentiles(scope),
-                                       title=f"{_name(scope)}: zero-label calibration vs percentile (dashed: "
-                                       "automatic)", ylabel="balanced accuracy (steer)")}
+    slider = "" if cursor is None else ", black: slider"
+    return curves(flow, "percentile", "balanced_accuracy", "game", marks=_auto_percentiles(scope), cursor=cursor,
+                  title=f"{_name(scope)}: zero-label calibration vs percentile (dashed: automatic{slider})",
+                  ylabel="balanced accuracy (steer)")
+
+
+def _sweep_figures(scope: Scope) -> dict[str, object]:
+    fig = sweep_figure(scope)
+    return {} if fig is None else {"percentile-sweep": fig}
 
 
 def _sweep_text(scope: Scope) -> str | None:
@@ -303,17 +312,12 @@ def headlines(scope: Scope) -> list[dict]:
     return rows
 
 
-def _heading(record: dict) -> str:
-    return f"# Cross-game IDM study — `{record['config']['study_id']}`"
-
-
 def _about(record: dict) -> list[str]:
     """What ran (seeds, code, time), the budget rule, and the domains the study refused."""
     cfg = record["config"]
     lines = [f"Seed 000 (*{PAPER_TITLE}*) on the workbench catalog at size `{cfg['size']}`; seeds: data "
              f"{cfg.get('data_seed', cfg['seed'])}, models {cfg['seed']}, draws {cfg.get('draw_seed', cfg['seed'])}. "
-             f"Code {record.get('code_version')}; started {record.get('started')}"
-             + (f", {record['wall_s'] / 60:.1f} min wall time." if "wall_s" in record else "."), "",
+             + ran(record), "",
              f"**Budget rule: every model gets the same updates per game.** A model trained on n games runs "
              f"n × {cfg['steps']} optimiser steps (batch 64): {cfg['steps']} for a single-game model, "
              f"{2 * cfg['steps']} for a pair, G × {cfg['steps']} for a joint model on G games; the ceilings fine-tune "
@@ -342,5 +346,5 @@ def _provenance(scope: Scope) -> list[str]:
     return lines
 
 
-STUDY = StudySpec("seed000", PAPER_TITLE, RESULTS, headlines, _heading, _about, _provenance, _part_heading,
-                  parts=lambda record: list(record.get("domains", {})))
+STUDY = StudySpec("seed000", PAPER_TITLE, RESULTS, headlines, "Cross-game IDM study", _about, _provenance,
+                  _part_heading, parts=lambda record: list(record.get("domains", {})))

@@ -13,12 +13,13 @@ batch 1024).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping, Sequence
 
 from ...core.errors import ConfigError
-from ...engine.config import ConfigIO, check_split
+from ...engine.config import ConfigIO, EngineFields, check_split
 from ...frames.actions import ACTION_SPACES
+from ...frames.sources import DataFields
 from .controller import CONTROLLERS
 from .model import CONDITIONINGS
 from .regularizers import CAPACITY_RISES, KNOBS, PAPER_SWEEPS
@@ -29,21 +30,7 @@ def _as_list(value):
 
 
 @dataclass
-class DataFields:
-    """The data a model trains on: catalog ids (at ``size``/``data_seed``) or store paths, an
-    optional subset of games, and the leakage-free block split (see :mod:`workbench.frames.split`)."""
-
-    datasets: list[str] | None = None
-    size: str | None = None
-    data_seed: int | None = None
-    games: list[str] | None = None
-    split_fractions: list[float] = field(default_factory=lambda: [0.7, 0.1, 0.2])
-    split_block: int = 64
-    split_seed: int = 0
-
-
-@dataclass
-class AutoencoderConfig(ConfigIO, DataFields):
+class AutoencoderConfig(ConfigIO, DataFields, EngineFields):
     """Stage one: the frame autoencoder (pixel L1 on training frames)."""
 
     input_size: int = 64
@@ -54,16 +41,8 @@ class AutoencoderConfig(ConfigIO, DataFields):
     lr: float = 2e-3
     warmup: float = 0.05
     weight_decay: float = 1e-4
-    seed: int = 0
     chunks_per_batch: int = 4
-    eval_every: int = 500
     eval_frames: int = 256
-    checkpoint_every: int = 250
-    cache_chunks: int = 256
-    memory_gb: float | None = None  # frames held in memory up to this (None: half the free memory; 0: stream)
-    model_id: str | None = None
-    device: str | None = None
-    patience: int | None = None  # early stopping on the validation loss (workbench.engine.stopping)
 
     FIELD_HELP: ClassVar[dict[str, str]] = {
         "input_size": "Side of the square input frames (pixels).",
@@ -82,7 +61,7 @@ class AutoencoderConfig(ConfigIO, DataFields):
 
 
 @dataclass
-class WorldModelConfig(ConfigIO, DataFields):
+class WorldModelConfig(ConfigIO, DataFields, EngineFields):
     """Stage two: a latent-action world model on the frozen representations of an autoencoder.
 
     ``family`` is one of :data:`~workbench.methods.worldmodel.model.CONDITIONINGS`: ``sparse``,
@@ -122,16 +101,8 @@ class WorldModelConfig(ConfigIO, DataFields):
     lr: float = 1e-3
     warmup: float = 0.1
     weight_decay: float = 0.04
-    seed: int = 0
     chunks_per_batch: int = 4
-    eval_every: int = 500
     eval_clips: int = 128
-    checkpoint_every: int = 250
-    cache_chunks: int = 256
-    memory_gb: float | None = None  # frames held in memory up to this (None: half the free memory; 0: stream)
-    model_id: str | None = None
-    device: str | None = None
-    patience: int | None = None  # early stopping on the validation loss (workbench.engine.stopping)
 
     FIELD_HELP: ClassVar[dict[str, str]] = {
         "name": "Name the model id starts with.",
@@ -202,7 +173,7 @@ class WorldModelConfig(ConfigIO, DataFields):
 
 
 @dataclass
-class ControllerConfig(ConfigIO):
+class ControllerConfig(ConfigIO, EngineFields):
     """A controller from real actions (``action_space``) to a world model's latent actions.
 
     ``kind``: ``mlp`` (actions alone) or ``xattn`` (actions cross-attending to ``s_t``). Data and
@@ -225,16 +196,8 @@ class ControllerConfig(ConfigIO):
     lr: float = 1e-3
     warmup: float = 0.1
     weight_decay: float = 0.04
-    seed: int = 0
     chunks_per_batch: int = 4
-    eval_every: int = 500
     eval_clips: int = 256
-    checkpoint_every: int = 250
-    cache_chunks: int = 256
-    memory_gb: float | None = None  # frames held in memory up to this (None: half the free memory; 0: stream)
-    model_id: str | None = None
-    device: str | None = None
-    patience: int | None = None  # early stopping on the validation loss (workbench.engine.stopping)
 
     FIELD_HELP: ClassVar[dict[str, str]] = {
         "world_model": "World model id whose latent actions the controller predicts.",

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ...viz.plots import curves, embedding_scatter, error_vs_strength
 from .config import by_capacity, capacity_levels
-from ...study.results import Result, Scope, StudySpec, number
+from ...study.results import Result, Scope, StudySpec, number, ran
 from .study import controller_means
 
 #: Seed 002, as its paper is titled.
@@ -241,10 +241,6 @@ def headlines(scope: Scope) -> list[dict]:
     return rows
 
 
-def _heading(record: dict) -> str:
-    return f"# Latent action world models — `{record['config']['study_id']}`"
-
-
 def _about(record: dict) -> list[str]:
     """What the run trained, with which budget, when, and which of the paper's values it leaves out."""
     cfg = record["config"]
@@ -253,9 +249,7 @@ def _about(record: dict) -> list[str]:
             f"`{cfg['size']}`, seed {cfg['seed']}: capacity sweeps {sweeps}, plus an unregularised (`free`), a "
             f"deterministic (`zero`) and an action-conditioned (`action-{record.get('action_space', '')}`) forward "
             f"model; {cfg['steps']} world-model steps, {cfg['encoder_steps']} autoencoder steps, "
-            f"{cfg['controller_steps']} controller steps. Code {record.get('code_version')}; started "
-            f"{record.get('started')}" + (f", {record['wall_s'] / 60:.1f} min wall time." if "wall_s" in record
-                                          else " (running or interrupted)."), "", *sweep_note(record)]
+            f"{cfg['controller_steps']} controller steps. " + ran(record), "", *sweep_note(record)]
 
 
 def _provenance(scope: Scope) -> list[str]:
@@ -382,4 +376,5 @@ RESULTS = (
            "the used codes (discrete) or SGLD on the energy (sparse), in one UMAP: samples that cover the inferred "
            "cloud are plausible actions.", figures=_sample_figures),
 )
-STUDY = StudySpec("seed002", PAPER_TITLE, RESULTS, headlines, _heading, _about, _provenance)
+STUDY = StudySpec("seed002", PAPER_TITLE, RESULTS, headlines, "Latent action world models", _about,
+                  _provenance)
