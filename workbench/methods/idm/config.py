@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...core.errors import ConfigError
-from ...engine.config import ConfigIO, check_split, is_positive
+from ...engine.config import AcceleratorFields, ConfigIO, check_split, is_positive
 
 FINETUNE_KEYS = {"game", "k_per_class", "fraction", "seed"}
 
 
 @dataclass
-class TrainConfig(ConfigIO):
+class TrainConfig(ConfigIO, AcceleratorFields):
     """Everything that determines a trained IDM. Units: steps are optimiser steps, fractions in [0, 1].
 
     Data: ``datasets`` are catalog ids (materialised at ``size``/``data_seed``, None = the
@@ -48,7 +48,8 @@ class TrainConfig(ConfigIO):
     ``hflip`` left at ``None`` are the ``init_from`` model's (else off).
     ``patience``: stop once the validation loss has not improved for that many evaluations
     (every ``eval_every`` steps) and keep the best weights; ``steps`` is then a cap (None: run
-    all ``steps``).
+    all ``steps``). ``precision``, ``compile``, ``channels_last``: see
+    :class:`~workbench.engine.config.AcceleratorFields`.
     """
 
     name: str = "joint_v1"
@@ -102,6 +103,7 @@ class TrainConfig(ConfigIO):
         if bad:
             raise ConfigError(f"config: {bad} must be positive integers")
         check_split(self.split_fractions)
+        self._check_accelerator()
         if self.finetune is not None:
             ft = dict(self.finetune)
             unknown = set(ft) - FINETUNE_KEYS

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ...core.errors import ConfigError
-from ...engine.config import ConfigIO, check_split
+from ...engine.config import AcceleratorFields, ConfigIO, check_split
 from ...frames.actions import ACTION_SPACES
 from .controller import CONTROLLERS
 from .model import CONDITIONINGS
@@ -43,7 +43,7 @@ class DataFields:
 
 
 @dataclass
-class AutoencoderConfig(ConfigIO, DataFields):
+class AutoencoderConfig(ConfigIO, DataFields, AcceleratorFields):
     """Stage one: the frame autoencoder (pixel L1 on training frames)."""
 
     input_size: int = 64
@@ -72,10 +72,11 @@ class AutoencoderConfig(ConfigIO, DataFields):
         self._check_positive(("input_size", "width", "rep_channels", "steps", "batch_size", "lr", "split_block",
                               "chunks_per_batch", "eval_every", "eval_frames", "checkpoint_every", "cache_chunks"))
         check_split(self.split_fractions)
+        self._check_accelerator()
 
 
 @dataclass
-class WorldModelConfig(ConfigIO, DataFields):
+class WorldModelConfig(ConfigIO, DataFields, AcceleratorFields):
     """Stage two: a latent-action world model on the frozen representations of an autoencoder.
 
     ``family`` is one of :data:`~workbench.methods.worldmodel.model.CONDITIONINGS`: ``sparse``,
@@ -144,6 +145,7 @@ class WorldModelConfig(ConfigIO, DataFields):
                               "eval_every", "eval_clips", "checkpoint_every", "cache_chunks", "codebook_size",
                               "reset_every", "encoder_steps", "encoder_width"))
         check_split(self.split_fractions)
+        self._check_accelerator()
 
     @property
     def knob(self) -> tuple[str, Any] | None:
@@ -163,11 +165,12 @@ class WorldModelConfig(ConfigIO, DataFields):
         return AutoencoderConfig(**data, input_size=self.input_size, width=self.encoder_width,
                                  rep_channels=self.rep_channels, steps=self.encoder_steps, seed=self.seed,
                                  cache_chunks=self.cache_chunks, memory_gb=self.memory_gb, device=self.device,
-                                 patience=self.patience)
+                                 patience=self.patience, precision=self.precision, compile=self.compile,
+                                 channels_last=self.channels_last)
 
 
 @dataclass
-class ControllerConfig(ConfigIO):
+class ControllerConfig(ConfigIO, AcceleratorFields):
     """A controller from real actions (``action_space``) to a world model's latent actions.
 
     ``kind``: ``mlp`` (actions alone) or ``xattn`` (actions cross-attending to ``s_t``). Data and
@@ -212,6 +215,7 @@ class ControllerConfig(ConfigIO):
                               f" got {self.action_space!r}")
         self._check_positive(("hidden", "d_model", "steps", "batch_size", "lr", "chunks_per_batch", "eval_every",
                               "eval_clips", "checkpoint_every", "cache_chunks"))
+        self._check_accelerator()
 
 
 def sweep_configs(family: str, values: Sequence | None = None, base: WorldModelConfig | Mapping | None = None,
