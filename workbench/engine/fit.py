@@ -91,6 +91,14 @@ class FitSpec:
         return {**self.identity, "engine_version": ENGINE_VERSION}
 
 
+def per_item_draw(draw: Callable[[int], np.ndarray], n_local: int) -> np.ndarray:
+    """A random draw per item of this rank's ``n_local`` items (``draw(n)``, e.g. ``rng.random``)
+    that is one process's draw for the whole global batch, sliced as :func:`fit` slices the
+    positions: the same flips land on the same pairs however many processes train."""
+    rank, ranks = world()
+    return draw(n_local * ranks)[rank::ranks]
+
+
 def lr_factor(step: int, steps: int, warmup: float) -> float:
     """Learning-rate multiplier at ``step`` (0-based): linear warm-up over ``warmup`` of the
     steps, then cosine decay to zero."""

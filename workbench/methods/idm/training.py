@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ...core.errors import ConfigError, DataError
 from ...engine.card import ModelCard, provenance
 from ...engine.device import default_device, place
-from ...engine.fit import FitSpec, existing, finish, fit, training_card
+from ...engine.fit import FitSpec, existing, finish, fit, per_item_draw, training_card
 from ...engine.ids import make_model_id, tag_of
 from ...frames.stream import pair_tensor
 from .model import IDMLatentSpatial
@@ -193,7 +193,7 @@ def _train(cfg: TrainConfig, index: PairIndex, max_steps: int | None, progress: 
         first, second = reader.pairs(train_set.source[pos], train_set.frame[pos])
         y = {h: v[pos] for h, v in train_set.y.items()}
         if plan is not None:
-            first, second, y = hflip(first, second, y, rng.random(len(pos)) < 0.5, plan)
+            first, second, y = hflip(first, second, y, per_item_draw(rng.random, len(pos)) < 0.5, plan)
         logits = model(pair_tensor(first, second, device))
         return _loss(logits, y), {}
 
