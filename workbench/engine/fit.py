@@ -43,12 +43,12 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from ..core.errors import ConfigError
 from . import stopping
 from .curves import CURVES, CurveWriter
 from .device import autocast
 from .ids import ENGINE_VERSION
 from .library import CARD, CHECKPOINT, ModelLibraryError, delete_model, load_card, model_path, save_model
-from ..core.errors import ConfigError
 from .session import barrier, host_group, read_checkpoint, world, write_checkpoint
 
 #: ``step_fn(positions, rng) -> (loss, {stat: float or 0-d tensor})``: one training step's loss on the drawn batch.
