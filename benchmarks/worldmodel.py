@@ -85,6 +85,6 @@ def to_markdown(r: dict) -> str:
         lines.append(f"| {d} | {v['autoencoder_steps_per_s']:.1f} | {v['world_model_steps_per_s']:.2f} "
                      f"({v['world_model_clips_per_s']:.0f}) | {v['default_training_min']:.1f} "
                      f"| {v['cem_plans_per_s']['controller']:.2f} | {v['cem_plans_per_s']['action_model']:.2f} |")
-        if "world_model_clips_per_s_at_128" in v:
-            lines.append(f"\n{d}: world model at batch 128: {v['world_model_clips_per_s_at_128']:,.0f} clips/s")
+    lines += [f"\n{d}: the world model at batch 128 trains {v['world_model_clips_per_s_at_128']:,.0f} clips/s"
+              for d, v in r["devices"].items() if "world_model_clips_per_s_at_128" in v]
     return "\n".join(lines) + "\n"
