@@ -231,7 +231,8 @@ class _StepLog:
         if not self.pending:
             return
         values = [v for _, stats in self.pending for v in stats.values()]
-        on_device = [v.detach().reshape(()).to(torch.float64) for v in values if isinstance(v, torch.Tensor)]
+        tensors = [v for v in values if isinstance(v, torch.Tensor)]
+        on_device = [v.detach().reshape(()).to(tensors[0].device, torch.float64) for v in tensors]
         moved = iter(torch.stack(on_device).cpu().tolist() if on_device else [])  # the one synchronisation
         numbers = [next(moved) if isinstance(v, torch.Tensor) else float(v) for v in values]
         if self.ranks > 1:
