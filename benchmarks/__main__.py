@@ -8,11 +8,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from . import analysis, concurrency, dashboard, flow, foundation, idm, levels, loader, play, projection_timing, worldmodel
+from . import (analysis, compute, concurrency, dashboard, flow, foundation, idm, levels, loader, play, projection_timing,
+               worldmodel)
 
 SUITES = {"foundation": foundation, "projection": projection_timing, "idm": idm, "dashboard": dashboard,
           "concurrency": concurrency, "worldmodel": worldmodel, "play": play, "flow": flow,
-          "loader": loader, "levels": levels, "analysis": analysis}
+          "loader": loader, "levels": levels, "analysis": analysis, "compute": compute}
 
 
 def main() -> None:
@@ -22,7 +23,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--frames", type=int, default=None,
                         help=f"frames for the analysis suite (default {analysis.FRAMES:,}; fewer for a quick run)")
+    parser.add_argument("--device", action="append", default=None,
+                        help="device(s) the compute, idm, worldmodel and loader suites measure on (repeatable;"
+                             " default: cpu, and cuda when available)")
     args = parser.parse_args()
+    if args.device:
+        os.environ[idm.DEVICES_ENV] = ",".join(args.device)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in args.suites:
         if name not in SUITES:

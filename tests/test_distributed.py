@@ -72,3 +72,46 @@ def test_two_ranks_equal_one_process_at_the_same_global_batch(tmp_path):
     saved = load_tensors(model_path("ddp") / "weights.pt")
     assert all(torch.equal(saved[k], ranks[0][k]) for k in saved)
     assert not (model_path("ddp") / "checkpoint.pt").exists()
+
+
+class TwoHeads(torch.nn.Module):
+    """A trunk and two heads: ``b`` trained on rank 0's slices only, ``c`` never."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.trunk, self.b, self.c = torch.nn.Linear(5, 4), torch.nn.Linear(4, 1), torch.nn.Linear(4, 1)
+        self.config = {}
+
+
+def _heads_rank(rank: int, world: int, init: str, out: str) -> None:
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    torch.set_num_threads(1)
+    try:
+        model = TwoHeads()
+
+        def step_fn(positions, rng):
+            h = torch.tanh(model.trunk(X[positions]))
+            loss = (h.sum(1) - Y[positions]).pow(2).mean()
+            return (loss + (model.b(h).squeeze(1) - Y[positions]).pow(2).mean() if rank == 0 else loss), {}
+
+        spec = FitSpec(model_id="heads", identity={"heads": 1}, seed=0, steps=5, lr=0.01, weight_decay=0.1,
+                       eval_every=5, checkpoint_every=10, items_per_step=8)
+        fit(spec, model, step_fn, lambda: ({}, None), Sampler(), progress=False)
+        torch.save(model.state_dict(), f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_a_parameter_with_gradients_on_some_ranks_is_averaged_and_one_with_none_is_left_alone(tmp_path):
+    """Heads without a gradient on one rank (an IDM head with no label in its slice) neither hang
+    the all-reduce nor part the ranks; a head without one on every rank is not touched (weight
+    decay included), as in one process."""
+    mp.spawn(_heads_rank, args=(2, f"file://{tmp_path / 'rendezvous'}", str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    start = TwoHeads().state_dict()
+    for name in start:
+        assert torch.equal(ranks[0][name], ranks[1][name]), name
+    assert not torch.equal(ranks[0]["b.weight"], start["b.weight"])  # trained from rank 0's half
+    assert torch.equal(ranks[0]["c.weight"], start["c.weight"]) and torch.equal(ranks[0]["c.bias"], start["c.bias"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -85,6 +86,20 @@ def test_curves_of_a_resumed_run_have_each_step_once_and_the_last_value(tmp_path
     assert table.value.tolist() == [1, 2, 3, 4, 105, 106]
     pd.testing.assert_frame_equal(read_curves(folder), table)
     assert read_curves(tmp_path / "nothing").empty
+
+
+
+def test_curves_order_runs_of_the_same_second_by_their_writing(tmp_path):
+    """Event files of one process and second differ only in a counter (``.9``, ``.10``), which does
+    not sort as text: a resumed run must still replace its predecessor's later steps."""
+    folder = tmp_path / "curves"
+    for i, (start, steps, offset) in enumerate(((0, range(1, 8), 0.0), (4, range(5, 7), 100.0))):
+        _run(tmp_path / "run", start, steps, offset)
+        (written,) = (tmp_path / "run").iterdir()
+        folder.mkdir(exist_ok=True)
+        moved = written.rename(folder / f"events.out.tfevents.1700000000.host.name.42.{9 + i}")
+        os.utime(moved, ns=(10**18 + i, 10**18 + i))
+    assert read_curves(folder).value.tolist() == [1, 2, 3, 4, 105, 106]
 
 
 # --- cards -------------------------------------------------------------------------------------

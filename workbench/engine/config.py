@@ -17,10 +17,19 @@ from ..core.paths import atomic_write_text
 
 # Fields that change how a run executes but not what it computes: ignored when deciding whether
 # an existing model or checkpoint belongs to a config.
-RUNTIME_FIELDS = ("device", "checkpoint_every", "cache_chunks", "memory_gb")
+# ``compile`` and ``channels_last`` only change the order of floating-point operations, like the device.
+RUNTIME_FIELDS = ("device", "checkpoint_every", "cache_chunks", "memory_gb", "compile", "channels_last")
 # Fields added after models were trained: left out of the identity while unset, so the models of
 # older configs keep their ids.
 UNSET_OPTIONAL_FIELDS = ("patience",)
+# Fields added after models were trained that change the weights: left out of the identity while at
+# these defaults (older configs keep their ids), part of it otherwise. ``precision: bf16`` computes
+# the forward pass and the gradients it back-propagates with 8-bit mantissas: another model.
+DEFAULTS_LEFT_OUT = {"precision": "fp32"}
+#: ``precision`` values: float32 throughout, or bfloat16 autocast for the training step's forward pass.
+PRECISIONS = ("fp32", "bf16")
+#: ``compile`` values: off, or ``torch.compile``'s mode (``reduce-overhead`` adds CUDA graphs).
+COMPILE_MODES = (False, True, "default", "reduce-overhead", "max-autotune")
 
 
 def is_positive(value: Any, whole: bool = False) -> bool:
@@ -43,7 +52,11 @@ class EngineFields:
     ``checkpoint_every``; ``cache_chunks`` chunks cached per reader; frames held in memory up to
     ``memory_gb`` (None: half the free memory; 0: stream); ``model_id`` (None: named by
     :mod:`.ids`); ``device`` (None: chosen by :mod:`.device`); ``patience``: early stopping on the
-    validation loss (:mod:`.stopping`; None: run every step). A method's config mixes it in beside
+    validation loss (:mod:`.stopping`; None: run every step); how the run uses its device
+    (:mod:`.device`): ``precision`` (``fp32``, or ``bf16`` autocast: part of the identity, another
+    model), ``compile`` (``torch.compile`` of the model's forward: False, True or a mode) and
+    ``channels_last`` (NHWC weights for the conv models), both runtime fields, checked by
+    :meth:`_check_accelerator` from the config's ``__post_init__``. A method's config mixes it in beside
     :class:`ConfigIO` and declares ``steps``, ``batch_size``, ``lr``, ``weight_decay`` (its own defaults);
     keyword-only, so a method's own fields may come without defaults."""
 
@@ -55,6 +68,18 @@ class EngineFields:
     model_id: str | None = None
     device: str | None = None
     patience: int | None = None
+    precision: str = "fp32"
+    compile: bool | str = False
+    channels_last: bool = False
+
+    def _check_accelerator(self) -> None:
+        """Refuse a ``precision``, ``compile`` or ``channels_last`` value the engine does not know."""
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"{type(self).__name__}: precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not any(self.compile is m or (isinstance(m, str) and self.compile == m) for m in COMPILE_MODES):
+            raise ConfigError(f"{type(self).__name__}: compile must be one of {COMPILE_MODES}, got {self.compile!r}")
+        if not isinstance(self.channels_last, bool):
+            raise ConfigError(f"{type(self).__name__}: channels_last must be true or false, got {self.channels_last!r}")
 
 
 class ConfigIO:
@@ -85,6 +110,9 @@ class ConfigIO:
         "model_id": "Id of the model in the library (default: made from the config by the id rule).",
         "device": "cpu, cuda, cuda:1 … (default: cuda when available).",
         "patience": "Stop once this many evaluations bring no better validation loss; keep the best weights.",
+        "precision": "fp32, or bf16 autocast (another model: part of its id).",
+        "compile": "torch.compile the model's forward: false, true or a mode (reduce-overhead, max-autotune …).",
+        "channels_last": "Channels-last (NHWC) memory format for the convolutional models.",
     }
 
     def to_dict(self) -> dict:
@@ -126,7 +154,8 @@ class ConfigIO:
     def identity(self) -> dict:
         """The fields that determine the trained weights (everything but :data:`RUNTIME_FIELDS`)."""
         return {k: v for k, v in self.to_dict().items()
-                if k not in RUNTIME_FIELDS and not (k in UNSET_OPTIONAL_FIELDS and v is None)}
+                if k not in RUNTIME_FIELDS and not (k in UNSET_OPTIONAL_FIELDS and v is None)
+                and not (k in DEFAULTS_LEFT_OUT and v == DEFAULTS_LEFT_OUT[k])}
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

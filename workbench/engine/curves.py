@@ -46,6 +46,13 @@ class CurveWriter:
             self._writer.close()
 
 
+def _started(path: Path) -> tuple[int, int]:
+    """Order of the runs' event files: the start second in the name
+    (``events.out.tfevents.<seconds>.<host>.<pid>.<n>``), then the last write (runs in one second:
+    their names' counter does not sort as text, ``.10`` < ``.9``)."""
+    return int(path.name.split(".")[3]), path.stat().st_mtime_ns
+
+
 def read_curves(folder: Path) -> pd.DataFrame:
     """The curves under ``folder`` (a model folder or its ``curves/``) as columns ``step``,
     ``tag``, ``value``, sorted; a repeated (step, tag) keeps its last-written value. Empty when
@@ -56,7 +63,7 @@ def read_curves(folder: Path) -> pd.DataFrame:
     folder = folder / CURVES if (folder / CURVES).is_dir() else folder
     columns = ["step", "tag", "value"]
     runs = []
-    for path in sorted(folder.glob("events.out.tfevents.*")):  # one file per run, named by start time
+    for path in sorted(folder.glob("events.out.tfevents.*"), key=_started):  # one file per run
         events = EventAccumulator(str(path), size_guidance={"scalars": 0})
         events.Reload()
         run = pd.DataFrame([(e.step, tag, e.value) for tag in events.Tags()["scalars"] for e in events.Scalars(tag)],

@@ -11,6 +11,7 @@ another machine continues the same computation.
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
@@ -33,9 +34,29 @@ def world() -> tuple[int, int]:
 
 
 def join_process_group() -> None:
-    """Under ``torchrun`` (``WORLD_SIZE`` > 1), join its process group (NCCL on CUDA, else gloo) once."""
+    """Under ``torchrun`` (``WORLD_SIZE`` > 1), join its process group (NCCL on CUDA, else gloo)
+    once; ranks other than 0 then print nothing (standard output to the null device, progress bars
+    off), so a run's output and files come from rank 0 alone; errors still reach standard error."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if dist.get_rank() != 0:
+            os.environ["TQDM_DISABLE"] = "1"
+            sys.stdout = open(os.devnull, "w")
+
+
+_HOST_GROUP: list = []
+
+
+def host_group():
+    """A process group whose collectives take host tensors: the default one under gloo, a gloo
+    group beside NCCL (created once), for the few bits of host state the ranks must agree on."""
+    if dist.get_backend() == "gloo":
+        return None
+    if not _HOST_GROUP:
+        _HOST_GROUP.append(dist.new_group(backend="gloo"))
+    return _HOST_GROUP[0]
 
 
 def barrier() -> None:

@@ -49,7 +49,8 @@ class TrainConfig(ConfigIO, DataFields, EngineFields):
     ``hflip`` left at ``None`` are the ``init_from`` model's (else off).
     ``patience``: stop once the validation loss has not improved for that many evaluations
     (every ``eval_every`` steps) and keep the best weights; ``steps`` is then a cap (None: run
-    all ``steps``).
+    all ``steps``). ``precision``, ``compile``, ``channels_last``: see
+    :class:`~workbench.engine.config.EngineFields`.
     """
 
     name: str = "joint_v1"
@@ -104,6 +105,7 @@ class TrainConfig(ConfigIO, DataFields, EngineFields):
         if bad:
             raise ConfigError(f"config: {bad} must be positive integers")
         check_split(self.split_fractions)
+        self._check_accelerator()
         if self.finetune is not None:
             ft = dict(self.finetune)
             unknown = set(ft) - FINETUNE_KEYS

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 from ...core.errors import ConfigError, DataError
 from ...engine.card import ModelCard, provenance
-from ...engine.device import default_device
-from ...engine.fit import FitSpec, existing, finish, fit, training_card
+from ...engine.device import default_device, place
+from ...engine.fit import FitSpec, existing, finish, fit, per_item_draw, training_card
 from ...engine.ids import make_model_id, tag_of
 from ...frames.stream import pair_tensor
 from .model import IDMLatentSpatial
@@ -100,9 +100,11 @@ def prepare(config: TrainConfig) -> tuple[TrainConfig, PairIndex]:
     return cfg, index
 
 
-def _loss(logits: dict[str, torch.Tensor], y: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Sum over heads of the cross-entropy on the labeled pairs (heads with none in the batch skip)."""
-    terms = [F.cross_entropy(logits[h], t, ignore_index=-1) for h, t in y.items() if bool((t >= 0).any())]
+def _loss(logits: dict[str, torch.Tensor], y: dict[str, np.ndarray]) -> torch.Tensor:
+    """Sum over heads of the cross-entropy on the labeled pairs (heads with none in the batch skip:
+    decided on the host labels, so the device is not waited for)."""
+    terms = [F.cross_entropy(logits[h], torch.from_numpy(np.asarray(t, np.int64)).to(logits[h].device), ignore_index=-1)
+             for h, t in y.items() if (np.asarray(t) >= 0).any()]
     return torch.stack(terms).sum()
 
 
@@ -136,7 +138,7 @@ def validation_loss(index: PairIndex, logits: dict[str, np.ndarray]) -> float:
     """The training loss (summed per-head cross-entropy, missing labels ignored) on ``logits``."""
     with torch.no_grad():
         return float(_loss({h: torch.from_numpy(np.asarray(v, np.float32)) for h, v in logits.items()},
-                           {h: torch.from_numpy(np.asarray(index.y[h], np.int64)) for h in logits}))
+                           {h: index.y[h] for h in logits}))
 
 
 def _load_init(model: IDMLatentSpatial, init_from: str) -> None:
@@ -170,7 +172,7 @@ def _train(cfg: TrainConfig, index: PairIndex, max_steps: int | None, progress: 
     model = IDMLatentSpatial({h: len(c) for h, c in index.heads.items()}, cfg.input_size, cfg.width, cfg.embed_dim)
     if cfg.init_from:
         _load_init(model, cfg.init_from)
-    model.to(device)
+    place(model, device, cfg.channels_last, cfg.compile)
 
     train_mask = index.split == 0
     if cfg.finetune:
@@ -191,9 +193,9 @@ def _train(cfg: TrainConfig, index: PairIndex, max_steps: int | None, progress: 
         first, second = reader.pairs(train_set.source[pos], train_set.frame[pos])
         y = {h: v[pos] for h, v in train_set.y.items()}
         if plan is not None:
-            first, second, y = hflip(first, second, y, rng.random(len(pos)) < 0.5, plan)
+            first, second, y = hflip(first, second, y, per_item_draw(rng.random, len(pos)) < 0.5, plan)
         logits = model(pair_tensor(first, second, device))
-        return _loss(logits, {h: torch.from_numpy(v).to(device) for h, v in y.items()}), {}
+        return _loss(logits, y), {}
 
     def eval_fn() -> tuple[dict, float | None]:
         val_index, logits = _logits(model, val_set, reader, device, cfg.eval_pairs)

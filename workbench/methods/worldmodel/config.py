@@ -58,6 +58,7 @@ class AutoencoderConfig(ConfigIO, DataFields, EngineFields):
         self._check_positive(("input_size", "width", "rep_channels", "steps", "batch_size", "lr", "split_block",
                               "chunks_per_batch", "eval_every", "eval_frames", "checkpoint_every", "cache_chunks"))
         check_split(self.split_fractions)
+        self._check_accelerator()
 
 
 @dataclass
@@ -150,6 +151,7 @@ class WorldModelConfig(ConfigIO, DataFields, EngineFields):
                               "eval_every", "eval_clips", "checkpoint_every", "cache_chunks", "codebook_size",
                               "reset_every", "encoder_steps", "encoder_width"))
         check_split(self.split_fractions)
+        self._check_accelerator()
 
     @property
     def knob(self) -> tuple[str, Any] | None:
@@ -169,7 +171,8 @@ class WorldModelConfig(ConfigIO, DataFields, EngineFields):
         return AutoencoderConfig(**data, input_size=self.input_size, width=self.encoder_width,
                                  rep_channels=self.rep_channels, steps=self.encoder_steps, seed=self.seed,
                                  cache_chunks=self.cache_chunks, memory_gb=self.memory_gb, device=self.device,
-                                 patience=self.patience)
+                                 patience=self.patience, precision=self.precision, compile=self.compile,
+                                 channels_last=self.channels_last)
 
 
 @dataclass
@@ -221,6 +224,7 @@ class ControllerConfig(ConfigIO, EngineFields):
                               f" got {self.action_space!r}")
         self._check_positive(("hidden", "d_model", "steps", "batch_size", "lr", "chunks_per_batch", "eval_every",
                               "eval_clips", "checkpoint_every", "cache_chunks"))
+        self._check_accelerator()
 
 
 def knob_fields(family: str, knob: float | None) -> dict:

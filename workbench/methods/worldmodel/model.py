@@ -242,7 +242,8 @@ class LatentActionWorldModel(nn.Module):
         return torch.stack(states[1:], dim=1)
 
     def loss(self, s: torch.Tensor, actions: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
-        """Training loss of clips ``s (B, T, ...)``: mean L1 of teacher-forced predictions + ``L_z``."""
+        """Training loss of clips ``s (B, T, ...)``: mean L1 of teacher-forced predictions + ``L_z``; its
+        terms as 0-d tensors (brought to the host by the training engine at its next evaluation)."""
         z, reg, stats = self.latents(s, actions)
         error = (self.predict(s[:, :-1], z) - s[:, 1:]).abs().mean()
-        return error + reg, {"prediction": float(error.detach()), "regularizer": float(reg.detach()), **stats}
+        return error + reg, {"prediction": error.detach(), "regularizer": reg.detach(), **stats}

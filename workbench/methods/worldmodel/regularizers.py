@@ -105,7 +105,7 @@ class SparseLatent(nn.Module):
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
         energy = self.energy(h)
         loss = energy.mean() + (vcm_loss(h, self.var, self.cov, self.mean) if len(h) > 1 else 0.0)
-        return h, loss, {"energy": float(energy.mean().detach()), "l1_norm": float(h.abs().sum(-1).mean().detach())}
+        return h, loss, {"energy": energy.mean().detach(), "l1_norm": h.abs().sum(-1).mean().detach()}
 
 
 class NoisyLatent(nn.Module):
@@ -124,7 +124,7 @@ class NoisyLatent(nn.Module):
         logvar = logvar.clamp(*LOGVAR_RANGE)
         kl = gaussian_kl(mu, logvar).mean()
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
-        return z, self.beta * kl, {"kl": float(kl.detach())}
+        return z, self.beta * kl, {"kl": kl.detach()}
 
 
 class DiscreteLatent(nn.Module):

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ...core.errors import ConfigError, DataError
 from ...engine.card import ModelCard, provenance
-from ...engine.device import default_device
+from ...engine.device import default_device, place
 from ...engine.fit import FitSpec, existing, finish, fit, training_card
 from ...engine.ids import make_model_id, tag_of
 from ...engine.library import load_card, load_model
@@ -119,7 +119,8 @@ def _train_autoencoder(cfg: AutoencoderConfig, sources: list[Source], max_steps:
     index = build_clip_index(sources, 2, cfg.games, cfg.split_block, cfg.split_fractions, cfg.split_seed)
     device = default_device(cfg.device)
     torch.manual_seed(cfg.seed)
-    model = FrameAutoencoder(cfg.input_size, cfg.width, cfg.rep_channels).to(device)
+    model = place(FrameAutoencoder(cfg.input_size, cfg.width, cfg.rep_channels), device, cfg.channels_last,
+                  cfg.compile)
     train_set, val_set = _split(index, "train"), _split(index, "val")
     reader = open_reader(index.sources, cfg.input_size, cfg.cache_chunks, cfg.memory_gb, device)
 
@@ -194,7 +195,7 @@ def _train_world_model(cfg: WorldModelConfig, sources: list[Source], max_steps: 
         latent_dim=cfg.latent_dim, action_dim=len(space.columns) if space else 0, context=cfg.clip_length,
         patch=cfg.patch, d_model=cfg.d_model, depth=cfg.depth, n_heads=cfg.n_heads, idm_width=cfg.idm_width)
     model.encoder.load_state_dict(load_model(encoder_id, "cpu").state_dict())
-    model.to(device)
+    place(model, device, cfg.channels_last, cfg.compile, [m for m in (model.idm, model.predictor) if m is not None])
     train_set, val_set = _split(index, "train", valid), _split(index, "val", valid)
     reader = open_reader(index.sources, cfg.input_size, cfg.cache_chunks, cfg.memory_gb, device)
     val_pos = spread(len(val_set), cfg.eval_clips)
@@ -276,7 +277,7 @@ def _train_controller(cfg: ControllerConfig, world_card: ModelCard, max_steps: i
         model = CONTROLLERS["mlp"](len(space.columns), world.latent_dim, cfg.hidden)
     else:
         model = CONTROLLERS["xattn"](len(space.columns), world.latent_dim, c, GRID, world.config["patch"], cfg.d_model)
-    model.to(device)
+    place(model, device, cfg.channels_last, cfg.compile)
     reader = open_reader(index.sources, world.input_size, cfg.cache_chunks, cfg.memory_gb, device)
 
     @torch.no_grad()
