@@ -354,7 +354,7 @@ def test_sweep_goes_on_after_a_failing_run(shared_data, studies, workbench_model
     assert Path(ok["output"]).parent == workbench_models / ok["model_id"] / "runs"
     assert (workbench_models / ok["model_id"] / "card.yaml").is_file()
     assert 0 <= ok["test_balanced_accuracy"] <= 1 and pd.isna(ok["error"])
-    assert failed["error"].startswith("cell In [") and "ValueError" in failed["error"]
+    assert failed["error"].startswith("cell In [") and "ConfigError: games ['NoSuchGame']" in failed["error"]
     assert "games ['NoSuchGame'] are not in the datasets" in failed["error"] and failed["error"] in result.output
     assert Path(failed["output"]).parent == studies / "runs" / "games"
     kept = nbformat.read(failed["output"], as_version=4)
