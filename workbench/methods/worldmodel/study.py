@@ -263,17 +263,21 @@ def _plan_all(fn, planners: dict, episodes: int, seed: int, settings: dict, game
 
 
 def _write_evaluations(folder: Path, worlds: dict[str, str], latent: dict[str, str], levels: pd.DataFrame, n: int,
-                       seed: int, games: list[str] | None = None) -> None:
-    """capacity, leakage and cycle (with their per-clip scores) of ``worlds`` into ``folder``."""
+                       seed: int, games: list[str] | None = None) -> pd.DataFrame:
+    """capacity, leakage and cycle (with their per-clip scores) of ``worlds`` into ``folder``;
+    returns the leakage table (one row per model), which the health table reads."""
     write_csv(_tag(capacity(list(worlds.values()), n_clips=n, games=games), levels), folder / "capacity.csv",
               index=False)
+    means = {}
     for name, fn, keys, ratios in (
             ("leakage", future_leakage, ["pairing", "cut"], {"ratio": ("error_cut", "error"),
                                                               "pixel_ratio": ("pixel_error_cut", "pixel_error")}),
             ("cycle", cycle_consistency, ["pairing"], {"ratio": ("error_cycle", "error")})):
         clips = fn(list(latent.values()), n_clips=n, seed=seed, games=games, per_clip=True)
+        means[name] = clip_means(clips, keys, ratios)
         write_csv(_tag(clips, levels), folder / f"{name}_clips.csv", index=False)
-        write_csv(_tag(clip_means(clips, keys, ratios), levels), folder / f"{name}.csv", index=False)
+        write_csv(_tag(means[name], levels), folder / f"{name}.csv", index=False)
+    return means["leakage"]
 
 
 class _Run(StudyRun):
@@ -371,9 +375,8 @@ class _Run(StudyRun):
 
     def evaluate(self) -> None:
         cfg, folder, n = self.cfg, self.folder, self.cfg.n_clips
-        self.note("capacity, leakage, cycle, health, probes")
-        _write_evaluations(folder, self.worlds, self.latent, self.levels, n, cfg.seed)
-        write_csv(health_summary(list(self.worlds.values()), n_clips=n), folder / "health.csv", index=False)
+        self.note("capacity, leakage, cycle, probes, health")
+        leakage = _write_evaluations(folder, self.worlds, self.latent, self.levels, n, cfg.seed)
         probes = []
         for name, world in self.latent.items():
             ds = latent_actions(world)
@@ -384,7 +387,10 @@ class _Run(StudyRun):
             sampled = sample_latents(world, len(inferred), seed=cfg.seed, inferred=inferred)
             write_csv(sample_projection(inferred, sampled, seed=cfg.seed), folder / "samples" / f"{name}.csv",
                       index=False)
-        write_csv(_frame(probes), folder / "probes.csv", index=False)
+        probes = _frame(probes)
+        write_csv(probes, folder / "probes.csv", index=False)
+        write_csv(health_summary(list(self.worlds.values()), n_clips=n, leakage=leakage, probes=probes),
+                  folder / "health.csv", index=False)
 
     def planning(self) -> None:
         cfg, folder = self.cfg, self.folder
