@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	touch $(STAMP)
 
 # the main job: record the catalog, compute flow, run every study at the demo size (seed 000, then
-# seed 002, then seed 003's levels; about 40 min on 2 cores the first time), then serve the dashboard
+# seed 002, then seed 003's levels; about 35 min on 2 cores the first time), then serve the dashboard
 demo: setup
 	$(BIN)/workbench demo
 

@@ -9,6 +9,7 @@ import os
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import xarray as xr
@@ -348,6 +349,14 @@ def test_end_to_end_train_transfer_control_plan(first_person_tiny, tmp_path):
     assert set(probes["probe"]) == {"linear", "knn"}
     health = health_summary([ids["discrete"], ids["zero"]], n_clips=8, probe_head=None)
     assert 0 < health.loc[0, "code_usage"] <= 1 and np.isnan(health.loc[1, "code_usage"])
+    # a run's leakage and probe tables are read, not recomputed; a model they lack is computed
+    leak, steer = future_leakage([ids["sparse"]], n_clips=8), probes.assign(model_id=ids["discrete"])
+    both = [ids["sparse"], ids["discrete"]]
+    pd.testing.assert_frame_equal(health_summary(both, n_clips=8, leakage=leak, probes=steer),
+                                  health_summary(both, n_clips=8))
+    known = health_summary([ids["sparse"]], n_clips=8, leakage=leak.assign(ratio=7.0),
+                           probes=steer.assign(model_id=ids["sparse"], balanced_accuracy=0.25))
+    assert known.loc[0, "leakage_ratio"] == 7.0 and known.loc[0, "probe_steer"] == 0.25
     assert sample_latents(ids["sparse"], 16, sgld_steps=5).shape == (16, 8)
 
     ctrl = train_controller(ControllerConfig(world_model=ids["sparse"], kind="xattn", action_space="motion", steps=3,

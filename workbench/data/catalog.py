@@ -14,6 +14,8 @@ when the entry removes a HUD (``crop``/``mask``, at entry level or per game: see
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import math
 import shutil
@@ -322,9 +324,17 @@ def game_size(entry: CatalogEntry, game_cfg: Mapping, size: str) -> tuple[int, i
     return int(spec["episodes"]), int(spec["frames_per_episode"])
 
 
+@functools.lru_cache(maxsize=256)
+def _parse_entry(path: Path, mtime_ns: int, size: int) -> object:
+    """An entry file's YAML, parsed once per version of the file (``mtime_ns``, ``size``): every
+    dataset lookup reads the catalog, and an evaluation looks its data up dozens of times."""
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
 def _read_entry(path: Path) -> CatalogEntry:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        stat = path.stat()
+        data = copy.deepcopy(_parse_entry(path, stat.st_mtime_ns, stat.st_size))
     except yaml.YAMLError as exc:
         raise CatalogError(f"catalog entry {path}: not valid YAML ({exc})") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -49,8 +49,14 @@ def code_statistics(codes: np.ndarray, codebook_size: int) -> dict:
 
 
 def health_summary(models: Sequence[ModelRef], split: str = "test", n_clips: int = 128, dataset: str | None = None,
-                   probe_head: str | None = "steer", device: str | torch.device | None = None) -> pd.DataFrame:
-    """The health table of the module docstring, one row per model, on ``split`` clips."""
+                   probe_head: str | None = "steer", device: str | torch.device | None = None,
+                   leakage: pd.DataFrame | None = None, probes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The health table of the module docstring, one row per model, on ``split`` clips.
+
+    ``leakage`` (:func:`~workbench.methods.worldmodel.evaluate.future_leakage`'s table, pairing
+    ``across`` with the default cut, on the same clips) and ``probes``
+    (:func:`~workbench.methods.worldmodel.probes.latent_probes`' rows with a ``model_id`` column) that a
+    run has computed already are read rather than computed again, for the models they hold."""
     rows = []
     for ref in models:
         model, card = resolve_model(ref, device)
@@ -63,13 +69,9 @@ def health_summary(models: Sequence[ModelRef], split: str = "test", n_clips: int
             if model.family == "discrete":
                 codes = model.regularizer.quantize(z)[1].cpu().numpy()
                 row.update(code_statistics(codes, model.regularizer.codebook_size))
-            leakage = future_leakage([(model, card)], split, n_clips, dataset, pixels=False)
-            row["leakage_ratio"] = float(leakage["ratio"][0])
+            row["leakage_ratio"] = _leakage_ratio(model, card, split, n_clips, dataset, leakage)
             if probe_head:
-                ds = latent_actions((model, card), dataset)
-                if probe_head in ds:
-                    probes = latent_probes(ds, [probe_head])
-                    row[f"probe_{probe_head}"] = float(probes.loc[probes.probe == "linear", "balanced_accuracy"].mean())
+                row.update(_probe_score(model, card, dataset, probe_head, probes))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -81,3 +83,29 @@ def evaluation_table(table: str, models: Sequence[str], n_clips: int = 128) -> p
     if table not in tables:
         raise ConfigError(f"--table must be one of {sorted(tables)}")
     return tables[table](list(models), n_clips=n_clips)
+def _leakage_ratio(model, card, split: str, n_clips: int, dataset: str | None, leakage: pd.DataFrame | None) -> float:
+    """The model's leakage ratio: its row of ``leakage`` when there is one, else computed."""
+    known = _rows_of(leakage, card.model_id)
+    if known is None:
+        known = future_leakage([(model, card)], split, n_clips, dataset, pixels=False)
+    return float(known["ratio"].iloc[0]) if len(known) else float("nan")
+
+
+def _probe_score(model, card, dataset: str | None, head: str, probes: pd.DataFrame | None) -> dict:
+    """``{probe_<head>: mean over games of the linear probe}`` from ``probes`` or computed; ``{}``
+    when the data has no such head."""
+    known = _rows_of(probes, card.model_id)
+    if known is None:
+        ds = latent_actions((model, card), dataset)
+        if head not in ds:
+            return {}
+        known = latent_probes(ds, [head])
+    linear = known[(known.probe == "linear") & (known["head"] == head)]
+    return {f"probe_{head}": float(linear["balanced_accuracy"].mean())} if len(linear) else {}
+
+
+def _rows_of(table: pd.DataFrame | None, model_id: str) -> pd.DataFrame | None:
+    """``table``'s rows of ``model_id``, or None when the table does not cover that model."""
+    if table is None or "model_id" not in table or model_id not in set(table["model_id"]):
+        return None
+    return table[table["model_id"] == model_id]

@@ -71,7 +71,7 @@ BUDGETS = {
     "demo": {"steps": 250, "encoder_steps": 400, "controller_steps": 150, "n_clips": 32, "episodes": 12,
              "cem": {"n_samples": 100, "top_k": 10, "iterations": 5}, "navigation": {}, "model": {"eval_every": 125},
              "sweeps": {"sparse": [0.4, 0.06, 0.01], "noisy": [5e-3, 1e-4, 1e-6], "discrete": [16, 1024]},
-             "left_out": "a ≈ 25 min tour on 2 CPU cores: 15 world models of 250 steps, 21 controllers of 150, "
+             "left_out": "a ≈ 15 min tour on 2 CPU cores: 15 world models of 250 steps, 21 controllers of 150, "
                          "32 clips and 12 planning episodes (CEM 100 × 5) per evaluation leave room for three "
                          "values per family; 250 steps of 80 latents would show each of 4096 codes about 5 times, "
                          "so discrete keeps 16 and 1024"},
@@ -295,23 +295,35 @@ def _planners(latent: dict[str, str], controllers: dict[str, str], kind: str, ac
     return planners
 
 
-def _plan_all(fn, planners: dict, episodes: int, seed: int, settings: dict, games: list[str] | None = None):
-    return _frame([fn(world, ctrls, action, n_episodes=episodes, seed=seed, games=games, **settings).assign(model=name)
-                   for name, (world, ctrls, action) in planners.items()])
+def _plan_one(fn, episodes: int, seed: int, settings: dict, games: list[str] | None, planner: tuple) -> pd.DataFrame:
+    world, ctrls, action = planner
+    return fn(world, ctrls, action, n_episodes=episodes, seed=seed, games=games, **settings)
+
+
+def _plan_all(fn, planners: dict, episodes: int, seed: int, settings: dict, games: list[str] | None = None,
+              workers: int = 1) -> pd.DataFrame:
+    """``fn`` (planning or navigation) of every planner, ``workers`` planners at a time in separate
+    processes: CEM is the batch run's largest evaluation cost (≈ 50 CPU s per model at the demo size)."""
+    plans = train_in_processes(partial(_plan_one, fn, episodes, seed, settings, games), planners, workers)
+    return _frame([plans[name].assign(model=name) for name in planners])
 
 
 def _write_evaluations(folder: Path, worlds: dict[str, str], latent: dict[str, str], levels: pd.DataFrame, n: int,
-                       seed: int, games: list[str] | None = None) -> None:
-    """capacity, leakage and cycle (with their per-clip scores) of ``worlds`` into ``folder``."""
+                       seed: int, games: list[str] | None = None) -> pd.DataFrame:
+    """capacity, leakage and cycle (with their per-clip scores) of ``worlds`` into ``folder``;
+    returns the leakage table (one row per model), which the health table reads."""
     write_csv(_tag(capacity(list(worlds.values()), n_clips=n, games=games), levels), folder / "capacity.csv",
               index=False)
+    means = {}
     for name, fn, keys, ratios in (
             ("leakage", future_leakage, ["pairing", "cut"], {"ratio": ("error_cut", "error"),
                                                               "pixel_ratio": ("pixel_error_cut", "pixel_error")}),
             ("cycle", cycle_consistency, ["pairing"], {"ratio": ("error_cycle", "error")})):
         clips = fn(list(latent.values()), n_clips=n, seed=seed, games=games, per_clip=True)
+        means[name] = clip_means(clips, keys, ratios)
         write_csv(_tag(clips, levels), folder / f"{name}_clips.csv", index=False)
-        write_csv(_tag(clip_means(clips, keys, ratios), levels), folder / f"{name}.csv", index=False)
+        write_csv(_tag(means[name], levels), folder / f"{name}.csv", index=False)
+    return means["leakage"]
 
 
 class _Run(StudyRun):
@@ -409,9 +421,8 @@ class _Run(StudyRun):
 
     def evaluate(self) -> None:
         cfg, folder, n = self.cfg, self.folder, self.cfg.n_clips
-        self.note("capacity, leakage, cycle, health, probes")
-        _write_evaluations(folder, self.worlds, self.latent, self.levels, n, cfg.seed)
-        write_csv(health_summary(list(self.worlds.values()), n_clips=n), folder / "health.csv", index=False)
+        self.note("capacity, leakage, cycle, probes, health")
+        leakage = _write_evaluations(folder, self.worlds, self.latent, self.levels, n, cfg.seed)
         probes = []
         for name, world in self.latent.items():
             ds = latent_actions(world)
@@ -422,7 +433,10 @@ class _Run(StudyRun):
             sampled = sample_latents(world, len(inferred), seed=cfg.seed, inferred=inferred)
             write_csv(sample_projection(inferred, sampled, seed=cfg.seed), folder / "samples" / f"{name}.csv",
                       index=False)
-        write_csv(_frame(probes), folder / "probes.csv", index=False)
+        probes = _frame(probes)
+        write_csv(probes, folder / "probes.csv", index=False)
+        write_csv(health_summary(list(self.worlds.values()), n_clips=n, leakage=leakage, probes=probes),
+                  folder / "health.csv", index=False)
 
     def planning(self) -> None:
         cfg, folder = self.cfg, self.folder
@@ -434,7 +448,8 @@ class _Run(StudyRun):
             planners = _planners(self.latent, self.controllers, cfg.controllers[0], self.worlds["action-motion"])
             for name, fn, settings in (("planning", planning_eval, cfg.cem), ("navigation", navigation_eval,
                                                                                cfg.navigation)):
-                write_csv(_tag(_plan_all(fn, planners, cfg.episodes, cfg.seed, settings), self.levels, on="model"),
+                write_csv(_tag(_plan_all(fn, planners, cfg.episodes, cfg.seed, settings, workers=cfg.workers),
+                               self.levels, on="model"),
                           folder / f"{name}.csv", index=False)
 
     def out_of_domain(self) -> None:
@@ -494,5 +509,5 @@ def _out_of_domain(cfg: WorldModelStudyConfig, folder: Path, worlds: dict[str, s
               folder / "controllers_clips.csv", index=False)
     if space == "motion":
         planners = _planners(both_latent, controllers, kind, worlds["action-motion"])
-        write_csv(_tag(_plan_all(navigation_eval, planners, cfg.episodes, cfg.seed, cfg.navigation, games), levels,
-                       on="model"), folder / "navigation.csv", index=False)
+        write_csv(_tag(_plan_all(navigation_eval, planners, cfg.episodes, cfg.seed, cfg.navigation, games, cfg.workers),
+                       levels, on="model"), folder / "navigation.csv", index=False)
