@@ -17,6 +17,32 @@ def workbench_dirs(tmp_path, monkeypatch):
     return dirs
 
 
+def record_tiny(tmp_path_factory, names, flow: bool = False):
+    """The catalog entries ``names`` (one id or several) recorded at their ``tiny`` size into a
+    fresh cache (with Farneback flow when ``flow``): the store path, or ``{id: path}`` for several.
+    The tests' own ``WORKBENCH_CACHE`` is left as it was."""
+    import os
+
+    from workbench.data.catalog import get_entry, materialise
+    from workbench.flow import compute_flow
+
+    cache = tmp_path_factory.mktemp("tiny")
+    old = os.environ.get("WORKBENCH_CACHE")
+    os.environ["WORKBENCH_CACHE"] = str(cache)
+    try:
+        paths = {}
+        for name in [names] if isinstance(names, str) else names:
+            paths[name] = materialise(get_entry(name), size="tiny", progress=False)
+            if flow:
+                compute_flow(paths[name], workers=1, progress=False)
+    finally:
+        if old is None:
+            os.environ.pop("WORKBENCH_CACHE")
+        else:
+            os.environ["WORKBENCH_CACHE"] = old
+    return paths[names] if isinstance(names, str) else paths
+
+
 @pytest.fixture(scope="session")
 def recorded_cache(tmp_path_factory):
     """A cache holding the built-in catalog recorded at its ``tiny`` size, with Farneback flow.

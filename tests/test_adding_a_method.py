@@ -28,6 +28,7 @@ from workbench.frames.pairs import build_pair_index
 from workbench.frames.sources import resolve_source
 from workbench.frames.split import SPLITS
 from workbench.frames.stream import PairSampler, pair_tensor
+from conftest import record_tiny
 
 
 # 1. The model: a module whose constructor arguments are its ``config`` (the card stores them).
@@ -138,20 +139,7 @@ def embed_diff(model_id: str) -> xr.Dataset:
 
 @pytest.fixture(scope="module")
 def first_person_tiny(tmp_path_factory):
-    import os
-
-    from workbench.data.catalog import get_entry, materialise
-
-    cache = tmp_path_factory.mktemp("tiny")
-    old = os.environ.get("WORKBENCH_CACHE")
-    os.environ["WORKBENCH_CACHE"] = str(cache)
-    try:
-        return materialise(get_entry("first_person"), size="tiny", progress=False)
-    finally:
-        if old is None:
-            os.environ.pop("WORKBENCH_CACHE")
-        else:
-            os.environ["WORKBENCH_CACHE"] = old
+    return record_tiny(tmp_path_factory, "first_person")
 
 
 def test_a_new_method_trains_loads_and_feeds_the_analyses(first_person_tiny, monkeypatch):

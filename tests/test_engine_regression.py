@@ -22,6 +22,7 @@ import torch
 from workbench.engine.library import load_card, load_model
 from workbench.methods.idm import TrainConfig, train
 from workbench.methods.worldmodel import ControllerConfig, WorldModelConfig, train_controller, train_world_model
+from conftest import record_tiny
 
 #: sha256 of each model's state_dict (sorted keys, dtype, shape and raw bytes), recorded from main's code.
 RECORDED = {
@@ -46,21 +47,7 @@ def state_digest(model: torch.nn.Module) -> str:
 @pytest.fixture(scope="module")
 def first_person_tiny(tmp_path_factory):
     """The first_person catalog entry recorded at its tiny size (2 games x 40 frames) with flow."""
-    from workbench.data.catalog import get_entry, materialise
-    from workbench.flow import compute_flow
-
-    cache = tmp_path_factory.mktemp("tiny")
-    old = os.environ.get("WORKBENCH_CACHE")
-    os.environ["WORKBENCH_CACHE"] = str(cache)
-    try:
-        path = materialise(get_entry("first_person"), size="tiny", progress=False)
-        compute_flow(path, workers=1, progress=False)
-        return path
-    finally:
-        if old is None:
-            os.environ.pop("WORKBENCH_CACHE")
-        else:
-            os.environ["WORKBENCH_CACHE"] = old
+    return record_tiny(tmp_path_factory, "first_person", flow=True)
 
 
 @pytest.fixture(autouse=True)

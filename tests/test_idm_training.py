@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 
 import inspect
-import os
 
 import numpy as np
 import pandas as pd
@@ -25,6 +24,7 @@ from workbench.frames.pairs import PairIndex, balanced_weights, finetune_mask
 from workbench.frames.sources import resolve_source
 from workbench.frames.split import PURGED, SPLITS, assign_split
 from workbench.frames.stream import FrameReader, PairSampler
+from conftest import record_tiny
 
 STEER = ["LEFT", "NEUTRAL", "RIGHT"]
 
@@ -32,23 +32,7 @@ STEER = ["LEFT", "NEUTRAL", "RIGHT"]
 @pytest.fixture(scope="module")
 def tiny_stores(tmp_path_factory):
     """Tiny first_person and racing recordings (2 games x 40 frames each) with Farneback flow."""
-    from workbench.data.catalog import get_entry, materialise
-    from workbench.flow import compute_flow
-
-    cache = tmp_path_factory.mktemp("tiny")
-    old = os.environ.get("WORKBENCH_CACHE")
-    os.environ["WORKBENCH_CACHE"] = str(cache)
-    try:
-        paths = {}
-        for name in ("first_person", "racing"):
-            paths[name] = materialise(get_entry(name), size="tiny", progress=False)
-            compute_flow(paths[name], workers=1, progress=False)
-    finally:
-        if old is None:
-            os.environ.pop("WORKBENCH_CACHE")
-        else:
-            os.environ["WORKBENCH_CACHE"] = old
-    return paths
+    return record_tiny(tmp_path_factory, ("first_person", "racing"), flow=True)
 
 
 @pytest.fixture(autouse=True)

@@ -3,12 +3,11 @@ the IDM and world-model trainers record it on the card."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
 from workbench.engine import stopping
+from conftest import record_tiny
 
 
 def test_stops_after_patience_evaluations_without_improvement_and_keeps_the_best_weights():
@@ -73,26 +72,11 @@ def test_world_model_training_stops_on_a_flat_validation_loss(world_store_for_st
     assert card["training"]["steps"] == 4 and card["training"]["early_stopping"]["stopped_step"] == 4, card["history"]
 
 
-def _recorded(tmp_path_factory, name: str):
-    from workbench.data.catalog import get_entry, materialise
-
-    cache = tmp_path_factory.mktemp("tiny")
-    old = os.environ.get("WORKBENCH_CACHE")
-    os.environ["WORKBENCH_CACHE"] = str(cache)
-    try:
-        return materialise(get_entry(name), size="tiny", progress=False)
-    finally:
-        if old is None:
-            os.environ.pop("WORKBENCH_CACHE")
-        else:
-            os.environ["WORKBENCH_CACHE"] = old
-
-
 @pytest.fixture(scope="module")
 def tiny_stores_for_stopping(tmp_path_factory):
-    return _recorded(tmp_path_factory, "racing")
+    return record_tiny(tmp_path_factory, "racing")
 
 
 @pytest.fixture(scope="module")
 def world_store_for_stopping(tmp_path_factory):
-    return _recorded(tmp_path_factory, "first_person")
+    return record_tiny(tmp_path_factory, "first_person")

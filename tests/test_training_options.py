@@ -21,6 +21,7 @@ from workbench.engine.curves import read_curves
 from workbench.engine.library import load_card, load_model, model_path
 from workbench.methods.idm import TrainConfig, train
 from workbench.methods.worldmodel import AutoencoderConfig, ControllerConfig, WorldModelConfig
+from conftest import record_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,18 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def tiny_store(tmp_path_factory):
     """The first_person catalog entry recorded at its tiny size (2 games x 40 frames)."""
-    from workbench.data.catalog import get_entry, materialise
-
-    cache = tmp_path_factory.mktemp("tiny")
-    old = os.environ.get("WORKBENCH_CACHE")
-    os.environ["WORKBENCH_CACHE"] = str(cache)
-    try:
-        return materialise(get_entry("first_person"), size="tiny", progress=False)
-    finally:
-        if old is None:
-            os.environ.pop("WORKBENCH_CACHE")
-        else:
-            os.environ["WORKBENCH_CACHE"] = old
+    return record_tiny(tmp_path_factory, "first_person")
 
 
 @pytest.fixture(autouse=True)

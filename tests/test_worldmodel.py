@@ -5,7 +5,6 @@ minimum, configs, clips and action spaces, the causal forward model, and a tiny 
 from __future__ import annotations
 
 import math
-import os
 import re
 
 import numpy as np
@@ -28,6 +27,7 @@ from workbench.methods.worldmodel import (ControllerConfig, DiscreteLatent, Late
                                   train_world_model, transfer_filmstrip, vcm_loss, vector_quantize)
 from workbench.methods.worldmodel.regularizers import PAPER_SWEEPS
 from workbench.engine.fit import lr_factor
+from conftest import record_tiny
 
 ENCODER = {"input_size": 32, "width": 8, "rep_channels": 4}
 
@@ -221,18 +221,7 @@ def test_forward_model_is_frame_causal_and_starts_as_a_copy():
 @pytest.fixture(scope="module")
 def first_person_tiny(tmp_path_factory):
     """The first_person catalog entry recorded at its tiny size (2 games x 40 frames)."""
-    from workbench.data.catalog import get_entry, materialise
-
-    cache = tmp_path_factory.mktemp("tiny")
-    old = os.environ.get("WORKBENCH_CACHE")
-    os.environ["WORKBENCH_CACHE"] = str(cache)
-    try:
-        return materialise(get_entry("first_person"), size="tiny", progress=False)
-    finally:
-        if old is None:
-            os.environ.pop("WORKBENCH_CACHE")
-        else:
-            os.environ["WORKBENCH_CACHE"] = old
+    return record_tiny(tmp_path_factory, "first_person")
 
 
 def test_clips_stay_in_one_block_and_read_the_store(first_person_tiny):
