@@ -25,7 +25,7 @@ ALLOWED = {
     "play": {"core", "data", "flow", "frames", "engine", "analysis", "viz", "methods"},
 }
 #: Modules that sit above every method on purpose: the batch over all studies, the main job.
-ABOVE_METHODS = {"workbench.study.findings", "workbench.study.main_job"}
+ABOVE_METHODS = {"workbench.study.findings"}
 
 
 def _imports(source: str, module: str) -> list[str]:

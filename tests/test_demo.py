@@ -1,4 +1,4 @@
-"""`workbench demo`, the main job (:mod:`workbench.study.main_job`): its named steps (the data, then
+"""`workbench demo`, the main job (:mod:`workbench.main_job`): its named steps (the data, then
 every study at the demo size), and a step that fails is reported without stopping the others or
 the dashboard."""
 
@@ -14,10 +14,10 @@ import workbench.data.catalog as catalog
 import workbench.flow as flow
 import workbench.methods.idm.study as idm_study
 import workbench.methods.worldmodel.study as wm_study
-import workbench.study.main_job as main_job
+import workbench.main_job as main_job
 import workbench.study.results as results
 from workbench.core.errors import ConfigError, DataError
-from workbench.study.main_job import Step, main_steps, run_steps
+from workbench.main_job import Step, main_steps, run_steps
 
 
 def _report(folder):

@@ -343,7 +343,7 @@ def demo(
     """The main job: record the built-in catalog, compute flow, print per-game summaries, run every
     study (seed 000's cross-game IDM study, seed 002's world-model batch run; reports + figures),
     and serve the dashboard on 127.0.0.1. A step that fails is reported and the others go on."""
-    from .study.main_job import main_steps, run_steps
+    from .main_job import main_steps, run_steps
 
     failed = run_steps(main_steps(size, seed, workers, studies=run_study), log=typer.echo,
                        error=lambda text: typer.secho(text, fg=typer.colors.RED, err=True))

@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..analysis.summary import summary_report
-from ..core.errors import USER_ERRORS
-from ..core.paths import cache_dir
-from ..data import catalog
-from .. import flow
-from ..methods.idm import study as idm_study
-from ..methods.worldmodel import study as wm_study
-from ..play.levels import run_demo_levels
-from .results import report_lines
+from .analysis.summary import summary_report
+from .core.errors import USER_ERRORS
+from .core.paths import cache_dir
+from .data import catalog
+from . import flow
+from .methods.idm import study as idm_study
+from .methods.worldmodel import study as wm_study
+from .play.levels import run_demo_levels
+from .study.results import report_lines
 
 Log = Callable[[str], None]
 
