@@ -78,3 +78,29 @@ def workbench_models(tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.setenv("WORKBENCH_MODELS", str(folder))
     return folder
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium through Playwright, one per test session (every browser test shares it:
+    a second sync Playwright in the same session would refuse to start)."""
+    from pathlib import Path
+
+    from test_dashboard import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (`make test` installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})  # tall: the template scrolls inside
+    page.set_default_timeout(60_000)
+    yield page
+    page.close()

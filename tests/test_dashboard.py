@@ -188,26 +188,6 @@ def server(study_env, tmp_path_factory):
     _stop(proc)
 
 
-@pytest.fixture(scope="session")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (`make test` installs Debian's chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):
-    page = browser.new_page(viewport={"width": 1400, "height": 2000})  # tall: the template scrolls inside
-    page.set_default_timeout(60_000)
-    yield page
-    page.close()
-
-
 def _open(tab, server: str, **query):
     """Load the dashboard with a URL query and wait until it has drawn a plot and synced the URL."""
     tab.goto(server + ("?" + urlencode(query) if query else ""))

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from test_dashboard import REPO, _free_port, _query, _shot, _start, _stop, browser, needs_chromium, page  # noqa: F401
+from test_dashboard import REPO, _free_port, _query, _shot, _start, _stop, needs_chromium
 from workbench.app.levels import episode_pictures, levels_page
 from workbench.app.state import ViewState
 

@@ -358,7 +358,7 @@ def test_sweep_goes_on_after_a_failing_run(shared_data, studies, workbench_model
     assert "games ['NoSuchGame'] are not in the datasets" in failed["error"] and failed["error"] in result.output
     assert Path(failed["output"]).parent == studies / "runs" / "games"
     kept = nbformat.read(failed["output"], as_version=4)
-    assert any(o.get("ename") == "ValueError" for c in kept.cells for o in c.get("outputs", []))
+    assert any(o.get("ename") == "ConfigError" for c in kept.cells for o in c.get("outputs", []))
     assert _record(failed["output"])["status"] == "failed"
 
     with pytest.raises(NotebookRunError, match=r"02_train_idm failed at cell In \[\d+\].*NoSuchGame") as info:
