@@ -104,3 +104,15 @@ def page(browser):
     page.set_default_timeout(60_000)
     yield page
     page.close()
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models: one torch thread is fastest, and immune to a busy machine's other jobs
+    (modules that train use it for every test: ``pytestmark = pytest.mark.usefixtures(...)``)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -50,12 +50,7 @@ def first_person_tiny(tmp_path_factory):
     return record_tiny(tmp_path_factory, "first_person", flow=True)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def trained_digests(store) -> dict[str, str]:

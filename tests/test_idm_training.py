@@ -35,13 +35,7 @@ def tiny_stores(tmp_path_factory):
     return record_tiny(tmp_path_factory, ("first_person", "racing"), flow=True)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """These models are tiny: one thread is fastest, and immune to a busy CI machine's other jobs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(store, **overrides) -> TrainConfig:

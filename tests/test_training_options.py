@@ -32,12 +32,7 @@ def tiny_store(tmp_path_factory):
     return record_tiny(tmp_path_factory, "first_person")
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny(store, **overrides) -> TrainConfig:

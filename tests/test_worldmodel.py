@@ -32,13 +32,7 @@ from conftest import record_tiny
 ENCODER = {"input_size": 32, "width": 8, "rep_channels": 4}
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models: one thread is fastest, and immune to a busy machine's other jobs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --- regularisers -------------------------------------------------------------------------------
