@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -69,6 +70,19 @@ def test_without_per_block_data_there_is_no_interval(tmp_path):
 def test_a_handful_of_blocks_gives_no_interval(tmp_path):
     row = _row(ledger(_seed000(tmp_path / "s", 0.9, 0.3, n_blocks=4)), "joint-helps-small-game")
     assert row.verdict.startswith("inconclusive: too few units (4 test blocks") and np.isnan(row.ci_low)
+
+
+def test_units_pool_over_seeds(tmp_path):
+    """A small game with 3 test blocks per seed: no interval from 2 seeds (6 blocks), a two-stage
+    one from 3 seeds (9 blocks) that the planted gap lies in."""
+    for s in range(3):
+        _seed000(tmp_path / f"seed000-quotable-s{s}", 0.9, 0.4, n_blocks=3, seed=s)
+    row = _row(ledger(tmp_path / "seed000-quotable-s0", n_boot=500), "joint-helps-small-game")
+    assert row.seeds == 3 and row.n_units == 9 and row.verdict == REPRODUCED
+    assert row.ci_low < 0.5 < row.ci_high
+    shutil.rmtree(tmp_path / "seed000-quotable-s2")
+    row = _row(ledger(tmp_path / "seed000-quotable-s0", n_boot=500), "joint-helps-small-game")
+    assert row.verdict.startswith("inconclusive: too few units (6 test blocks") and np.isnan(row.ci_low)
 
 
 def test_three_seed_replicates_give_an_interval_without_units(tmp_path):

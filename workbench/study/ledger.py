@@ -25,7 +25,9 @@ and no per-unit data the seed-level interval is narrow by construction: read it 
 **Verdict.** *reproduced* when the interval lies inside the claim's rule, *refuted* when it lies
 wholly outside, else *inconclusive at this budget*. Without an interval (no per-unit table and
 fewer than 3 seeds) the verdict is *inconclusive: no per-block data* (or *too few units*: fewer
-than :data:`MIN_UNITS` per seed give no interval); a missing table gives
+than :data:`MIN_UNITS` units give no interval). Units pool over seeds: a scope with few units
+per seed (a small game's handful of test blocks) gets the two-stage interval once its seeds hold
+:data:`MIN_UNITS` units together (each seed ≥ 2); a missing table gives
 *inconclusive: not measured (…)*. Nothing is written by hand: every number comes from the tables.
 
 **Per-unit table** (``units.csv``: in each seed 000 domain folder, in a seed 002 run folder), one
@@ -60,7 +62,7 @@ from .framework import RUNTIME_FIELDS, read_record
 
 N_BOOT = 2000
 MIN_SEEDS = 3
-MIN_UNITS = 8  # fewer units per seed: no interval (a percentile bootstrap of a handful is no interval)
+MIN_UNITS = 8  # fewer units (over the pooled seeds): no interval (a bootstrap of a handful is no interval)
 UNITS = "units.csv"
 UNIT_COLUMNS = ["quantity", "model", "game", "head", "stratum", "unit", "class", "num", "den"]
 COLUMNS = ["claim", "scope", "section", "quote", "estimate", "ci_low", "ci_high", "n_units", "unit", "seeds",
@@ -104,10 +106,11 @@ def resample_counts(strata: np.ndarray, n_boot: int, rng: np.random.Generator) -
     return out
 
 
-def replicates(m: Measurement, n_boot: int, rng: np.random.Generator) -> np.ndarray | None:
+def replicates(m: Measurement, n_boot: int, rng: np.random.Generator,
+               min_units: int = MIN_UNITS) -> np.ndarray | None:
     """``(n_boot,)`` bootstrap replicates of a measurement, or None without per-unit data (or
-    with fewer than :data:`MIN_UNITS` units)."""
-    if m.units is None or m.replicate is None or len(m.units) < MIN_UNITS:
+    with fewer than ``min_units`` units)."""
+    if m.units is None or m.replicate is None or len(m.units) < min_units:
         return None
     return np.asarray(m.replicate(resample_counts(m.units, n_boot, rng)), float)
 
@@ -118,8 +121,10 @@ def pooled(measurements: Sequence[Measurement], n_boot: int = N_BOOT, seed: int 
     ok = [m for m in measurements if not m.missing and np.isfinite(m.point)]
     if not ok:
         return {"estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_units": 0, "seeds": 0}
-    reps = [replicates(m, n_boot, rng) for m in ok]
     n_units = int(sum(len(m.units) for m in ok if m.units is not None))
+    # several seeds holding MIN_UNITS units together: each seed's units resample within the seed
+    min_units = 2 if len(ok) > 1 and n_units >= MIN_UNITS else MIN_UNITS
+    reps = [replicates(m, n_boot, rng, min_units) for m in ok]
     point = float(np.mean([m.point for m in ok]))
     if len(ok) >= MIN_SEEDS or all(r is not None for r in reps):
         table = np.stack([np.full(n_boot, m.point) if r is None else r for m, r in zip(ok, reps)])  # (S, B)
@@ -822,8 +827,8 @@ def ledger(study_dir: Path, n_boot: int = N_BOOT, seed: int = 0, pool_seeds: boo
         reason = next((m.missing for m in ms if m.missing), "no estimate (NaN in the tables)")
         if stats["seeds"] == 0:
             result = f"inconclusive: {reason}"
-        elif 0 < stats["n_units"] < MIN_UNITS * stats["seeds"] and not np.isfinite(stats["ci_low"]):
-            result = f"inconclusive: too few units ({stats['n_units']} {c.unit}s; {MIN_UNITS} per seed needed)"
+        elif stats["n_units"] > 0 and not np.isfinite(stats["ci_low"]):
+            result = f"inconclusive: too few units ({stats['n_units']} {c.unit}s; {MIN_UNITS} needed over the seeds)"
         else:
             result = verdict(stats["ci_low"], stats["ci_high"], c.rule).replace(
                 "per-block", f"per-{c.unit.split()[-1]}")
