@@ -201,3 +201,18 @@ def test_placement_prefers_the_accelerator_then_pinned_host_memory(monkeypatch):
     assert placement(6 * gib, "cuda", 8.0) == "pinned"  # within the budget, too big for the device
     assert placement(6 * gib, "cuda", 5.0) is None  # over the budget: stream
     assert placement(6 * gib, "cpu", 8.0) == "host"
+
+
+@pytest.mark.parametrize("n_blocks", [3, 4, 5, 8, 9, 40])
+def test_a_small_game_gets_a_block_in_every_split(n_blocks):
+    """70/10/20 rounding alone leaves val empty at 3, 4, 5 and 8 blocks (a small game trained
+    without a validation split cannot stop early); every split gets ≥ 1 block, train the most,
+    and the larger games keep the plain 70/10/20 deal."""
+    from workbench.frames.split import assign_split
+
+    frame = np.arange(n_blocks * 4)
+    split = assign_split(np.full(len(frame), "g"), np.zeros(len(frame), int), frame, block=4)
+    blocks = [len(np.unique(frame[split == k] // 4)) for k in range(3)]
+    assert min(blocks) >= 1 and sum(blocks) == n_blocks and blocks[0] == max(blocks)
+    if n_blocks == 40:
+        assert blocks == [28, 4, 8]

@@ -193,8 +193,16 @@ def test_findings_run_skips_finished_studies_and_write_makes_both_documents(tmp_
     assert seed000.name == "seed000.md" and "## Claims ledger" in text and "seed000-tiny-s2" in text
     assert "joint-helps-small-game" in text and "reproduced" in text and '"size": "tiny"' in text
     assert "planning-beats-still" in seed002.read_text() and "In The Wild" in seed002.read_text()
+    assert "**Seeds:** 0, 1, 2 finished." in text
     with pytest.raises(FileNotFoundError, match="workbench findings run"):
         findings.write_findings("demo", (0,), tmp_path / "docs")
+    # a batch still running: seed 3 asked for, seed002's seed 0 unfinished
+    from workbench.study.framework import record_file
+
+    record_file(studies_dir() / findings.replicate_config(WorldModelStudyConfig, "tiny", 0).study_id).unlink()
+    written = findings.write_findings("tiny", (0, 3), tmp_path / "partial")
+    assert [p.name for p in written] == ["seed000.md"]  # seed002 has no finished seed among 0 and 3
+    assert "3 still to run" in written[0].read_text()
 
     from typer.testing import CliRunner
 
@@ -204,6 +212,10 @@ def test_findings_run_skips_finished_studies_and_write_makes_both_documents(tmp_
     assert result.exit_code == 0 and (tmp_path / "cli" / "seed002.md").is_file()
     result = CliRunner().invoke(app, ["findings", "run", "--seeds", "0,x"])
     assert result.exit_code == 2 and "expected comma-separated integers" in result.output
+    result = CliRunner().invoke(app, ["findings", "run", "--study", "seed001"])
+    assert result.exit_code == 2 and "seed001: unknown" in result.output
+    result = CliRunner().invoke(app, ["findings", "run", "--size", "tiny", "--study", "seed000"])
+    assert result.exit_code == 0 and result.output.count("skipped") == 3  # seed 000's three, finished
 
 
 def test_accuracy_units_of_an_embeddings_dataset_match_its_accuracy_table():

@@ -623,12 +623,17 @@ def _seeds(text: str) -> list[int]:
 def findings_run(
     size: str = typer.Option("quotable", "--size", "-s", help="Study size (quotable: early stopping, ~2 h/seed)."),
     seeds: str = typer.Option("0,1,2", "--seeds", help="Comma-separated seeds (≥ 3 for intervals over seeds)."),
+    study: Optional[list[str]] = typer.Option(None, "--study", help="Only this paper's study (seed000, seed002; "
+                                              "repeatable; default both)."),
 ) -> None:
     """Run every seed's seed 000 study and seed 002 batch run, skipping finished ones; a killed run
     continues where it stopped when started again. Then `workbench findings write`."""
-    from .study.findings import run_findings
+    from .study.findings import STUDIES, run_findings
 
-    _guard(run_findings, size, _seeds(seeds), log=typer.echo)
+    unknown = sorted(set(study or ()) - set(STUDIES))
+    if unknown:
+        _fail(f"--study {', '.join(unknown)}: unknown; studies: {', '.join(STUDIES)}")
+    _guard(run_findings, size, _seeds(seeds), studies=tuple(study or STUDIES), log=typer.echo)
 
 
 @findings_app.command("write")

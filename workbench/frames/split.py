@@ -10,9 +10,10 @@ split is by contiguous blocks, not by frame:
   (:func:`workbench.data.episode.successor_mask`: same game and episode, larger step), so no
   pair or clip spans an episode boundary or a step reset;
 * the frame axis of each store is cut into blocks of ``block`` frames (default one zarr chunk,
-  64 frames); each game's blocks are shuffled and dealt to train/val/test (70/10/20 by default),
-  seeded by the split seed *and the game's name*, so a game gets the same split whether it is
-  trained alone or jointly, and whatever the training seed;
+  64 frames); each game's blocks are shuffled and dealt to train/val/test (70/10/20 by default,
+  each split at least one block once a game has three), seeded by the split seed *and the game's
+  name*, so a game gets the same split whether it is trained alone or jointly, and whatever the
+  training seed;
 * the purge gap: a block's last transition (whose ``t+1`` is the next block's first frame) is
   dropped (:data:`PURGED`) when the next block went to another split. A clip lies inside one
   block (:func:`workbench.frames.clips.build_clip_index`), so it never reaches the next block.
@@ -44,7 +45,9 @@ def assign_split(game: np.ndarray, source: np.ndarray, frame: np.ndarray, block:
     ``game`` (str), ``source`` (int), ``frame`` (int, frame ``t`` of pair ``t -> t+1``) are per
     pair. A block is ``(source, frame // block)``; each game's blocks are permuted with a
     generator seeded by ``seed`` and the game's name, and the first ``round(0.7 n)`` go to train,
-    up to ``round(0.8 n)`` to val, the rest to test. A game with one block is all train. A
+    up to ``round(0.8 n)`` to val, the rest to test; a game of ≥ 3 blocks whose rounding leaves val
+    or test empty (n = 3, 4, 5, 8 at 70/10/20) gives them one block each from train, so every game
+    has frames to stop early on and to score. A game with one block is all train. A
     block's last pair is purged when the game's next block of the same source has another split,
     so no two pairs of different splits share a frame.
     """
@@ -60,6 +63,11 @@ def assign_split(game: np.ndarray, source: np.ndarray, frame: np.ndarray, block:
         units, inverse = np.unique(unit[sel], return_inverse=True)
         n = len(units)
         bounds = np.floor(edges * n + 0.5).astype(int)
+        if n >= 3:  # at least one block per split: counts (train, val, test) ≥ 1, taken from train
+            counts = np.diff(bounds, prepend=0)
+            counts[1:] = np.maximum(counts[1:], 1)
+            counts[0] = n - counts[1:].sum()
+            bounds = np.cumsum(counts)
         rng = np.random.default_rng([int(seed), zlib.crc32(g.encode())])
         position = np.empty(n, np.int64)
         position[rng.permutation(n)] = np.arange(n)

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from ..core.errors import ConfigError, DataError
 from ..core.paths import check_id, studies_dir
 from ..core.provenance import code_version, now_utc
+from ..engine.ids import ENGINE_VERSION
 from .files import write_json
 
 #: The record file of a study folder.
@@ -79,8 +80,9 @@ class BaseStudyConfig:
                 setattr(self, key, copy.deepcopy(value))  # a run never shares (and mutates) the table's lists
         self.validate()
         if self.study_id is None:
+            # the engine version too: a study of models trained under other semantics is another study
             self.study_id = "-".join([self.paper, self.size, f"s{self.seed}", *self.id_parts(),
-                                      digest(self.identity(), 8)])
+                                      digest({**self.identity(), "engine_version": ENGINE_VERSION}, 8)])
         check_id(self.study_id, "study id")
 
     def validate(self) -> None:
