@@ -15,8 +15,9 @@ from typing import Any, Mapping, Sequence
 from ..core.paths import check_id
 
 #: Bump when the training semantics change (loop, RNG order, schedule, the block split …): every
-#: id changes with it. 2: a small game's val and test splits get ≥ 1 block (:mod:`workbench.frames.split`).
-ENGINE_VERSION = 2
+#: id changes with it. 2: a small game's val and test splits get ≥ 1 block (:mod:`workbench.frames.split`);
+#: 3: IDM early stopping watches the main head's class-balanced validation loss.
+ENGINE_VERSION = 3
 
 
 def identity_hash(identity: Mapping[str, Any], n: int = 6) -> str:

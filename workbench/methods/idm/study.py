@@ -60,9 +60,11 @@ DOMAINS = ("racing", "atari", "first_person")
 #: numbers worth quoting. ``quotable`` trains every model until its validation loss stops
 #: improving (``patience`` evaluations every ``eval_every`` steps; the step counts are caps) on
 #: the ``demo`` recordings; run ≥ 3 seeds (`workbench findings run`). Measured on seed 0 with
-#: evaluations 50 steps apart, 50 of 62 models had their best validation loss at step 50 or 100
-#: and one stopped at its cap (the two Enduro models had no validation block: fixed by
-#: ENGINE_VERSION 2's split), so evaluations are 25 steps apart.
+#: evaluations 50 steps apart and the summed validation loss of every head, 50 of 62 models
+#: stopped with their best at step 50 or 100 while the main head's validation balanced accuracy
+#: was still rising, and the two Enduro models had no validation block (fixed by ENGINE_VERSION
+#: 2's split); early stopping now watches the main head's class-balanced loss
+#: (:func:`~workbench.methods.idm.training.validation_loss`), every 25 steps.
 BUDGETS = {
     "tiny": {"steps": 4, "finetune_steps": 10, "split_block": 4},
     "demo": {"steps": 30, "finetune_steps": 36, "split_block": 64},
