@@ -105,3 +105,20 @@ def tiny_stores_for_stopping(tmp_path_factory):
 @pytest.fixture(scope="module")
 def world_store_for_stopping(tmp_path_factory):
     return record_tiny(tmp_path_factory, "first_person")
+
+
+def test_a_model_trained_under_another_engine_version_is_not_reused(tiny_stores_for_stopping, monkeypatch):
+    """Same settings, other training semantics: training again under a new ENGINE_VERSION must not
+    hand back the old weights as if they were this code's."""
+    from workbench.engine import fit
+    from workbench.engine.library import ModelLibraryError
+    from workbench.methods.idm import TrainConfig, train
+
+    cfg = TrainConfig(datasets=[str(tiny_stores_for_stopping)], steps=2, batch_size=8, chunks_per_batch=2,
+                      eval_every=2, split_block=4, input_size=32, width=16, embed_dim=32, device="cpu",
+                      model_id="versioned")
+    assert train(cfg, progress=False).finished
+    assert train(cfg, progress=False).finished  # the same version: found again
+    monkeypatch.setattr(fit, "ENGINE_VERSION", fit.ENGINE_VERSION + 1)
+    with pytest.raises(ModelLibraryError, match="engine version"):
+        train(cfg, progress=False)

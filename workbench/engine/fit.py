@@ -121,6 +121,10 @@ def existing(model_id: str, same_config: Callable[[Mapping], bool], force: bool)
     if not same_config(card["config"]):
         raise ModelLibraryError(f"model {model_id!r} exists with a different config; set model_id to a new id"
                                 " or pass force=True to replace it")
+    trained_under = (card.get("training") or {}).get("engine_version", 1)
+    if trained_under != ENGINE_VERSION:  # same settings, other training semantics: not this model
+        raise ModelLibraryError(f"model {model_id!r} was trained under engine version {trained_under}, this code "
+                                f"is version {ENGINE_VERSION}; set model_id to a new id or pass force=True to retrain it")
     return card
 
 

@@ -48,7 +48,8 @@ from ...flow import compute_flow
 from ...core.paths import cache_dir
 from . import TrainConfig, extract_embeddings, make_config, train
 from ...study.files import train_in_processes, write_csv, write_json
-from ...study.framework import BaseStudyConfig, StudyRun, digest, run_stages
+from ...engine.ids import identity_hash
+from ...study.framework import BaseStudyConfig, StudyRun, run_stages
 from ...study.ledger import UNITS, accuracy_units, geometry_units, probe_units
 
 DOMAINS = ("racing", "atari", "first_person")
@@ -166,13 +167,14 @@ def _accuracy(emb: xr.Dataset, model: str) -> pd.DataFrame:
 def _config(key: str, preset: str, cfg: StudyConfig, dataset_id: str, n_games: int, steps: int | None = None,
             **overrides) -> TrainConfig:
     """One model of the study, trained on ``n_games`` games for :func:`steps_for` steps (or
-    ``steps``). Its library id ``seed000-<size>.<dataset>.<key>-<hash of its config>`` is shared by
+    ``steps``). Its library id ``seed000-<size>.<dataset>.<key>-<hash of its config and the engine
+    version>`` is shared by
     every study that trains the same model (replicates varying only the draw seed reuse it)."""
     steps = steps_for(cfg, n_games) if steps is None else steps
     config = make_config(preset, datasets=[dataset_id], size=cfg.data_size or cfg.size, data_seed=cfg.data_seed,
                          seed=cfg.seed, steps=steps, split_block=cfg.split_block,
                          eval_every=min(cfg.eval_every or steps, steps), patience=cfg.patience, **overrides)
-    return config.replace(model_id=f"seed000-{cfg.size}.{dataset_id}.{key}-{digest(config.identity(), 6)}")
+    return config.replace(model_id=f"seed000-{cfg.size}.{dataset_id}.{key}-{identity_hash(config.identity())}")
 
 
 def model_configs(dataset_id: str, games: list[str], cfg: StudyConfig) -> dict[str, TrainConfig]:
