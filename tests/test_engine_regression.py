@@ -10,8 +10,9 @@ draw, then the flip mask, from one numpy Generator; world models: the sampler's 
 A deliberate change of training semantics bumps :data:`workbench.engine.ids.ENGINE_VERSION` and
 re-records these values. ENGINE_VERSION 2 (every split ≥ 1 block once a game has three) moved
 blocks of the tiny world-model clips' split and re-recorded ``frameae``, ``lawm`` and ``ctrl``;
-the IDMs' split (10 blocks a game) is unchanged and so are their digests. ENGINE_VERSION 3 (IDM
-early stopping on the main head's class-balanced loss) keeps other best weights: ``idm_patience``.
+the IDMs' split (10 blocks a game) is unchanged and so are their digests. ENGINE_VERSIONs 3 and 4 (IDM
+early stopping on the main head's class-balanced loss, then its balanced error) keep other best
+weights: ``idm_patience``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from conftest import record_tiny
 #: sha256 of each model's state_dict (sorted keys, dtype, shape and raw bytes), recorded from main's code.
 RECORDED = {
     "idm": "18709ea3e18368ee6d2b0bca90c88bfb9082167f56e361d4be178d72e755c87e",
-    "idm_patience": "e6f2ac21a7783583ca3374c009fb699416fd0e130ce0321b2056cb4c55c8ea3e",
+    "idm_patience": "c9dfeee3940725666495f0adc38898a36c29d6bc031f3e5f2d43f2e47d31b132",
     "frameae": "af4df747bbea03c745a5c74a894c5840efc262be4a13c35be6b986ea94832d2d",
     "lawm": "9521d81cab4a803a78c0edfc659d77ebee83c88b8965a3425554d5272e1e7c3d",
     "ctrl": "d323b3e694cfb4ccfb70e4bb7e9c26fac0fcf02145b143fedbde918b2d00557d",

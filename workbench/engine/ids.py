@@ -16,8 +16,8 @@ from ..core.paths import check_id
 
 #: Bump when the training semantics change (loop, RNG order, schedule, the block split …): every
 #: id changes with it. 2: a small game's val and test splits get ≥ 1 block (:mod:`workbench.frames.split`);
-#: 3: IDM early stopping watches the main head's class-balanced validation loss.
-ENGINE_VERSION = 3
+#: 3: IDM early stopping watched the main head's class-balanced cross-entropy; 4: its balanced error.
+ENGINE_VERSION = 4
 
 
 def identity_hash(identity: Mapping[str, Any], n: int = 6) -> str:

@@ -47,8 +47,8 @@ class TrainConfig(ConfigIO, DataFields, EngineFields):
     of ``k_per_class`` (of ``main_head``'s classes) / ``fraction``, and optionally ``seed``
     (the draw of those labels; default ``seed``); it needs ``init_from``. ``balanced`` and
     ``hflip`` left at ``None`` are the ``init_from`` model's (else off).
-    ``patience``: stop once the validation loss (``main_head``'s, class-balanced when
-    ``balanced``: :func:`~workbench.methods.idm.training.validation_loss`) has not improved for that many evaluations
+    ``patience``: stop once the validation loss (``main_head``'s balanced error rate:
+    :func:`~workbench.methods.idm.training.validation_loss`) has not improved for that many evaluations
     (every ``eval_every`` steps) and keep the best weights; ``steps`` is then a cap (None: run
     all ``steps``). ``precision``, ``compile``, ``channels_last``: see
     :class:`~workbench.engine.config.EngineFields`.

@@ -64,11 +64,10 @@ DOMAINS = ("racing", "atari", "first_person")
 #: evaluations 50 steps apart and the summed validation loss of every head, 50 of 62 models
 #: stopped with their best at step 50 or 100 while the main head's validation balanced accuracy
 #: was still rising, and the two Enduro models had no validation block (fixed by ENGINE_VERSION
-#: 2's split). Early stopping now watches the main head's class-balanced loss
-#: (:func:`~workbench.methods.idm.training.validation_loss`) every 25 steps; on the ~130
-#: validation pairs a demo game has, that loss is noisy, and with a patience of 3 (75 steps) most
-#: Atari models stopped at step 100 at chance (measured), so the patience is 6: a model stops
-#: 150 steps after its best evaluation, whose weights it keeps.
+#: 2's split); the main head's class-balanced cross-entropy did the same. Early stopping now
+#: watches the main head's balanced error (:func:`~workbench.methods.idm.training.validation_loss`)
+#: every 25 steps, with a patience of 6 (a model stops 150 steps after its best evaluation, whose
+#: weights it keeps): the ~130 validation pairs of a demo game make any validation number noisy.
 BUDGETS = {
     "tiny": {"steps": 4, "finetune_steps": 10, "split_block": 4},
     "demo": {"steps": 30, "finetune_steps": 36, "split_block": 64},
