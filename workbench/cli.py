@@ -621,7 +621,7 @@ def _seeds(text: str) -> list[int]:
 
 @findings_app.command("run")
 def findings_run(
-    size: str = typer.Option("quotable", "--size", "-s", help="Study size (quotable: early stopping, ~2 h/seed)."),
+    size: str = typer.Option("quotable", "--size", "-s", help="Study size (quotable: early stopping, ≥ 3 seeds)."),
     seeds: str = typer.Option("0,1,2", "--seeds", help="Comma-separated seeds (≥ 3 for intervals over seeds)."),
     study: Optional[list[str]] = typer.Option(None, "--study", help="Only this paper's study (seed000, seed002; "
                                               "repeatable; default both)."),
