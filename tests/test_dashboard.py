@@ -195,6 +195,22 @@ def _open(tab, server: str, **query):
     tab.wait_for_function("() => window.location.search.includes('study=')")
 
 
+def _slide_to(page, name: str, value: int, timeout: float = 60) -> None:
+    """Move the first slider titled ``name`` to ``value`` with the keyboard.
+
+    Each key press is checked against the slider's title rather than counted: on a loaded
+    machine a press can land before the handle has focus and be lost.
+    """
+    title = page.get_by_text(re.compile(rf"^{name}: \d+$")).first
+    handle = page.locator(".noUi-handle").first
+    handle.click()
+    deadline = time.monotonic() + timeout
+    while (now := int(title.inner_text().split(":")[1])) != value and time.monotonic() < deadline:
+        handle.press("ArrowRight" if now < value else "ArrowLeft")
+        time.sleep(0.2)
+    assert now == value, f"the {name} slider stayed at {now}, not {value}"
+
+
 def _shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -319,15 +335,11 @@ def test_accuracy_catalog_and_library_pages(page, server, study_env):
     labels = page.locator(".wb-frame-labels div").first
     labels.wait_for()
     before_labels, before = labels.inner_text(), _canvas(page, ".wb-frame-flow")
-    handle = page.locator(".noUi-handle").first
-    handle.click()
-    for _ in range(5):
-        handle.press("ArrowRight")
+    _slide_to(page, "frame", 5)
     deadline = time.monotonic() + 30
     while labels.inner_text() == before_labels and time.monotonic() < deadline:
         time.sleep(0.1)
     assert labels.inner_text() != before_labels  # another frame's labels and flow
-    page.get_by_text("frame: 5").wait_for()
     _wait_changed(page, before, ".wb-frame-flow")
     time.sleep(1)  # let the last key press's frame arrive before the screenshot
     _shot(page, "catalog")
