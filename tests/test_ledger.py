@@ -390,3 +390,27 @@ def test_movement_claim_gets_an_interval_from_key_w_and_steer_block_units(tmp_pa
     row = _row(ledger(folder, n_boot=500), "movement-beats-camera")
     assert row.scope == "first_person / G" and row.n_units == 40 and row.verdict == REPRODUCED
     assert row.estimate == pytest.approx(0.55, abs=0.08)
+
+
+def test_training_summary_says_which_models_ran_to_their_cap_still_improving(monkeypatch):
+    from workbench.study import findings
+
+    def card(steps, stopped, best, patience=3, every=10):
+        return {"training": {"steps": steps, "early_stopping": {"patience": patience, "stopped_step": stopped,
+                                                                "best_step": best}},
+                "config": {"eval_every": every}}
+    cards = {"m.single-a": card(50, 50, 20),   # stopped early: 3 evaluations without improving
+             "m.single-b": card(100, None, 100),  # ran to the cap, best at the cap
+             "m.single-c": card(100, None, 80),  # ran to the cap, best within the last 3 evaluations
+             "m.joint_v3": card(60, 60, 30),
+             "m.sweep": {"training": {"steps": 5}, "config": {}}}  # trained without early stopping: left out
+    monkeypatch.setattr(findings, "list_models", lambda: list(cards))
+    monkeypatch.setattr(findings, "load_card", cards.__getitem__)
+    record = {"domains": {"racing": {"models": {"single:A": "m.single-a", "single:B": "m.single-b",
+                                                "joint_v3": "m.joint_v3", "sweep": "m.sweep"},
+                                     "store": "/not/a/model"}}, "code_version": "0.1.0"}
+    again = {"domains": {"racing": {"models": {"single:C": "m.single-c", "single:A": "m.single-a"}}}}
+    df = findings.training_summary([record, again])
+    assert df.loc["single"].tolist() == [3, 1, 2, 1, 100]  # m.single-a counted once over the two records
+    assert df.loc["joint_v3"].tolist() == [1, 1, 0, 0, 60]
+    assert df.loc["all"].tolist() == [4, 2, 2, 1, 80]

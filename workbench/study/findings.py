@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 from dataclasses import fields
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import pandas as pd
 
 from ..core.paths import atomic_write_text
 from ..core.provenance import REPO_ROOT, code_version, now_utc
 from ..core.paths import studies_dir
+from ..engine.library import list_models, load_card
 from .files import markdown_table
 from .framework import finished, read_record
 from .ledger import REPLICATE_FIELDS, ledger, replicates_of
@@ -60,6 +61,51 @@ def run_findings(size: str = "quotable", seeds: Sequence[int] = (0, 1, 2), progr
     return out
 
 
+def _models_of(record: Any, library: set[str], key: str = "") -> Iterator[tuple[str, str]]:
+    """``(kind, model_id)`` of every model of ``library`` a study record names (as a value; the
+    kind is the first part of the name the record gives it, e.g. ``single``, ``joint_v3``,
+    ``free``, ``xattn``)."""
+    if isinstance(record, dict):
+        for k, v in record.items():
+            yield from _models_of(v, library, str(k))
+    elif isinstance(record, list):
+        for v in record:
+            yield from _models_of(v, library, key)
+    elif isinstance(record, str) and record in library:
+        yield key.split(":")[0].split("-")[0], record
+
+
+def training_summary(records: Sequence[dict]) -> pd.DataFrame:
+    """How each kind of model of the studies ``records`` stopped, read from the cards: stopped
+    early, or ran to its step cap with early stopping still undecided (its best evaluation within
+    the last ``patience`` evaluations, so it might have improved further), and how many of those
+    had their best at the cap itself. One row per kind, models counted once over the seeds."""
+    rows, library = {}, set(list_models())
+    for record in records:
+        for kind, model_id in _models_of(record, library):
+            card = load_card(model_id)
+            training, cfg = card["training"], card["config"]
+            stop = training.get("early_stopping") or {}
+            if not stop:
+                continue
+            window = stop["patience"] * cfg.get("eval_every", 0)
+            at_cap = stop.get("stopped_step") is None
+            rows[model_id] = {"kind": kind, "stopped early": not at_cap,
+                              "at cap, undecided": at_cap and stop["best_step"] > training["steps"] - window,
+                              "best at cap": at_cap and stop["best_step"] == training["steps"],
+                              "steps": training["steps"]}
+    if not rows:
+        return pd.DataFrame()
+    df = pd.DataFrame(rows.values())
+    out = df.groupby("kind", sort=False).agg(models=("steps", "size"), stopped_early=("stopped early", "sum"),
+                                             undecided=("at cap, undecided", "sum"), best_at_cap=("best at cap", "sum"),
+                                             median_steps=("steps", "median"))
+    out.loc["all"] = [len(df), df["stopped early"].sum(), df["at cap, undecided"].sum(), df["best at cap"].sum(),
+                      df["steps"].median()]
+    return out.astype(int).rename(columns={"stopped_early": "stopped early", "undecided": "at cap, undecided",
+                                           "best_at_cap": "best at cap", "median_steps": "median steps"})
+
+
 def findings_text(folder: Path, requested: Sequence[int] | None = None) -> str:
     """The findings document of a study and its seed replicates: what ran, then the ledger
     (``requested``: the seeds asked for, so a document of a batch still running says so)."""
@@ -84,6 +130,13 @@ def findings_text(folder: Path, requested: Sequence[int] | None = None) -> str:
                                            "code": r.get("code_version", ""), "started": r.get("started", ""),
                                            "finished": r.get("finished", "")} for r in records]).set_index("study")),
              "", "Config (the same for every seed): `" + json.dumps(cfg, sort_keys=True, default=str) + "`", "",
+             "## Training", "",
+             "How the runs' models stopped, from their cards: *stopped early* when the validation loss had not "
+             "improved for `patience` evaluations; *at cap, undecided* when the step cap came first while the best "
+             "evaluation was within the last `patience` (these might have improved further); *best at cap* when the "
+             "last evaluation was the best.", "",
+             markdown_table(training) if len(training := training_summary(records)) else
+             "(the model library holds none of these runs' models)", "",
              "## Claims ledger", "",
              "Estimates are means over the seeds; 95 % intervals from a bootstrap over test blocks, clips or episodes "
              "within each seed and over seeds (`workbench.study.ledger` states the rules and the verdict rule).", "",
