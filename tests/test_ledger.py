@@ -414,3 +414,16 @@ def test_training_summary_says_which_models_ran_to_their_cap_still_improving(mon
     assert df.loc["single"].tolist() == [3, 1, 2, 1, 100]  # m.single-a counted once over the two records
     assert df.loc["joint_v3"].tolist() == [1, 1, 0, 0, 60]
     assert df.loc["all"].tolist() == [4, 2, 2, 1, 80]
+
+
+def test_a_claim_measured_on_some_seeds_says_why_the_others_are_left_out(tmp_path):
+    """Fifty labels: seeds 0 and 1 have a gap to close, seed 2 none; the pooled estimate stands on
+    two seeds and its verdict says what the third had."""
+    for s, gap in enumerate((0.2, 0.1, -0.05)):
+        folder = _seed000(tmp_path / f"seed000-quotable-s{s}", 0.7, 0.5, seed=s, units=False)
+        pd.DataFrame({"zero_shot": [0.5], "few_shot": [0.5 + gap], "gap": [gap]},
+                     index=pd.Index(["Small"], name="game")).to_csv(folder / "racing" / "calibration_gap.csv")
+    row = _row(ledger(tmp_path / "seed000-quotable-s0", n_boot=200), "fifty-labels-close-gap")
+    assert row.seeds == 2 and row.estimate == pytest.approx(1.0)  # both gaps fully closed
+    assert row.verdict.endswith("(1 of 3 seeds: no gap at this budget)")
+    assert row.control_estimate == pytest.approx((0.2 + 0.1 - 0.05) / 3)  # every seed's gap

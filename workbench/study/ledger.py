@@ -832,6 +832,9 @@ def ledger(study_dir: Path, n_boot: int = N_BOOT, seed: int = 0, pool_seeds: boo
         else:
             result = verdict(stats["ci_low"], stats["ci_high"], c.rule).replace(
                 "per-block", f"per-{c.unit.split()[-1]}")
+        gone = [m.missing for m in ms if m.missing]
+        if gone and stats["seeds"]:  # the estimate stands on the other seeds: say so
+            result += f" ({len(gone)} of {len(ms)} seeds: {gone[0]})"
         controls = [m.control for m in ms if np.isfinite(m.control)]
         rows.append({"claim": c.id, "scope": key[1], "section": c.section, "quote": c.quote, **stats,
                      "unit": c.unit, "control": c.control,
