@@ -164,6 +164,9 @@ def test_knn_claim_bootstraps_over_pairs_within_query_games(tmp_path):
     assert helps.control_estimate < 0.4  # the within-row permutation null's 95th percentile
     fooled = claim(-2 * within)  # only the game effect agrees: the raw ρ would be high, within games it is -1
     assert fooled.estimate == pytest.approx(-1.0, abs=0.01) and fooled.verdict == REFUTED
+    games = games[:2]  # two games (racing, first-person): one partner per query game, nothing to rank
+    row, within = row[:2], within[:2, :2]
+    assert "2 games; ranking partners within each query game needs ≥ 3" in claim(within).verdict
 
 
 def test_findings_run_skips_finished_studies_and_write_makes_both_documents(tmp_path, monkeypatch):

@@ -583,6 +583,8 @@ def _knn(t: Tables) -> dict[str, Measurement]:
     resampled (they share games, so the interval is optimistic). The unadjusted ρ and its p value
     (``knn_benefit.json``) are in the note."""
     knn = t.need("knn_matrix.csv", index_col=0)
+    if len(knn) < 3:  # one partner per query game: nothing to rank within a row
+        raise NotMeasured(f"{len(knn)} games; ranking partners within each query game needs ≥ 3")
     benefit = t.need("benefit_matrix.csv", index_col=0)  # only with pairwise models (> 2 games)
     pairs = pd.concat([knn.stack(future_stack=True).rename("knn"), benefit.stack(future_stack=True).rename("benefit")],
                       axis=1, join="inner")
