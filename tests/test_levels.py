@@ -89,6 +89,9 @@ def test_the_paper_normalisations_side_by_side():
     assert table.loc["agent", "survival_unit"] == pytest.approx(1.2)
     assert table.loc["agent", "survival_ref_norm"] == pytest.approx((120 - 60) / (200 - 60))
     assert table.loc["random", "survival_ref_norm"] == 0.0 and table.loc["expert", "survival_ref_norm"] == 1.0
+    # a reference that survives less than random: Eq. 12 would rank the better agent lower, so no score
+    worse = levels.survival_table(df, reference_agent="agent", random_agent="expert", n_resamples=50)
+    assert worse["survival_ref_norm"].isna().all() and worse["survival_ref_norm_ci_low"].isna().all()
     assert levels.step_unit(999) == 1000 and levels.step_unit(1000) == 10000
 
 
@@ -211,7 +214,9 @@ def test_ram_coverage_leaves_out_counter_bytes():
 
 def test_curiosity_table_normalises_against_random_and_reference():
     rng = np.random.default_rng(4)
-    embeds = [rng.normal(size=(40, 8)) * s for s in (1, 1, 1, 1)] + [np.ones((40, 8))] * 2
+    # random revisits 4 states, the expert sees 40 distinct ones, "still" one
+    embeds = ([np.tile(rng.normal(size=(4, 8)), (10, 1)) for _ in range(2)]
+              + [rng.normal(size=(40, 8)) for _ in range(2)] + [np.ones((40, 8))] * 2)
     df = episodes([("random", "g", 40, False, 0.0)] * 2 + [("expert", "g", 40, False, 0.0)] * 2
                   + [("still", "g", 40, False, 0.0)] * 2, cap=40, embedding=embeds)
     table = levels.curiosity_table(levels.curiosity_episodes(df), reference_agent="expert", n_resamples=100)
@@ -220,6 +225,7 @@ def test_curiosity_table_normalises_against_random_and_reference():
     assert table.loc["expert", "curiosity_ref_norm"] == pytest.approx(1.0)
     assert table.loc["still", "curiosity_auc"] == 1.0
     assert (table["curiosity_ref_norm_ci_low"] <= table["curiosity_ref_norm_ci_high"]).all()
+    assert table.loc["expert", "curiosity_auc"] > table.loc["random", "curiosity_auc"]  # Eq. 12's assumption
 
 
 # ---------------------------------------------------------------------------------- Utility

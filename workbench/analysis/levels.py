@@ -162,10 +162,12 @@ def _reference(table: pd.DataFrame, value: str, agent: str | None) -> pd.Series:
 def reference_normalise(table: pd.DataFrame, value: str, target: str, random_agent: str | None,
                         reference_agent: str | None, eps: float = 0.0) -> None:
     """Tab. 2's per-game normalisation, random 0 / reference 1:
-    ``target = (value - value_random) / (value_reference - value_random + eps)`` (paper Eq. 12)."""
+    ``target = (value - value_random) / (value_reference - value_random + eps)`` (paper Eq. 12).
+    NaN on a game where the reference does not beat random: there the formula's scale is zero or
+    negative, and a better agent would get a lower score."""
     low = _reference(table, value, random_agent)
     high = _reference(table, value, reference_agent)
-    _affine(table, value, target, low, high - low + eps)
+    _affine(table, value, target, low, (high - low + eps).where(high > low))
 
 
 # ------------------------------------------------------------------------------ Survival
