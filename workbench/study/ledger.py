@@ -49,6 +49,7 @@ horizon) and per-episode ``planning.csv`` give one unit per clip / episode
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -115,6 +116,14 @@ def replicates(m: Measurement, n_boot: int, rng: np.random.Generator,
     return np.asarray(m.replicate(resample_counts(m.units, n_boot, rng)), float)
 
 
+def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
+    """``np.nanmean`` that gives NaN without a warning on an all-NaN slice (a bootstrap draw
+    that holds no unit of a class, or only seeds without an estimate)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(a, axis=axis)
+
+
 def pooled(measurements: Sequence[Measurement], n_boot: int = N_BOOT, seed: int = 0) -> dict:
     """Estimate, 95 % interval and unit count over one or more seed replicates (module docstring)."""
     rng = np.random.default_rng(seed)
@@ -129,7 +138,7 @@ def pooled(measurements: Sequence[Measurement], n_boot: int = N_BOOT, seed: int 
     if len(ok) >= MIN_SEEDS or all(r is not None for r in reps):
         table = np.stack([np.full(n_boot, m.point) if r is None else r for m, r in zip(ok, reps)])  # (S, B)
         draw = rng.integers(0, len(ok), size=(n_boot, len(ok)))
-        boot = np.nanmean(table[draw, np.arange(n_boot)[:, None]], axis=1)
+        boot = _nanmean(table[draw, np.arange(n_boot)[:, None]], axis=1)
     else:
         boot = None
     low, high = (np.nan, np.nan) if boot is None or np.isfinite(boot).sum() < 2 else np.nanpercentile(boot, [2.5, 97.5])
@@ -298,7 +307,7 @@ def unit_measurement(units: pd.DataFrame, build: Callable[[Callable[..., Term]],
 
         def fn(w: np.ndarray) -> np.ndarray:
             with np.errstate(invalid="ignore", divide="ignore"):
-                return np.nanmean((w @ num) / (w @ den), axis=1)
+                return _nanmean((w @ num) / (w @ den), axis=1)
         return Term(fn)
 
     try:
