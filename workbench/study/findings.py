@@ -97,13 +97,13 @@ def training_summary(records: Sequence[dict]) -> pd.DataFrame:
     if not rows:
         return pd.DataFrame()
     df = pd.DataFrame(rows.values())
-    out = df.groupby("kind", sort=False).agg(models=("steps", "size"), stopped_early=("stopped early", "sum"),
-                                             undecided=("at cap, undecided", "sum"), best_at_cap=("best at cap", "sum"),
-                                             median_steps=("steps", "median"))
-    out.loc["all"] = [len(df), df["stopped early"].sum(), df["at cap, undecided"].sum(), df["best at cap"].sum(),
-                      df["steps"].median()]
-    return out.astype(int).rename(columns={"stopped_early": "stopped early", "undecided": "at cap, undecided",
-                                           "best_at_cap": "best at cap", "median_steps": "median steps"})
+
+    def count(group: pd.DataFrame) -> pd.Series:
+        flags = group[["stopped early", "at cap, undecided", "best at cap"]].sum()
+        return pd.concat([pd.Series({"models": len(group)}), flags, pd.Series({"median steps": group["steps"].median()})])
+    out = pd.DataFrame({kind: count(group) for kind, group in df.groupby("kind", sort=False)}).T
+    out.loc["all"] = count(df)
+    return out.rename_axis("kind").astype(int)
 
 
 def findings_text(folder: Path, requested: Sequence[int] | None = None) -> str:

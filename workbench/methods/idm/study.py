@@ -70,7 +70,8 @@ DOMAINS = ("racing", "atari", "first_person")
 #: weights it keeps): the ~130 validation pairs of a demo game make any validation number noisy.
 #: With a cap of 250 steps a game (300 for ceilings), 51 of 186 models over seeds 0–2 (20 of 33
 #: single-game ones) were still improving at their cap while joint models stopped early, which
-#: biases "joint helps the small game"; the caps are now 600 a game and 600 for ceilings.
+#: could bias "joint helps the small game"; at caps of 600 a game (600 for ceilings) 185 of 186
+#: stopped early and the ledger's verdicts were unchanged (docs/findings/seed000.md, Training).
 BUDGETS = {
     "tiny": {"steps": 4, "finetune_steps": 10, "split_block": 4},
     "demo": {"steps": 30, "finetune_steps": 36, "split_block": 64},

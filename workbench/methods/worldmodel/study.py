@@ -86,8 +86,8 @@ BUDGETS = {
     # improving for 3 evaluations 250 steps apart, the step counts as caps, on the demo recordings.
     # Measured on seed 0 (code a25f0df): with a 1,500-step cap both autoencoders were still
     # improving at the cap (hence 4,000; at 4,000 they still were, validation L1 0.040 → 0.023,
-    # which the findings' Training table shows: reconstruction keeps improving slowly); the world models stopped at 1,000 (sparse, zero) to
-    # 2,750 (free, noisy, discrete) steps, under the 3,000 cap. The paper's CEM (300 candidates,
+    # which the findings' Training table shows); the world models stopped at 1,000 (sparse,
+    # zero) to 2,750 (free, noisy, discrete) steps, under the 3,000 cap. The paper's CEM (300 candidates,
     # 15 iterations, 64 episodes) would cost ≈ 40 CPU min per model here (9 × the demo's ≈ 50 s
     # for 12 episodes, times 64/12), so CEM keeps the demo's 100 × 5 on 32 episodes.
     "quotable": {"steps": 3000, "encoder_steps": 4000, "controller_steps": 1500, "n_clips": 256, "episodes": 32,
