@@ -159,3 +159,41 @@ def test_report_dashboard_and_notebooks_use_the_registry_captions(studies):
 def _source(name: str) -> str:
     """The cells of a notebook, as a reader sees them."""
     return "\n".join("".join(c["source"]) for c in json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())["cells"])
+
+
+def test_parallel_trainings_end_when_the_study_process_is_killed(tmp_path):
+    """A killed study leaves no workers training on (they would compete with the resumed run)."""
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    script = ("import time\n"
+              "from workbench.study.files import train_in_processes\n"
+              "train_in_processes(time.sleep, {'a': 600, 'b': 600}, workers=2)\n")
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    workers: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline:
+            workers = [p for p in psutil.Process(parent.pid).children()
+                       if "spawn_main" in " ".join(p.cmdline()) and "resource_tracker" not in " ".join(p.cmdline())]
+            time.sleep(0.2)
+        assert len(workers) == 2, "the two trainings never started in worker processes"
+        time.sleep(1.0)  # the workers' initializer has run: they are inside time.sleep(600)
+        assert all(w.is_running() for w in workers)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        gone, alive = psutil.wait_procs(workers, timeout=15)
+        alive = [w for w in alive if w.status() != psutil.STATUS_ZOMBIE]
+        assert not alive, f"workers still running after their study was killed: {[w.pid for w in alive]}"
+    finally:
+        parent.kill()
+        for w in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                w.kill()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -45,6 +48,23 @@ def _one_thread(fn: Callable[[T], str], item: T) -> str:
     return fn(item)
 
 
+def _exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """Worker initializer: a daemon thread that ends this worker once ``parent`` is gone.
+
+    A killed study (SIGTERM, SIGKILL, a closed terminal) would otherwise leave its workers
+    training on, writing models nobody waits for and competing with the resumed run.
+    ``os.getppid`` changes when the parent dies (the worker is re-parented); polling it works
+    on every POSIX system, unlike Linux's ``PR_SET_PDEATHSIG``. Model writes are atomic, so
+    an ended worker leaves no half-written file.
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)  # no cleanup to run: the parent that would collect our result is gone
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def train_in_processes(fn: Callable[[T], str], items: Mapping[str, T], workers: int) -> dict[str, str]:
     """``{name: fn(item)}`` for independent trainings, ``workers`` at a time in separate
     processes of one torch thread each (``fn`` must be picklable: a module-level function or a
@@ -57,6 +77,7 @@ def train_in_processes(fn: Callable[[T], str], items: Mapping[str, T], workers: 
     if workers <= 1 or len(items) <= 1:
         return {name: fn(item) for name, item in items.items()}
     context = multiprocessing.get_context("spawn")  # torch's thread pools do not survive a fork
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
         futures = {name: pool.submit(partial(_one_thread, fn), item) for name, item in items.items()}
         return {name: f.result() for name, f in futures.items()}
