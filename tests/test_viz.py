@@ -111,3 +111,30 @@ def test_the_calibration_sweep_is_one_figure_for_report_and_page_the_page_adds_i
     assert (45.0, "black") in vlines(page) and len(vlines(page)) == 3 and "black: slider" in page.opts["title"]
     assert sum(isinstance(el, hv.Curve) for el in page) == 2  # one line per game
     assert sweep_figure(Scope(tmp_path / "none", {})) is None
+
+
+def test_log_panels_keep_every_knob_value_inside_the_axes_without_warnings():
+    """Before: HoloViews' aspect fixed a data aspect on the log axes, so matplotlib overrode the x
+    limits with "Ignoring fixed x limits" (once a panel) and the knobs sat in a corner."""
+    import warnings
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from workbench.viz.plots import error_vs_strength
+
+    grids = {"sparse": [0.4, 0.06, 0.01], "noisy": [5e-3, 1e-4, 1e-6], "discrete": [16.0, 1024.0]}
+    points = pd.DataFrame([{"panel": family, "knob": "k", "knob_value": v, "line": line, "error": e}
+                           for family, values in grids.items() for v in values
+                           for line, e in [("one-step", 0.1), ("rollout", 0.2)]])
+    refs = pd.DataFrame([{"line": "one-step", "label": "free", "error": 0.05}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = hv.render(error_vs_strength(points, refs), backend="matplotlib")
+        FigureCanvasAgg(fig).draw()
+    axes = [ax for ax in fig.axes if ax.get_title() in grids]
+    assert len(axes) == 3
+    for ax in axes:
+        lo, hi = ax.get_xlim()
+        values = grids[ax.get_title()]
+        assert lo < min(values) and max(values) < hi  # every marker inside, none on the edge
+        assert np.log10(hi / lo) < 1.5 * np.log10(max(values) / min(values))  # not lost in padding

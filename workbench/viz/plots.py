@@ -176,12 +176,17 @@ def _fit_bars(plot, element):
 
 def _log_panel(aspect: float):
     """Matplotlib hook for a log-x panel: axes ``aspect`` times wider than tall (HoloViews' ``aspect``
-    is in data units on log axes), ticks only at the plotted knob values."""
+    is in data units on log axes, where matplotlib then overrides the x limits, with a warning),
+    ticks only at the plotted knob values."""
     def hook(plot, element):
         from matplotlib.ticker import FuncFormatter, NullFormatter
 
         ax = plot.handles["axis"]
+        ax.set_aspect("auto")  # drop the data aspect: the box aspect below gives the shape
         ax.set_box_aspect(1 / aspect)
+        lo, hi = ax.get_xlim()  # the knob's range: pad it by 8 % of its decades, so end markers show
+        pad = max((hi / lo) ** 0.08, 1.2)
+        ax.set_xlim(lo / pad, hi * pad)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
 
