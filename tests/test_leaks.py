@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from workbench.analysis.leaks import LeakError, audit_verdict, cached_audit, leak_audit, refuse_leaks, regions
+from workbench.analysis.leaks import LeakError, audit_summary, audit_verdict, cached_audit, leak_audit, refuse_leaks, regions
 from fixtures_formats import csgo_file
 from workbench.data.catalog import BUILTIN_CATALOG, CatalogEntry, CatalogError, get_entry, import_dataset, materialise
 from workbench.data.episode import resize_frames
@@ -75,12 +75,14 @@ def test_planted_hud_strip_is_flagged():
     assert not table[table.feature == "frame_t"].leak.any()
     with pytest.raises(LeakError, match=r"Squares · steer: .*bottom \(frame_t1\) 1\.00 vs motion 0\.\d\d.*--allow-leaks"):
         refuse_leaks(table, "domain squares")  # what the study raises unless allowed to go on
+    assert audit_summary(table).endswith("0 with an accepted cue, 1 leak (Squares · steer)")  # the run's log line
     # the entry may accept flagged regions as part of the game world: then only the others leak
     accepted = leak_audit(moving_square(hud=True), accepted={"Squares": {"bottom": "a planted bar"}}, **AUDIT)
     verdict = audit_verdict(accepted).iloc[0]
     assert "bottom: a planted bar" in verdict.accepted and verdict.leak  # the grid cells under the bar still leak
     anywhere = leak_audit(moving_square(hud=True), accepted={"Squares": {"*": "a moving sprite"}}, **AUDIT)
     refuse_leaks(anywhere, "domain squares")  # "*" accepts every region of that game
+    assert audit_summary(anywhere).endswith("1 with an accepted cue, 0 leaks")
     assert set(anywhere[anywhere.flagged].accepted) == {"a moving sprite"}
 
 
@@ -91,6 +93,7 @@ def test_motion_only_labels_pass():
     assert verdict.single_frame < 0.5 and verdict.best_region_accuracy < 0.5  # ... a single frame cannot
     assert not verdict.leak and not table.leak.any()
     refuse_leaks(table, "domain squares")  # no error: the study goes on
+    assert audit_summary(table) == f"leak audit: {len(audit_verdict(table))} game · head checks, 0 with an accepted cue, 0 leaks"
 
 
 def test_crop_removes_the_hud_and_the_audit_then_passes():

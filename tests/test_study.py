@@ -120,6 +120,7 @@ def test_tiny_study_cli_end_to_end(workbench_dirs, monkeypatch):
                                       "--steps", "3", "--draw-seed", "2"])
     assert result.exit_code == 0, result.output
     assert "Headline numbers" in result.output and "report:" in result.output
+    assert "racing: leak audit: " in result.output and "atari: leak audit: " in result.output  # the log says it ran
     cfg = StudyConfig(size="tiny", steps=3, draw_seed=2)
     folder = workbench_dirs["cache"] / "studies" / cfg.study_id
     record = json.loads((folder / "study.json").read_text())

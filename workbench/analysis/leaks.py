@@ -243,6 +243,17 @@ class LeakError(WorkbenchError, ValueError):
     """A dataset's leak audit flags a region; a study refuses to report it unless told to go on."""
 
 
+def audit_summary(table: pd.DataFrame) -> str:
+    """One line for a run's log: how many game · head checks an audit ``table`` made, how many
+    flagged a region the entry accepts as a game-world cue, and how many leaks it found."""
+    verdict = audit_verdict(table)
+    accepted = int((verdict.accepted.astype(bool) & ~verdict.leak.astype(bool)).sum())
+    leaks = verdict[verdict.leak.astype(bool)]
+    named = f" ({', '.join(f'{r.game} · {r.head}' for r in leaks.itertuples())})" if len(leaks) else ""
+    return (f"leak audit: {len(verdict)} game · head checks, {accepted} with an accepted cue, "
+            f"{len(leaks)} leak{'' if len(leaks) == 1 else 's'}{named}")
+
+
 def refuse_leaks(table: pd.DataFrame, where: str) -> None:
     """Raise :class:`LeakError` naming every game and head of an audit ``table`` with a leak
     (a flagged region the entry does not accept)."""

@@ -36,7 +36,7 @@ from ...analysis.calibration import (calibration_gap, few_shot, few_shot_curve, 
                                     percentile_calibration, percentile_sweep)
 from ...analysis.geometry import interleaving, knn_preservation, project, silhouette_scores
 from ...analysis.knn import benefit_matrix, knn_matrix, knn_predicts_benefit
-from ...analysis.leaks import LeakError, cached_audit, refuse_leaks
+from ...analysis.leaks import LeakError, audit_summary, cached_audit, refuse_leaks
 from ...analysis.metrics import accuracy_table
 from ...analysis.probes import CONTROLS, HELD_OUT, linear_probe
 from ...analysis.probes import VARIANTS as PROBE_VARIANTS
@@ -242,6 +242,7 @@ def run_domain(dataset_id: str, cfg: StudyConfig, out: Path, bar: tqdm) -> dict:
     t0 = time.perf_counter()
     audit = cached_audit(store, data, accepted=get_entry(dataset_id).accepted_cues())  # single frame vs motion
     write_csv(audit, out / "leak_audit.csv", index=False)
+    bar.write(f"{dataset_id}: {audit_summary(audit)}")
     if not cfg.allow_leaks:
         refuse_leaks(audit, f"domain {dataset_id}")
     timings["leak_audit_s"] = time.perf_counter() - t0
