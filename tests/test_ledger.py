@@ -274,12 +274,14 @@ def test_seed002_clip_tables_are_the_units_of_leakage_cycle_and_controller_claim
     rng = np.random.default_rng(5)
     clips = pd.DataFrame({"clip": np.arange(24), "game": np.repeat(["A", "B"], 12)})
 
-    def per_clip(model, **columns):
-        return clips.assign(model=model, model_id=f"seed002-x.{model}", pairing="across", family="noisy",
+    def per_clip(model, family="noisy", **columns):
+        return clips.assign(model=model, model_id=f"seed002-x.{model}", pairing="across", family=family,
                             **{k: v + rng.normal(0, 0.05, len(clips)) for k, v in columns.items()})
-    leak = pd.concat([per_clip("noisy-a", error=1.0, error_cut=2.5), per_clip("noisy-b", error=1.0, error_cut=1.0)])
+    # the zero model (no latent) is the control: where a latent that carries nothing sits
+    leak = pd.concat([per_clip("noisy-a", error=1.0, error_cut=2.5), per_clip("noisy-b", error=1.0, error_cut=1.0),
+                      per_clip("zero", "zero", error=1.0, error_cut=2.6)])
     leak.to_csv(folder / "leakage_clips.csv", index=False)
-    means = leak.groupby(["model_id", "model", "pairing"], as_index=False)[["error", "error_cut"]].mean()
+    means = leak.groupby(["model_id", "model", "family", "pairing"], as_index=False)[["error", "error_cut"]].mean()
     means.assign(ratio=means.error_cut / means.error).to_csv(folder / "leakage.csv", index=False)
     # noisy-a has more capacity (lower one-step error) and a worse cycle ratio (1.5 vs 1.1)
     cycle = pd.concat([per_clip("noisy-a", error=1.0, error_cycle=1.5), per_clip("noisy-b", error=1.0, error_cycle=1.1)])
@@ -300,6 +302,8 @@ def test_seed002_clip_tables_are_the_units_of_leakage_cycle_and_controller_claim
         REPRODUCED, REFUTED)
     assert df.loc[("leakage-above-1", "noisy-a"), "n_units"] == 24
     assert df.loc[("leakage-above-1", "noisy-a"), "estimate"] == pytest.approx(2.5, abs=0.05)
+    assert ("leakage-above-1", "zero") not in df.index  # the control, not a claim about a latent
+    assert df.loc[("leakage-above-1", "noisy-b"), "control_estimate"] == pytest.approx(2.6, abs=0.05)
     cyc = df.loc[("cycle-worse-with-capacity", "noisy")]
     assert cyc.verdict == REPRODUCED and cyc.estimate == pytest.approx(0.4, abs=0.05) and cyc.n_units == 24
     ctl = df.loc[("controller-beats-random", "noisy-a · mlp")]
@@ -430,3 +434,20 @@ def test_a_claim_measured_on_some_seeds_says_why_the_others_are_left_out(tmp_pat
     assert row.seeds == 2 and row.estimate == pytest.approx(1.0)  # both gaps fully closed
     assert row.verdict.endswith("(1 of 3 seeds: no gap at this budget)")
     assert row.control_estimate == pytest.approx((0.2 + 0.1 - 0.05) / 3)  # every seed's gap
+
+
+def test_ledger_table_prints_enough_digits_to_tell_a_bound_from_the_rule():
+    """Before: a controller ratio 1.0002 [1.0001, 1.0004] printed "1 [1, 1]" beside a verdict of
+    reproduced (rule > 1), and exactly 1 [1, 1] (inconclusive) looked the same."""
+    from workbench.study.results import ledger_table
+
+    rows = pd.DataFrame([{"claim": "c", "scope": s, "section": "§7", "quote": "q", "estimate": e, "ci_low": lo,
+                          "ci_high": hi, "n_units": 256, "seeds": 1, "unit": "test clip", "control": "ctl",
+                          "control_estimate": 0.44, "rule": "> 1", "verdict": v, "note": ""}
+                         for s, e, lo, hi, v in [("above", 1.0002, 1.0001, 1.0004, REPRODUCED),
+                                                 ("equal", 1.0, 1.0, 1.0, INCONCLUSIVE),
+                                                 ("plain", 2.6875, 2.47, 2.91, REPRODUCED)]])
+    shown = ledger_table(rows).set_index("scope")["estimate [95 % CI]"]
+    assert shown["above"] == "1.0002 [1.0001, 1.0004]"
+    assert shown["equal"] == "1 [1, 1]"
+    assert shown["plain"] == "2.69 [2.47, 2.91]"  # three significant digits where they suffice

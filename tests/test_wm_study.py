@@ -125,7 +125,8 @@ def test_tiny_batch_run_cli_end_to_end(workbench_dirs):
     assert set(capacity.family) == {"noisy", "discrete", "free", "zero", "action"}
     assert np.isfinite(capacity.error).all()
     leakage = pd.read_csv(folder / "leakage.csv")
-    assert len(leakage) == 4 and (leakage.ratio > 0).all() and "level" in leakage
+    assert len(leakage) == 4 + 1 and (leakage.ratio > 0).all() and "level" in leakage  # + zero, the no-leak control
+    assert list(leakage.family).count("zero") == 1
     clips = pd.read_csv(folder / "leakage_clips.csv")  # what a bootstrap over clips resamples
     assert np.isclose(clips.groupby("model").error.mean()["free"], leakage.set_index("model").loc["free", "error"])
     assert {"clip", "game", "error", "error_cut"} <= set(clips.columns)

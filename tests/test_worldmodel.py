@@ -14,6 +14,7 @@ import torch
 import xarray as xr
 import yaml
 
+from workbench.core.errors import ConfigError
 from workbench.engine.library import load_card, load_model
 from workbench.frames.actions import ActionSpace, step_actions
 from workbench.frames.clips import build_clip_index
@@ -311,8 +312,12 @@ def test_end_to_end_train_transfer_control_plan(first_person_tiny, tmp_path):
     table = capacity(list(ids.values()), n_clips=8, pixels=False)
     assert set(table["family"]) == {"sparse", "discrete", "zero", "action"}
     assert np.isfinite(table["error"]).all()
-    leak = future_leakage([ids["sparse"]], n_clips=8)
+    leak = future_leakage([ids["sparse"], ids["zero"]], n_clips=8)
     assert leak["ratio"][0] > 0 and leak["cut"][0] == 1
+    # the zero model is the no-leak reference: its latent is 0 at the cut as anywhere else
+    assert list(leak["family"]) == ["sparse", "zero"] and leak["ratio"][1] > 0
+    with pytest.raises(ConfigError, match="needs IDM latents"):
+        future_leakage([ids["action"]], n_clips=8)
     cycle = cycle_consistency([ids["discrete"]], n_clips=8, pixels=False)
     assert set(cycle["pairing"]) <= {"within", "across"} and (cycle["ratio"] > 0).all()
 

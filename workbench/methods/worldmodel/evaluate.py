@@ -241,15 +241,17 @@ def future_leakage(models: Sequence[ModelRef], split: str = "test", n_clips: int
     the IDM sees the cut transition, so a model whose latent can carry the whole next frame
     predicts B's frame as well as A's own next frame. Reported: the one-step error at the cut
     position without (``error``) and with the cut (``error_cut``) and ``ratio`` = cut / no cut
-    (well above 1: the latent cannot copy the future). One row per model; with ``per_clip``
-    one row per model and clip (``clip``: its position in the evaluated sample, ``game``), the
-    errors of that clip — what a bootstrap over clips resamples.
+    (well above 1: the latent cannot copy the future). The deterministic ``zero`` model, whose
+    latent is always zero, is the reference where nothing can leak: its ratio is how much a cut
+    raises the error on its own. One row per model; with ``per_clip`` one row per model and clip
+    (``clip``: its position in the evaluated sample, ``game``), the errors of that clip — what a
+    bootstrap over clips resamples.
     """
     rows = []
     for ref in models:
         model, card = resolve_model(ref, device)
-        if model.family in ("zero", "action"):
-            raise ConfigError(f"{card.model_id}: future leakage needs IDM latents (family {model.family!r})")
+        if model.family == "action":
+            raise ConfigError(f"{card.model_id}: future leakage needs IDM latents or none (family 'action')")
         batch = load_clips(model, card, split, n_clips, dataset, games=games)
         k = (batch.s.shape[1] // 2 - 1) if cut is None else int(cut)
         if not 0 <= k < batch.s.shape[1] - 1:

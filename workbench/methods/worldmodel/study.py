@@ -319,16 +319,18 @@ def _plan_all(fn, planners: dict, episodes: int, seed: int, settings: dict, game
 
 def _write_evaluations(folder: Path, worlds: dict[str, str], latent: dict[str, str], levels: pd.DataFrame, n: int,
                        seed: int, games: list[str] | None = None) -> pd.DataFrame:
-    """capacity, leakage and cycle (with their per-clip scores) of ``worlds`` into ``folder``;
-    returns the leakage table (one row per model), which the health table reads."""
+    """capacity, leakage and cycle (with their per-clip scores) of ``worlds`` into ``folder``
+    (leakage also of the ``zero`` model: the no-leak reference); returns the leakage table (one
+    row per model), which the health table reads."""
     write_csv(_tag(capacity(list(worlds.values()), n_clips=n, games=games), levels), folder / "capacity.csv",
               index=False)
+    zero = [m for n_, m in worlds.items() if n_.removeprefix(OOD) == "zero"]
     means = {}
-    for name, fn, keys, ratios in (
-            ("leakage", future_leakage, ["pairing", "cut"], {"ratio": ("error_cut", "error"),
-                                                              "pixel_ratio": ("pixel_error_cut", "pixel_error")}),
-            ("cycle", cycle_consistency, ["pairing"], {"ratio": ("error_cycle", "error")})):
-        clips = fn(list(latent.values()), n_clips=n, seed=seed, games=games, per_clip=True)
+    for name, fn, models, keys, ratios in (
+            ("leakage", future_leakage, [*latent.values(), *zero], ["pairing", "cut"],
+             {"ratio": ("error_cut", "error"), "pixel_ratio": ("pixel_error_cut", "pixel_error")}),
+            ("cycle", cycle_consistency, list(latent.values()), ["pairing"], {"ratio": ("error_cycle", "error")})):
+        clips = fn(models, n_clips=n, seed=seed, games=games, per_clip=True)
         means[name] = clip_means(clips, keys, ratios)
         write_csv(_tag(clips, levels), folder / f"{name}_clips.csv", index=False)
         write_csv(_tag(means[name], levels), folder / f"{name}.csv", index=False)
