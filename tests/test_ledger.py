@@ -219,6 +219,15 @@ def test_findings_run_skips_finished_studies_and_write_makes_both_documents(tmp_
     assert result.exit_code == 2 and "seed001: unknown" in result.output
     result = CliRunner().invoke(app, ["findings", "run", "--size", "tiny", "--study", "seed000"])
     assert result.exit_code == 0 and result.output.count("skipped") == 3  # seed 000's three, finished
+    result = CliRunner().invoke(app, ["findings", "run", "--size", "tiny", "--rerun", "evaluate"])
+    assert result.exit_code == 2 and "needs one study" in result.output
+    # --rerun runs finished studies again, passing the stages on to the study's runner
+    reran = []
+    monkeypatch.setattr(findings, "STUDIES", {"seed000": (StudyConfig, lambda cfg, progress, rerun: reran.append(
+        (cfg.seed, rerun)) or studies_dir() / cfg.study_id)})
+    monkeypatch.setattr(findings, "write_report", lambda folder: None)
+    result = CliRunner().invoke(app, ["findings", "run", "--size", "tiny", "--study", "seed000", "--rerun", "racing"])
+    assert result.exit_code == 0 and "reruns racing" in result.output and reran == [(s, ("racing",)) for s in (0, 1, 2)]
 
 
 def test_accuracy_units_of_an_embeddings_dataset_match_its_accuracy_table():

@@ -12,6 +12,7 @@ from typing import ClassVar
 import pandas as pd
 import pytest
 
+from workbench.core.errors import ConfigError
 from workbench.methods.idm.study import StudyConfig
 from workbench.methods.worldmodel.study import WorldModelStudyConfig
 from workbench.study import framework
@@ -107,6 +108,20 @@ def test_resume_skips_finished_stages_and_a_changed_config_starts_afresh(studies
     assert CALLS == []  # a finished study runs nothing
     run_stages(ToyConfig(steps=3, study_id=folder.name), STAGES, progress=False)  # same folder, other settings
     assert CALLS == ["data", "train", "evaluate"] and read_record(folder)["made"] == CALLS
+
+
+def test_rerun_runs_named_finished_stages_again_and_only_those(studies):
+    CALLS.clear()
+    folder = run_stages(ToyConfig(), STAGES, progress=False)
+    first = read_record(folder)["stages"]["train"]["finished"]
+    CALLS.clear()
+    run_stages(ToyConfig(), STAGES, progress=False, rerun=["train"])
+    assert CALLS == ["train"]  # data and evaluate stay as they were
+    record = read_record(folder)
+    assert record["stages"]["train"]["rerun_of"] == first and "finished" in record
+    assert "rerun_of" not in record["stages"]["evaluate"]
+    with pytest.raises(ConfigError, match=r"no stage 'fit' to rerun; its stages: 'data', 'train', 'evaluate'"):
+        run_stages(ToyConfig(), STAGES, progress=False, rerun=["fit"])
 
 
 def _old_copy(studies: Path) -> dict[str, Path]:

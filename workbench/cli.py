@@ -625,6 +625,8 @@ def findings_run(
     seeds: str = typer.Option("0,1,2", "--seeds", help="Comma-separated seeds (≥ 3 for intervals over seeds)."),
     study: Optional[list[str]] = typer.Option(None, "--study", help="Only this paper's study (seed000, seed002; "
                                               "repeatable; default both)."),
+    rerun: Optional[list[str]] = typer.Option(None, "--rerun", help="Run this finished stage again in every seed "
+                                              "(e.g. evaluate; repeatable; needs one --study); models are reused."),
 ) -> None:
     """Run every seed's seed 000 study and seed 002 batch run, skipping finished ones; a killed run
     continues where it stopped when started again. Then `workbench findings write`."""
@@ -633,7 +635,8 @@ def findings_run(
     unknown = sorted(set(study or ()) - set(STUDIES))
     if unknown:
         _fail(f"--study {', '.join(unknown)}: unknown; studies: {', '.join(STUDIES)}")
-    _guard(run_findings, size, _seeds(seeds), studies=tuple(study or STUDIES), log=typer.echo)
+    _guard(run_findings, size, _seeds(seeds), studies=tuple(study or STUDIES), log=typer.echo,
+           rerun=tuple(rerun or ()))
 
 
 @findings_app.command("write")

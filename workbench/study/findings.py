@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import pandas as pd
 
+from ..core.errors import ConfigError
 from ..core.paths import atomic_write_text
 from ..core.provenance import REPO_ROOT, code_version, now_utc
 from ..core.paths import studies_dir
@@ -42,20 +43,25 @@ def replicate_config(cfg_type, size: str, seed: int):
 
 def run_findings(size: str = "quotable", seeds: Sequence[int] = (0, 1, 2), progress: bool = True,
                  studies: Sequence[str] = ("seed000", "seed002"),
-                 log: Callable[[str], None] = print) -> dict[str, list[Path]]:
+                 log: Callable[[str], None] = print, rerun: Sequence[str] = ()) -> dict[str, list[Path]]:
     """Run (or resume, or skip when finished) each seed's seed 000 study and seed 002 batch run at
-    ``size``, writing each report; returns the study folders per paper."""
+    ``size``, writing each report; returns the study folders per paper. ``rerun``: stages of the
+    (one) study in ``studies`` to run again in every seed, finished or not."""
+    if rerun and len(studies) != 1:
+        raise ConfigError("rerunning stages needs one study (their stage names differ): "
+                          f"choose one of {', '.join(studies)}")
     out: dict[str, list[Path]] = {s: [] for s in studies}
     for seed in seeds:
         for paper in studies:
             cfg_type, run = STUDIES[paper]
             cfg = replicate_config(cfg_type, size, seed)
             folder = studies_dir() / cfg.study_id
-            if finished(folder, cfg):
+            if finished(folder, cfg) and not rerun:
                 log(f"{cfg.study_id}: finished, skipped")
             else:
-                log(f"{cfg.study_id}: running (resumes whatever an earlier run left)")
-                folder = run(cfg, progress=progress)
+                log(f"{cfg.study_id}: running (resumes whatever an earlier run left"
+                    + (f"; reruns {', '.join(rerun)})" if rerun else ")"))
+                folder = run(cfg, progress=progress, rerun=rerun)
                 write_report(folder)
             out[paper].append(folder)
     return out

@@ -208,22 +208,33 @@ def _start(cfg: BaseStudyConfig, folder: Path) -> dict:
 
 
 def run_stages(cfg: BaseStudyConfig, stages: Sequence[Stage], progress: bool = True,
-               run_type: type[StudyRun] = StudyRun) -> Path:
+               run_type: type[StudyRun] = StudyRun, rerun: Sequence[str] = ()) -> Path:
     """Run the named ``stages`` of the study ``cfg`` in order in ``<studies>/<study_id>/``,
     skipping those a previous sitting finished for the same config; returns the folder.
 
     The record is written after each stage (and when one fails, with its error), so a killed or
-    failed run continues at the first unfinished stage when started again."""
+    failed run continues at the first unfinished stage when started again. ``rerun`` names
+    finished stages to run again (e.g. after a fix to an evaluation; trained models are reused);
+    the stages after them are not rerun unless named. The record keeps when the replaced run
+    finished (``rerun_of``)."""
+    names = [name for name, _ in stages]
+    unknown = [r for r in rerun if r not in names]
+    if unknown:
+        raise ConfigError(f"{cfg.study_id}: no stage {', '.join(map(repr, unknown))} to rerun; "
+                          f"its stages: {', '.join(map(repr, names))}")
     folder = studies_dir() / cfg.study_id
     folder.mkdir(parents=True, exist_ok=True)
     record = _start(cfg, folder)
     with tqdm(total=len(stages), desc=cfg.paper, unit="stage", disable=not progress) as bar:
         run = run_type(cfg, folder, record, bar)
         for name, stage in stages:
-            if record["stages"].get(name, {}).get("status") == DONE:
+            previous = record["stages"].get(name, {})
+            if previous.get("status") == DONE and name not in rerun:
                 bar.update(1)
                 continue
             state = record["stages"][name] = {"status": RUNNING, "started": now_utc(), "code_version": code_version()}
+            if previous.get("status") == DONE:
+                state["rerun_of"] = previous.get("finished")
             write_json(record, folder / RECORD)
             t0 = time.perf_counter()
             try:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from itertools import combinations
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -406,12 +406,12 @@ def _domain_stage(dataset_id: str, run: StudyRun) -> None:
         run.record.setdefault("refused", {})[dataset_id] = str(exc)
 
 
-def run_study(cfg: StudyConfig | None = None, progress: bool = True) -> Path:
+def run_study(cfg: StudyConfig | None = None, progress: bool = True, rerun: Sequence[str] = ()) -> Path:
     """Run (or resume) a study, one stage per domain; returns its folder. A resumed run skips the
-    domains an earlier sitting finished; within a domain, trained models and cached embeddings are
-    reused.
+    domains an earlier sitting finished, except those named in ``rerun``; within a domain, trained
+    models and cached embeddings are reused.
 
     A domain whose leak audit flags a leak (and ``cfg.allow_leaks`` is off) is refused: nothing of
     it is trained or reported, the record's ``refused`` says why, and the other domains go on."""
     cfg = cfg or StudyConfig()
-    return run_stages(cfg, [(d, partial(_domain_stage, d)) for d in cfg.domains], progress)
+    return run_stages(cfg, [(d, partial(_domain_stage, d)) for d in cfg.domains], progress, rerun=rerun)

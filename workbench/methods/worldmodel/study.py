@@ -32,7 +32,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -497,10 +497,12 @@ STAGES = (("data", _Run.data), ("autoencoder", _Run.autoencoder), ("world models
           ("out of domain", _Run.out_of_domain), ("pictures", _Run.pictures))
 
 
-def run_worldmodel_study(cfg: WorldModelStudyConfig | None = None, progress: bool = True) -> Path:
+def run_worldmodel_study(cfg: WorldModelStudyConfig | None = None, progress: bool = True,
+                         rerun: Sequence[str] = ()) -> Path:
     """Train (or reuse) the run's models, evaluate them, write the tables; returns the folder. A
-    resumed run skips the stages an earlier sitting finished (:data:`STAGES`)."""
-    return run_stages(cfg or WorldModelStudyConfig(), STAGES, progress, run_type=_Run)
+    resumed run skips the stages an earlier sitting finished (:data:`STAGES`), except those named
+    in ``rerun``."""
+    return run_stages(cfg or WorldModelStudyConfig(), STAGES, progress, run_type=_Run, rerun=rerun)
 
 
 def _out_of_domain(cfg: WorldModelStudyConfig, folder: Path, worlds: dict[str, str], latent: dict[str, str],
