@@ -452,7 +452,8 @@ def test_ledger_table_prints_enough_digits_to_tell_a_bound_from_the_rule():
 
     rows = pd.DataFrame([{"claim": "c", "scope": s, "section": "§7", "quote": "q", "estimate": e, "ci_low": lo,
                           "ci_high": hi, "n_units": 256, "seeds": 1, "unit": "test clip", "control": "ctl",
-                          "control_estimate": 0.44, "rule": "> 1", "verdict": v, "note": ""}
+                          "control_estimate": 0.44, "rule": "> 1", "rule_low": 1.0, "rule_high": np.inf,
+                          "verdict": v, "note": ""}
                          for s, e, lo, hi, v in [("above", 1.0002, 1.0001, 1.0004, REPRODUCED),
                                                  ("equal", 1.0, 1.0, 1.0, INCONCLUSIVE),
                                                  ("plain", 2.6875, 2.47, 2.91, REPRODUCED)]])

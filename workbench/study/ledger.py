@@ -67,7 +67,7 @@ MIN_UNITS = 8  # fewer units (over the pooled seeds): no interval (a bootstrap o
 UNITS = "units.csv"
 UNIT_COLUMNS = ["quantity", "model", "game", "head", "stratum", "unit", "class", "num", "den"]
 COLUMNS = ["claim", "scope", "section", "quote", "estimate", "ci_low", "ci_high", "n_units", "unit", "seeds",
-           "control", "control_estimate", "rule", "verdict", "note"]
+           "control", "control_estimate", "rule", "rule_low", "rule_high", "verdict", "note"]
 REPRODUCED, REFUTED, INCONCLUSIVE = "reproduced", "refuted", "inconclusive at this budget"
 NO_UNITS = "inconclusive: no per-block data"
 
@@ -855,5 +855,5 @@ def ledger(study_dir: Path, n_boot: int = N_BOOT, seed: int = 0, pool_seeds: boo
         rows.append({"claim": c.id, "scope": key[1], "section": c.section, "quote": c.quote, **stats,
                      "unit": c.unit, "control": c.control,
                      "control_estimate": float(np.mean(controls)) if controls else np.nan,
-                     "rule": c.rule_text, "verdict": result, "note": ms[0].note})
+                     "rule": c.rule_text, "rule_low": c.rule[0], "rule_high": c.rule[1], "verdict": result, "note": ms[0].note})
     return pd.DataFrame(rows, columns=COLUMNS)

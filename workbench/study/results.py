@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -165,11 +164,10 @@ def ledger_table(df: pd.DataFrame, markdown: bool = True) -> pd.DataFrame:
     def num(v: float, digits: int = 3) -> str:
         return "–" if not np.isfinite(v) else f"{v:.{digits}g}"
 
-    def estimate(e: float, lo: float, hi: float, rule: str) -> str:
+    def estimate(e: float, lo: float, hi: float, rule_low: float, rule_high: float) -> str:
         """``e [lo, hi]`` with 3 significant digits, more (up to 6) where fewer would print two
         different numbers alike, e.g. a bound 1.0002 beside the rule's 1 ("1 [1, 1]" reproduced)."""
-        marks = [float(t) for t in re.findall(r"-?[\d.]+(?:e[-+]?\d+)?", rule)]
-        values = [v for v in (e, lo, hi, *marks) if np.isfinite(v)]
+        values = [v for v in (e, lo, hi, rule_low, rule_high) if np.isfinite(v)]
         digits = next((d for d in range(3, 7) if all(num(a, d) != num(b, d) for a in values for b in values
                                                      if a != b)), 6)
         return f"{num(e, digits)} [{num(lo, digits)}, {num(hi, digits)}]"
@@ -177,7 +175,8 @@ def ledger_table(df: pd.DataFrame, markdown: bool = True) -> pd.DataFrame:
     out = pd.DataFrame({
         "scope": df["scope"],
         "paper says": [f"“{q}” ({s})" for q, s in zip(df["quote"], df["section"])],
-        "estimate [95 % CI]": [estimate(*row) for row in zip(df["estimate"], df["ci_low"], df["ci_high"], df["rule"])],
+        "estimate [95 % CI]": [estimate(*row) for row in zip(df["estimate"], df["ci_low"], df["ci_high"],
+                                                                 df["rule_low"], df["rule_high"])],
         "claim holds if": df["rule"],
         "units · seeds": [f"{n} {u}s · {s}" if n else f"– · {s}" for n, u, s in zip(df["n_units"], df["unit"], df["seeds"])],
         "control (its number)": [f"{c} ({num(v)})" for c, v in zip(df["control"], df["control_estimate"])],
