@@ -855,5 +855,6 @@ def ledger(study_dir: Path, n_boot: int = N_BOOT, seed: int = 0, pool_seeds: boo
         rows.append({"claim": c.id, "scope": key[1], "section": c.section, "quote": c.quote, **stats,
                      "unit": c.unit, "control": c.control,
                      "control_estimate": float(np.mean(controls)) if controls else np.nan,
-                     "rule": c.rule_text, "rule_low": c.rule[0], "rule_high": c.rule[1], "verdict": result, "note": ms[0].note})
+                     "rule": c.rule_text, "rule_low": c.rule[0], "rule_high": c.rule[1],
+                     "verdict": result, "note": ms[0].note})
     return pd.DataFrame(rows, columns=COLUMNS)
